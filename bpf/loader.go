@@ -1,0 +1,220 @@
+package bpf
+
+import (
+	"errors"
+	"fmt"
+	"math/bits"
+	"os"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/rlimit"
+
+	"github.com/flightrec/flightrec_exporter/internal/syscalls"
+)
+
+// Config says what the recorder records and how much memory it may use.
+type Config struct {
+	RingSize       int    // records per container ring, a power of two
+	MaxRings       int    // containers that can have a ring at once
+	ParentCgroupID uint64 // containers are the cgroups strictly below this one
+	ParentLevel    int    // depth of the parent below the cgroup2 root (root = 0)
+	CaptureBytes   int    // bytes of read/write buffers copied; 0 copies none
+	SelfPID        int    // this process, never recorded
+	Arch           syscalls.Arch
+}
+
+// MaxCaptureBytes is the largest useful --recorder.capture-bytes.
+const MaxCaptureBytes = payloadSize
+
+// Validate reports the first setting that cannot work.
+func (c Config) Validate() error {
+	switch {
+	case c.RingSize < 16 || c.RingSize > 1<<20 || bits.OnesCount(uint(c.RingSize)) != 1:
+		return fmt.Errorf("ring size %d: must be a power of two between 16 and 1048576", c.RingSize)
+	case c.MaxRings < 1 || c.MaxRings > 1<<16:
+		return fmt.Errorf("max containers %d: must be between 1 and 65536", c.MaxRings)
+	case uint64(c.MaxRings)*uint64(c.RingSize) > 1<<26:
+		return fmt.Errorf("max containers × ring size = %d records (%d MiB): more than the 2^26-record limit",
+			c.MaxRings*c.RingSize, c.MaxRings*c.RingSize*RecordSize>>20)
+	case c.CaptureBytes < 0 || c.CaptureBytes > MaxCaptureBytes:
+		return fmt.Errorf("capture bytes %d: must be between 0 and %d", c.CaptureBytes, MaxCaptureBytes)
+	case c.Arch == "":
+		return errors.New("unsupported architecture: the recorder runs on amd64 and arm64")
+	}
+	return nil
+}
+
+// RingBytes is the kernel memory one container ring takes.
+func (c Config) RingBytes() int64 { return int64(c.RingSize) * RecordSize }
+
+// Recorder owns the loaded programs, their links and the maps they fill.
+type Recorder struct {
+	cfg     Config
+	coll    *ebpf.Collection
+	maps    recorderMaps
+	links   []link.Link
+	records *ebpf.Memory
+	rings   *ebpf.Memory
+	shift   uint
+}
+
+// optionalPrograms attach only where the kernel has their tracepoint.
+var optionalPrograms = map[string]string{"mark_victim": "btf_trace_mark_victim"}
+
+// Load verifies and attaches the recorder's programs. Recording starts when
+// it returns.
+func Load(cfg Config) (*Recorder, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err != nil {
+		return nil, fmt.Errorf("kernel BTF not found (%w): the recorder needs a kernel built with CONFIG_DEBUG_INFO_BTF=y", err)
+	}
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return nil, fmt.Errorf("raising RLIMIT_MEMLOCK: %w", err)
+	}
+	spec, err := loadRecorder()
+	if err != nil {
+		return nil, fmt.Errorf("reading embedded BPF object: %w", err)
+	}
+	shift := uint(bits.TrailingZeros(uint(cfg.RingSize)))
+	rings := uint32(cfg.MaxRings)
+	spec.Maps["records"].MaxEntries = rings << shift
+	spec.Maps["rings"].MaxEntries = rings
+	spec.Maps["free_slots"].MaxEntries = rings
+	// Room for every ring plus containers seen while the cap was reached.
+	spec.Maps["containers"].MaxEntries = 4*rings + 256
+	for name, v := range map[string]any{
+		"ring_shift":       uint32(shift),
+		"parent_cgroup_id": cfg.ParentCgroupID,
+		"parent_level":     uint32(cfg.ParentLevel),
+		"self_tgid":        uint32(cfg.SelfPID),
+		"capture_bytes":    uint32(cfg.CaptureBytes),
+	} {
+		if err := spec.Variables[name].Set(v); err != nil {
+			return nil, fmt.Errorf("setting %s: %w", name, err)
+		}
+	}
+	kernel, err := btf.LoadKernelSpec()
+	if err != nil {
+		return nil, fmt.Errorf("loading kernel BTF: %w", err)
+	}
+	for prog, tp := range optionalPrograms {
+		if _, err := kernel.AnyTypeByName(tp); err != nil {
+			delete(spec.Programs, prog)
+		}
+	}
+
+	coll, err := ebpf.NewCollection(spec)
+	if err != nil {
+		return nil, wrapLoadError("loading the recorder", err)
+	}
+	r := &Recorder{cfg: cfg, shift: shift, coll: coll}
+	if err := coll.Assign(&r.maps); err != nil {
+		r.Close()
+		return nil, fmt.Errorf("finding maps: %w", err)
+	}
+	if err := r.init(); err != nil {
+		r.Close()
+		return nil, err
+	}
+	for name, prog := range coll.Programs {
+		l, err := link.AttachTracing(link.TracingOptions{Program: prog})
+		if err != nil {
+			r.Close()
+			return nil, fmt.Errorf("attaching %s: %w", name, err)
+		}
+		r.links = append(r.links, l)
+	}
+	return r, nil
+}
+
+// init fills the free-slot queue and the syscall capture table, and maps
+// the rings into this process.
+func (r *Recorder) init() error {
+	var err error
+	if r.records, err = r.maps.Records.Memory(); err != nil {
+		return fmt.Errorf("mapping records: %w", err)
+	}
+	if r.rings, err = r.maps.Rings.Memory(); err != nil {
+		return fmt.Errorf("mapping ring metadata: %w", err)
+	}
+	for slot := uint32(0); slot < uint32(r.cfg.MaxRings); slot++ {
+		if err := r.maps.FreeSlots.Update(nil, slot, ebpf.UpdateAny); err != nil {
+			return fmt.Errorf("filling free ring queue: %w", err)
+		}
+	}
+	max := min(r.cfg.Arch.MaxNr(), int(r.maps.ScConfs.MaxEntries()))
+	for nr := 0; nr < max; nr++ {
+		conf := scConf(r.cfg.Arch, nr)
+		if err := r.maps.ScConfs.Update(uint32(nr), conf, ebpf.UpdateAny); err != nil {
+			return fmt.Errorf("writing capture table: %w", err)
+		}
+	}
+	return nil
+}
+
+// scConfValue mirrors struct sc_conf.
+type scConfValue struct {
+	Str1, Str2, Argv, Sa, SaLen, Buf, BufLen, Flags uint8
+}
+
+const (
+	argNone      = 0xff
+	scSAAtExit   = 1 << 0
+	scBufAtExit  = 1 << 1
+	scNoReturn   = 1 << 2
+	slotUntracked = 0xffffffff
+)
+
+func scConf(arch syscalls.Arch, nr int) scConfValue {
+	c := arch.Capture(nr)
+	idx := func(i int) uint8 {
+		if i < 0 || i > 5 {
+			return argNone
+		}
+		return uint8(i)
+	}
+	v := scConfValue{
+		Str1: idx(c.Str1), Str2: idx(c.Str2), Argv: idx(c.Argv),
+		Sa: idx(c.Sockaddr), SaLen: idx(c.SockaddrLen), Buf: idx(c.Buf), BufLen: idx(c.BufLen),
+	}
+	if c.SockaddrAtExit {
+		v.Flags |= scSAAtExit
+	}
+	if c.BufAtExit {
+		v.Flags |= scBufAtExit
+	}
+	if name := arch.Name(nr); name == "exit" || name == "exit_group" {
+		v.Flags |= scNoReturn
+	}
+	return v
+}
+
+func wrapLoadError(what string, err error) error {
+	var ve *ebpf.VerifierError
+	if errors.As(err, &ve) {
+		return fmt.Errorf("%s: %+v", what, ve)
+	}
+	if errors.Is(err, os.ErrPermission) {
+		return fmt.Errorf("%s: %w (run as root, or with CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE)", what, err)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// Config returns the settings the recorder was loaded with.
+func (r *Recorder) Config() Config { return r.cfg }
+
+// Close detaches the programs and frees the rings.
+func (r *Recorder) Close() error {
+	var errs []error
+	for _, l := range r.links {
+		errs = append(errs, l.Close())
+	}
+	r.links = nil
+	errs = append(errs, r.maps.Close())
+	r.coll.Close()
+	return errors.Join(errs...)
+}

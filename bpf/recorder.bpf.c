@@ -1,0 +1,566 @@
+//go:build ignore
+
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * flightrec recorder: one ring of recent syscalls per container cgroup.
+ *
+ * sys_enter writes a record into the ring of the current task's cgroup (the
+ * ring is assigned here, at the container's first syscall, from a queue of
+ * free slots that user space fills at load time); sys_exit completes the same
+ * record in place. Process exit, fatal signals and OOM kills add records of
+ * their own. Nothing here waits for user space.
+ */
+#include "kernel_types.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "recorder.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Load-time settings, rewritten by the loader (bpf/loader.go). */
+volatile const u32 ring_shift = 12;        /* log2(records per ring) */
+volatile const u64 parent_cgroup_id = 1;   /* containers are strict descendants */
+volatile const u32 parent_level = 0;       /* cgroup level of the parent */
+volatile const u32 self_tgid = 0;          /* the exporter itself is never recorded */
+volatile const u32 capture_bytes = 64;     /* 0: buffers are never copied */
+
+#define MAX_SYSCALL_NR 1024
+#define ARGV_AREA (PAYLOAD_SIZE - PAYLOAD_ARGV_OFF)
+#define ARGV_MAX 20
+#define SOCKADDR_MAX 128
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, u32);
+	__type(value, struct record);
+	__uint(max_entries, 1); /* rings * records per ring, set by the loader */
+} records SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, u32);
+	__type(value, struct ring_meta);
+	__uint(max_entries, 1); /* rings, set by the loader */
+} rings SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, u64); /* cgroup id */
+	__type(value, struct container);
+	__uint(max_entries, 1); /* set by the loader */
+} containers SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_QUEUE);
+	__type(value, u32);
+	__uint(max_entries, 1); /* rings, filled with every slot by the loader */
+} free_slots SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct inflight);
+} inflight SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, u32);
+	__type(value, struct sc_conf);
+	__uint(max_entries, MAX_SYSCALL_NR);
+} sc_confs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, u32);
+	__type(value, u64);
+	__uint(max_entries, STAT_MAX);
+} stats SEC(".maps");
+
+/* Room to assemble an execve argv before it is copied into a record. */
+struct argv_scratch {
+	u8 buf[2 * ARGV_AREA];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, u32);
+	__type(value, struct argv_scratch);
+	__uint(max_entries, 1);
+} scratch SEC(".maps");
+
+static __always_inline void stat_inc(u32 i)
+{
+	u64 *v = bpf_map_lookup_elem(&stats, &i);
+	if (v)
+		*v += 1;
+}
+
+/* Is a task in this cgroup recorded? Cheap, and the only work untracked tasks pay. */
+static __always_inline bool in_scope(u64 cgid)
+{
+	if (cgid == parent_cgroup_id)
+		return false;
+	if (parent_level > 0 && bpf_get_current_ancestor_cgroup_id(parent_level) != parent_cgroup_id)
+		return false;
+	return true;
+}
+
+static __noinline struct container *add_container(u64 cgid)
+{
+	struct container nc = { .slot = SLOT_UNTRACKED };
+	struct container *c;
+	u32 slot = 0;
+	bool got = bpf_map_pop_elem(&free_slots, &slot) == 0;
+
+	if (got)
+		nc.slot = slot;
+	if (bpf_map_update_elem(&containers, &cgid, &nc, BPF_NOEXIST)) {
+		/* Another CPU won the race, or the map is full. */
+		if (got)
+			bpf_map_push_elem(&free_slots, &slot, 0);
+		c = bpf_map_lookup_elem(&containers, &cgid);
+		if (!c)
+			stat_inc(STAT_CONTAINER_MAP_FULL);
+		return c;
+	}
+	if (got) {
+		struct ring_meta *rm = bpf_map_lookup_elem(&rings, &slot);
+		if (rm) {
+			rm->created_ns = bpf_ktime_get_ns();
+			rm->cgroup_id = cgid;
+		}
+		stat_inc(STAT_CONTAINERS_ADDED);
+	} else {
+		stat_inc(STAT_CONTAINERS_UNTRACKED);
+	}
+	return bpf_map_lookup_elem(&containers, &cgid);
+}
+
+/* The ring of a cgroup, assigning one on first sight when create is set. */
+static __always_inline struct ring_meta *ring_of(u64 cgid, u32 *slot, bool create)
+{
+	struct container *c = bpf_map_lookup_elem(&containers, &cgid);
+
+	if (!c) {
+		if (!create)
+			return NULL;
+		c = add_container(cgid);
+		if (!c)
+			return NULL;
+	}
+	*slot = c->slot;
+	if (*slot == SLOT_UNTRACKED) {
+		stat_inc(STAT_UNTRACKED_SYSCALLS);
+		return NULL;
+	}
+	return bpf_map_lookup_elem(&rings, slot);
+}
+
+/*
+ * Claim the next record of a ring and mark it as being written. The caller
+ * fills it and publishes it with publish().
+ */
+static __always_inline struct record *reserve(struct ring_meta *rm, u32 slot, u64 *seq, u32 *idx)
+{
+	struct record *r;
+
+	*seq = __sync_fetch_and_add(&rm->head, 1) + 1;
+	*idx = (slot << ring_shift) | (u32)(*seq & ((1ULL << ring_shift) - 1));
+	r = bpf_map_lookup_elem(&records, idx);
+	if (!r)
+		return NULL;
+	__sync_lock_test_and_set(&r->seq, 0);
+	return r;
+}
+
+static __always_inline void publish(struct record *r, u64 seq, bool finished)
+{
+	__sync_lock_test_and_set(&r->seq, (seq << 1) | (finished ? 1 : 0));
+	stat_inc(STAT_RECORDS);
+}
+
+static __always_inline void fill_common(struct record *r, u64 pid_tgid, s32 nr)
+{
+	r->ts_enter = bpf_ktime_get_ns();
+	r->ts_exit = 0;
+	r->pid = pid_tgid >> 32;
+	r->tid = (u32)pid_tgid;
+	r->cpu = bpf_get_smp_processor_id();
+	r->nr = nr;
+	r->ret = 0;
+	r->len1 = 0;
+	r->len2 = 0;
+	r->layout = LAYOUT_NONE;
+	r->pflags = 0;
+}
+
+static __always_inline u64 arg_of(struct record *r, u8 i)
+{
+	if (i < 6)
+		return r->args[i];
+	return 0;
+}
+
+static __always_inline void read_str1(struct record *r, u32 size, u64 ptr)
+{
+	long n;
+
+	if (size == PAYLOAD_SIZE)
+		n = bpf_probe_read_user_str(r->payload, PAYLOAD_SIZE, (void *)ptr);
+	else if (size == PAYLOAD_STR2_OFF)
+		n = bpf_probe_read_user_str(r->payload, PAYLOAD_STR2_OFF, (void *)ptr);
+	else
+		n = bpf_probe_read_user_str(r->payload, PAYLOAD_ARGV_OFF, (void *)ptr);
+	if (n > 0) {
+		r->len1 = n - 1;
+		r->pflags &= ~PF_STR1_FAULT;
+		if (n == size)
+			r->pflags |= PF_STR1_TRUNC;
+	} else if (ptr) {
+		r->pflags |= PF_STR1_FAULT;
+	}
+}
+
+static __always_inline u32 str1_size(u8 layout)
+{
+	if (layout == LAYOUT_STR2)
+		return PAYLOAD_STR2_OFF;
+	if (layout == LAYOUT_EXEC)
+		return PAYLOAD_ARGV_OFF;
+	return PAYLOAD_SIZE;
+}
+
+static __always_inline void capture_argv(struct record *r, u64 argvp)
+{
+	u32 zero = 0, off = 0;
+	struct argv_scratch *s = bpf_map_lookup_elem(&scratch, &zero);
+	bool complete = false;
+
+	if (!s)
+		return;
+	for (int i = 0; i < ARGV_MAX; i++) {
+		u64 p = 0;
+		long n;
+
+		if (bpf_probe_read_user(&p, sizeof(p), (void *)(argvp + i * sizeof(u64))))
+			break;
+		if (!p) {
+			complete = true;
+			break;
+		}
+		if (off >= ARGV_AREA)
+			break;
+		n = bpf_probe_read_user_str(&s->buf[off], ARGV_AREA, (void *)p);
+		if (n <= 0)
+			break;
+		off += n;
+	}
+	if (off > ARGV_AREA) {
+		off = ARGV_AREA;
+		complete = false;
+	}
+	bpf_probe_read_kernel(r->payload + PAYLOAD_ARGV_OFF, ARGV_AREA, s->buf);
+	r->len2 = off;
+	if (!complete)
+		r->pflags |= PF_ARGV_TRUNC;
+}
+
+static __always_inline void capture_sockaddr(struct record *r, u64 ptr, u32 len, u32 max)
+{
+	if (!ptr || !len)
+		return;
+	if (len > max)
+		len = max;
+	if (len > SOCKADDR_MAX)
+		return;
+	if (bpf_probe_read_user(r->payload, len, (void *)ptr) == 0)
+		r->len1 = len;
+	else
+		stat_inc(STAT_PAYLOAD_FAULTS);
+}
+
+static __always_inline void capture_buf(struct record *r, u64 ptr, u64 len, bool after_sockaddr)
+{
+	u32 max = after_sockaddr ? PAYLOAD_SIZE - PAYLOAD_SA_BUF_OFF : PAYLOAD_SIZE;
+	u32 n;
+
+	if (!ptr || !len || !capture_bytes)
+		return;
+	if (max > capture_bytes)
+		max = capture_bytes;
+	n = len < max ? (u32)len : max;
+	if (len > n)
+		r->pflags |= PF_BUF_TRUNC;
+	if (after_sockaddr) {
+		if (n > PAYLOAD_SIZE - PAYLOAD_SA_BUF_OFF)
+			return;
+		if (bpf_probe_read_user(r->payload + PAYLOAD_SA_BUF_OFF, n, (void *)ptr) == 0)
+			r->len2 = n;
+	} else {
+		if (n > PAYLOAD_SIZE)
+			return;
+		if (bpf_probe_read_user(r->payload, n, (void *)ptr) == 0)
+			r->len1 = n;
+	}
+}
+
+static __always_inline void capture_enter(struct record *r, struct sc_conf *c)
+{
+	if (c->argv != ARG_NONE) {
+		r->layout = LAYOUT_EXEC;
+		read_str1(r, PAYLOAD_ARGV_OFF, arg_of(r, c->str1));
+		capture_argv(r, arg_of(r, c->argv));
+		return;
+	}
+	if (c->str1 != ARG_NONE) {
+		if (c->str2 == ARG_NONE) {
+			r->layout = LAYOUT_STR;
+			read_str1(r, PAYLOAD_SIZE, arg_of(r, c->str1));
+			return;
+		}
+		r->layout = LAYOUT_STR2;
+		read_str1(r, PAYLOAD_STR2_OFF, arg_of(r, c->str1));
+		long n = bpf_probe_read_user_str(r->payload + PAYLOAD_STR2_OFF,
+						 PAYLOAD_SIZE - PAYLOAD_STR2_OFF, (void *)arg_of(r, c->str2));
+		if (n > 0) {
+			r->len2 = n - 1;
+			if (n == PAYLOAD_SIZE - PAYLOAD_STR2_OFF)
+				r->pflags |= PF_STR2_TRUNC;
+		}
+		return;
+	}
+	bool sa = c->sa != ARG_NONE && !(c->flags & SC_SA_AT_EXIT) && arg_of(r, c->sa);
+	bool buf = c->buf != ARG_NONE && !(c->flags & SC_BUF_AT_EXIT);
+	if (sa && buf) {
+		r->layout = LAYOUT_SA_BUF;
+		capture_sockaddr(r, arg_of(r, c->sa), (u32)arg_of(r, c->sa_len), PAYLOAD_SA_BUF_OFF);
+		capture_buf(r, arg_of(r, c->buf), arg_of(r, c->buf_len), true);
+	} else if (sa) {
+		r->layout = LAYOUT_SOCKADDR;
+		capture_sockaddr(r, arg_of(r, c->sa), (u32)arg_of(r, c->sa_len), SOCKADDR_MAX);
+	} else if (buf) {
+		r->layout = LAYOUT_BUF;
+		capture_buf(r, arg_of(r, c->buf), arg_of(r, c->buf_len), false);
+	}
+}
+
+static __always_inline void capture_exit(struct record *r, struct sc_conf *c, long ret)
+{
+	if (r->pflags & PF_STR1_FAULT) {
+		/* The kernel has faulted the string in by now. */
+		read_str1(r, str1_size(r->layout), arg_of(r, c->str1));
+		if (r->pflags & PF_STR1_FAULT)
+			stat_inc(STAT_PAYLOAD_FAULTS);
+	}
+	if (ret < 0)
+		return;
+	bool sa = c->sa != ARG_NONE && (c->flags & SC_SA_AT_EXIT) && arg_of(r, c->sa) && arg_of(r, c->sa_len);
+	bool buf = c->buf != ARG_NONE && (c->flags & SC_BUF_AT_EXIT) && ret > 0;
+	u32 salen = 0;
+
+	if (sa && bpf_probe_read_user(&salen, sizeof(salen), (void *)arg_of(r, c->sa_len)))
+		sa = false;
+	if (sa && buf) {
+		r->layout = LAYOUT_SA_BUF;
+		capture_sockaddr(r, arg_of(r, c->sa), salen, PAYLOAD_SA_BUF_OFF);
+		capture_buf(r, arg_of(r, c->buf), ret, true);
+	} else if (sa) {
+		r->layout = LAYOUT_SOCKADDR;
+		capture_sockaddr(r, arg_of(r, c->sa), salen, SOCKADDR_MAX);
+	} else if (buf) {
+		r->layout = LAYOUT_BUF;
+		capture_buf(r, arg_of(r, c->buf), ret, false);
+	}
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
+{
+	u64 cgid = bpf_get_current_cgroup_id();
+	struct ring_meta *rm;
+	struct record *r;
+	struct sc_conf *c;
+	u64 pid_tgid, seq;
+	u32 slot, idx, nr;
+
+	if (!in_scope(cgid))
+		return 0;
+	pid_tgid = bpf_get_current_pid_tgid();
+	if ((u32)(pid_tgid >> 32) == self_tgid)
+		return 0;
+	rm = ring_of(cgid, &slot, true);
+	if (!rm)
+		return 0;
+	r = reserve(rm, slot, &seq, &idx);
+	if (!r)
+		return 0;
+	fill_common(r, pid_tgid, (s32)id);
+#if defined(__TARGET_ARCH_x86)
+	r->args[0] = regs->di;
+	r->args[1] = regs->si;
+	r->args[2] = regs->dx;
+	r->args[3] = regs->r10;
+	r->args[4] = regs->r8;
+	r->args[5] = regs->r9;
+#else
+	r->args[0] = regs->orig_x0;
+	r->args[1] = regs->regs[1];
+	r->args[2] = regs->regs[2];
+	r->args[3] = regs->regs[3];
+	r->args[4] = regs->regs[4];
+	r->args[5] = regs->regs[5];
+#endif
+	bpf_get_current_comm(r->comm, sizeof(r->comm));
+
+	nr = (u32)id;
+	c = bpf_map_lookup_elem(&sc_confs, &nr);
+	if (c)
+		capture_enter(r, c);
+	if (c && (c->flags & SC_NO_RETURN)) {
+		publish(r, seq, false);
+		return 0;
+	}
+	publish(r, seq, false);
+
+	struct inflight *in = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0,
+						   BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (in) {
+		in->seq = seq;
+		in->idx = idx;
+	}
+	return 0;
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
+{
+	u64 cgid = bpf_get_current_cgroup_id();
+	struct inflight *in;
+	struct record *r;
+	struct sc_conf *c;
+	u64 want;
+	u32 idx, nr;
+
+	if (!in_scope(cgid))
+		return 0;
+	in = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0, 0);
+	if (!in || !in->seq)
+		return 0;
+	want = in->seq << 1;
+	idx = in->idx;
+	in->seq = 0;
+	r = bpf_map_lookup_elem(&records, &idx);
+	if (!r)
+		return 0;
+	if (__sync_val_compare_and_swap(&r->seq, want, 0) != want) {
+		/* Overwritten while the syscall ran (a full ring turn). */
+		u32 slot = idx >> ring_shift;
+		struct ring_meta *rm = bpf_map_lookup_elem(&rings, &slot);
+		if (rm)
+			__sync_fetch_and_add(&rm->exit_lost, 1);
+		stat_inc(STAT_EXIT_LOST);
+		return 0;
+	}
+	r->ts_exit = bpf_ktime_get_ns();
+	r->ret = ret;
+	nr = (u32)r->nr;
+	c = bpf_map_lookup_elem(&sc_confs, &nr);
+	if (c)
+		capture_exit(r, c, ret);
+	__sync_lock_test_and_set(&r->seq, want | 1);
+	return 0;
+}
+
+/* Write an event record (not a syscall) into the ring of cgid. */
+static __always_inline struct record *event_record(u64 cgid, u64 pid_tgid, s32 kind, u64 *seq)
+{
+	struct ring_meta *rm;
+	struct record *r;
+	u32 slot, idx;
+
+	rm = ring_of(cgid, &slot, true);
+	if (!rm)
+		return NULL;
+	r = reserve(rm, slot, seq, &idx);
+	if (!r)
+		return NULL;
+	fill_common(r, pid_tgid, kind);
+	r->args[0] = r->args[1] = r->args[2] = r->args[3] = r->args[4] = r->args[5] = 0;
+	r->ts_exit = r->ts_enter;
+	return r;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(process_exit, struct task_struct *p, bool group_dead)
+{
+	u64 cgid = bpf_get_current_cgroup_id();
+	u64 pid_tgid, seq;
+	struct record *r;
+
+	if (!in_scope(cgid))
+		return 0;
+	pid_tgid = bpf_get_current_pid_tgid();
+	if ((u32)(pid_tgid >> 32) == self_tgid)
+		return 0;
+	r = event_record(cgid, pid_tgid, EV_PROCESS_EXIT, &seq);
+	if (!r)
+		return 0;
+	r->args[0] = (u64)(u32)BPF_CORE_READ(p, exit_code);
+	r->args[1] = group_dead;
+	bpf_get_current_comm(r->comm, sizeof(r->comm));
+	publish(r, seq, true);
+	return 0;
+}
+
+SEC("tp_btf/signal_deliver")
+int BPF_PROG(signal_deliver, int sig, struct kernel_siginfo *info, struct k_sigaction *ka)
+{
+	u64 cgid = bpf_get_current_cgroup_id();
+	u64 pid_tgid, seq, addr = 0;
+	struct record *r;
+	int hdr[3] = {};
+
+	if (!in_scope(cgid))
+		return 0;
+	pid_tgid = bpf_get_current_pid_tgid();
+	if ((u32)(pid_tgid >> 32) == self_tgid)
+		return 0;
+	r = event_record(cgid, pid_tgid, EV_SIGNAL, &seq);
+	if (!r)
+		return 0;
+	/* kernel_siginfo starts like the UAPI siginfo: signo, errno, code, then the union at 16. */
+	bpf_probe_read_kernel(hdr, sizeof(hdr), info);
+	bpf_probe_read_kernel(&addr, sizeof(addr), (void *)info + 16);
+	r->args[0] = (u64)sig;
+	r->args[1] = (u64)(s64)hdr[2];
+	r->args[2] = (u64)(s64)hdr[1];
+	r->args[3] = addr;
+	r->args[4] = (u64)BPF_CORE_READ(ka, sa.sa_handler);
+	bpf_get_current_comm(r->comm, sizeof(r->comm));
+	publish(r, seq, true);
+	return 0;
+}
+
+SEC("tp_btf/mark_victim")
+int BPF_PROG(mark_victim, struct task_struct *task, uid_t uid)
+{
+	/* Runs in the OOM killer's context: the victim is task, not current. */
+	u64 cgid = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id);
+	u64 pid_tgid, seq;
+	struct record *r;
+
+	if (cgid == parent_cgroup_id || !bpf_map_lookup_elem(&containers, &cgid))
+		return 0;
+	pid_tgid = ((u64)BPF_CORE_READ(task, tgid) << 32) | (u32)BPF_CORE_READ(task, pid);
+	r = event_record(cgid, pid_tgid, EV_OOM_KILL, &seq);
+	if (!r)
+		return 0;
+	r->args[0] = uid;
+	BPF_CORE_READ_STR_INTO(&r->comm, task, comm);
+	publish(r, seq, true);
+	return 0;
+}

@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Layout shared by the kernel programs (recorder.bpf.c) and the Go reader
+ * (record.go). Every change here must be mirrored there; TestRecordLayout
+ * checks the sizes and offsets against the BTF of the compiled object.
+ */
+#ifndef FLIGHTREC_RECORDER_H
+#define FLIGHTREC_RECORDER_H
+
+#define RECORD_SIZE 256
+#define PAYLOAD_SIZE 136
+#define COMM_LEN 16
+
+/* Special record kinds, stored in record.nr (syscall numbers are >= 0). */
+#define EV_PROCESS_EXIT (-1) /* sched_process_exit: args[0]=exit_code, args[1]=group_dead */
+#define EV_SIGNAL (-2)       /* signal_deliver: args[0]=signo, args[1]=si_code, args[2]=si_errno, args[3]=si_addr or si_pid, args[4]=handler */
+#define EV_OOM_KILL (-3)     /* mark_victim: the OOM killer chose this process */
+
+/* record.layout: how the payload is split. */
+#define LAYOUT_NONE 0
+#define LAYOUT_STR 1      /* one string at 0, len1 */
+#define LAYOUT_STR2 2     /* string at 0 (len1) and string at PAYLOAD_STR2_OFF (len2) */
+#define LAYOUT_EXEC 3     /* path at 0 (len1), NUL-separated argv at PAYLOAD_ARGV_OFF (len2) */
+#define LAYOUT_SOCKADDR 4 /* sockaddr at 0, len1 */
+#define LAYOUT_BUF 5      /* buffer at 0, len1 */
+#define LAYOUT_SA_BUF 6   /* sockaddr at 0 (len1), buffer at PAYLOAD_SA_BUF_OFF (len2) */
+
+#define PAYLOAD_STR2_OFF 68
+#define PAYLOAD_ARGV_OFF 48
+#define PAYLOAD_SA_BUF_OFF 112
+
+/* record.pflags */
+#define PF_STR1_TRUNC (1 << 0)
+#define PF_STR2_TRUNC (1 << 1)
+#define PF_ARGV_TRUNC (1 << 2)
+#define PF_BUF_TRUNC (1 << 3)
+#define PF_STR1_FAULT (1 << 4) /* user memory not readable at entry; retried at exit */
+
+/*
+ * One ring entry. seq holds (sequence << 1) | finished and is written last
+ * (with an atomic exchange) so that a reader can detect a record that was
+ * overwritten while it was being copied: 0 means "being written".
+ */
+struct record {
+	__u64 seq;
+	__u64 ts_enter; /* CLOCK_MONOTONIC ns */
+	__u64 ts_exit;  /* 0 while the syscall runs */
+	__u32 pid;      /* tgid, init pid namespace */
+	__u32 tid;
+	__u32 cpu;
+	__s32 nr; /* syscall number, or EV_* */
+	__u64 args[6];
+	__s64 ret;
+	char comm[COMM_LEN];
+	__u16 len1;
+	__u16 len2;
+	__u8 layout;
+	__u8 pflags;
+	__u16 _pad;
+	__u8 payload[PAYLOAD_SIZE];
+};
+
+/* Per-ring bookkeeping, one per slot. Readable by user space through mmap. */
+struct ring_meta {
+	__u64 cgroup_id; /* owner; 0 = free */
+	__u64 head;      /* last sequence number handed out (first record is 1) */
+	__u64 exit_lost; /* syscall exits whose entry record was already overwritten */
+	__u64 created_ns;
+};
+
+/* Per-syscall capture configuration, written by user space at load time. */
+#define ARG_NONE 0xff
+struct sc_conf {
+	__u8 str1;
+	__u8 str2;
+	__u8 argv;
+	__u8 sa;
+	__u8 sa_len;
+	__u8 buf;
+	__u8 buf_len;
+	__u8 flags;
+};
+#define SC_SA_AT_EXIT (1 << 0)
+#define SC_BUF_AT_EXIT (1 << 1)
+#define SC_NO_RETURN (1 << 2) /* exit, exit_group: the entry is the whole record */
+
+/* Indexes into the per-CPU stats array. */
+enum stat_index {
+	STAT_RECORDS = 0,           /* records written */
+	STAT_UNTRACKED_SYSCALLS,    /* syscalls of containers that got no ring */
+	STAT_CONTAINERS_ADDED,      /* rings assigned */
+	STAT_CONTAINERS_UNTRACKED,  /* containers refused a ring (cap reached) */
+	STAT_CONTAINER_MAP_FULL,    /* container map full: not even counted as untracked */
+	STAT_EXIT_LOST,             /* exits whose entry was overwritten */
+	STAT_PAYLOAD_FAULTS,        /* user memory that could not be read */
+	STAT_MAX,
+};
+
+#define SLOT_UNTRACKED 0xffffffff
+
+struct container {
+	__u32 slot; /* SLOT_UNTRACKED: seen, but no ring was free */
+	__u32 _pad;
+};
+
+struct inflight {
+	__u64 seq; /* sequence of the entry record, 0 = none */
+	__u32 idx; /* index into records */
+	__u32 _pad;
+};
+
+#endif

@@ -1,0 +1,200 @@
+package bpf
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"runtime"
+
+	"github.com/cilium/ebpf"
+)
+
+// Layout of struct ring_meta.
+const (
+	ringMetaSize     = 32
+	offMetaCgroup    = 0
+	offMetaHead      = 8
+	offMetaExitLost  = 16
+	offMetaCreatedNs = 24
+)
+
+// Ring describes one container's ring.
+type Ring struct {
+	CgroupID  uint64
+	Slot      uint32
+	Written   uint64 // records ever written (the newest sequence number)
+	ExitLost  uint64 // exits whose entry record was overwritten first
+	CreatedNs uint64 // CLOCK_MONOTONIC when the ring was assigned
+}
+
+// Overwritten is the number of records the ring no longer holds.
+func (r Ring) Overwritten(ringSize int) uint64 {
+	if r.Written <= uint64(ringSize) {
+		return 0
+	}
+	return r.Written - uint64(ringSize)
+}
+
+// Rings lists the containers that have a ring, and the cgroup ids of those
+// that were refused one because every ring was taken.
+func (r *Recorder) Rings() (rings []Ring, untracked []uint64, err error) {
+	var (
+		cgid uint64
+		c    struct{ Slot, Pad uint32 }
+	)
+	it := r.maps.Containers.Iterate()
+	for it.Next(&cgid, &c) {
+		if c.Slot == slotUntracked {
+			untracked = append(untracked, cgid)
+			continue
+		}
+		if c.Slot >= uint32(r.cfg.MaxRings) {
+			continue
+		}
+		ring := r.ringMeta(c.Slot)
+		ring.CgroupID = cgid
+		rings = append(rings, ring)
+	}
+	if err := it.Err(); err != nil {
+		return nil, nil, fmt.Errorf("listing containers: %w", err)
+	}
+	return rings, untracked, nil
+}
+
+func (r *Recorder) ringMeta(slot uint32) Ring {
+	var b [ringMetaSize]byte
+	_, _ = r.rings.ReadAt(b[:], int64(slot)*ringMetaSize)
+	bo := binary.NativeEndian
+	return Ring{
+		Slot:      slot,
+		Written:   bo.Uint64(b[offMetaHead:]),
+		ExitLost:  bo.Uint64(b[offMetaExitLost:]),
+		CreatedNs: bo.Uint64(b[offMetaCreatedNs:]),
+	}
+}
+
+// Snapshot is a consistent copy of a ring's records, oldest first.
+type Snapshot struct {
+	Ring    Ring
+	Records []Record
+	// Torn counts records that were overwritten or still being written while
+	// they were copied; they are dropped, never returned half-written.
+	Torn uint64
+}
+
+// Read copies the records of the ring in slot, which must still belong to
+// cgroupID. Recording goes on while it reads.
+func (r *Recorder) Read(cgroupID uint64, slot uint32) (Snapshot, error) {
+	if slot >= uint32(r.cfg.MaxRings) {
+		return Snapshot{}, fmt.Errorf("ring %d: no such slot", slot)
+	}
+	ring := r.ringMeta(slot)
+	ring.CgroupID = cgroupID
+	snap := Snapshot{Ring: ring}
+	size := uint64(r.cfg.RingSize)
+	first := uint64(1)
+	if ring.Written > size {
+		first = ring.Written - size + 1
+	}
+	buf := make([]byte, RecordSize)
+	for seq := first; seq <= ring.Written; seq++ {
+		rec, ok := r.readRecord(slot, seq, buf)
+		if !ok {
+			snap.Torn++
+			continue
+		}
+		snap.Records = append(snap.Records, rec)
+	}
+	return snap, nil
+}
+
+// readRecord copies one record under the seqlock protocol of recorder.h:
+// seq is 0 while a writer owns the record and changes whenever it is
+// rewritten, so two equal non-zero reads around the copy prove the copy
+// is whole.
+func (r *Recorder) readRecord(slot uint32, seq uint64, buf []byte) (Record, bool) {
+	idx := uint64(slot)<<r.shift | seq&(uint64(r.cfg.RingSize)-1)
+	off := int64(idx) * RecordSize
+	var s [8]byte
+	load := func() uint64 {
+		_, _ = r.records.ReadAt(s[:], off)
+		return binary.NativeEndian.Uint64(s[:])
+	}
+	for try := 0; try < 4; try++ {
+		before := load()
+		if before>>1 > seq {
+			return Record{}, false // overwritten by a newer turn of the ring
+		}
+		if before == 0 || before>>1 < seq {
+			runtime.Gosched() // reserved, not yet published
+			continue
+		}
+		_, _ = r.records.ReadAt(buf, off)
+		if load() != before {
+			continue
+		}
+		rec, err := ParseRecord(buf)
+		if err != nil {
+			return Record{}, false
+		}
+		rec.Seq = seq
+		return rec, true
+	}
+	return Record{}, false
+}
+
+// Release frees the ring of a removed cgroup so that a new container can
+// have it: its records are wiped and the slot returns to the kernel's queue.
+// Callers copy what they want to keep (Read) first.
+func (r *Recorder) Release(cgroupID uint64) error {
+	var c struct{ Slot, Pad uint32 }
+	if err := r.maps.Containers.Lookup(cgroupID, &c); err != nil {
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return nil
+		}
+		return fmt.Errorf("looking up cgroup %d: %w", cgroupID, err)
+	}
+	if err := r.maps.Containers.Delete(cgroupID); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("removing cgroup %d: %w", cgroupID, err)
+	}
+	if c.Slot == slotUntracked || c.Slot >= uint32(r.cfg.MaxRings) {
+		return nil
+	}
+	zero := make([]byte, r.cfg.RingSize*RecordSize)
+	if _, err := r.records.WriteAt(zero, int64(c.Slot)<<r.shift*RecordSize); err != nil {
+		return fmt.Errorf("wiping ring %d: %w", c.Slot, err)
+	}
+	if _, err := r.rings.WriteAt(make([]byte, ringMetaSize), int64(c.Slot)*ringMetaSize); err != nil {
+		return fmt.Errorf("wiping ring %d metadata: %w", c.Slot, err)
+	}
+	if err := r.maps.FreeSlots.Update(nil, c.Slot, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("returning ring %d: %w", c.Slot, err)
+	}
+	return nil
+}
+
+// Stats are the kernel side's own counters, summed over CPUs.
+type Stats struct {
+	Records             uint64 // records written
+	UntrackedSyscalls   uint64 // syscalls of containers without a ring
+	ContainersAdded     uint64 // rings assigned
+	ContainersUntracked uint64 // containers refused a ring
+	ContainerMapFull    uint64 // containers not even counted: map full
+	ExitLost            uint64 // exits whose entry was overwritten
+	PayloadFaults       uint64 // user memory that could not be read
+}
+
+// Stats reads the kernel's counters.
+func (r *Recorder) Stats() (Stats, error) {
+	var out [7]uint64
+	for i := range out {
+		var perCPU []uint64
+		if err := r.maps.Stats.Lookup(uint32(i), &perCPU); err != nil {
+			return Stats{}, fmt.Errorf("reading stats: %w", err)
+		}
+		for _, v := range perCPU {
+			out[i] += v
+		}
+	}
+	return Stats{out[0], out[1], out[2], out[3], out[4], out[5], out[6]}, nil
+}
