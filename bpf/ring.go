@@ -198,3 +198,12 @@ func (r *Recorder) Stats() (Stats, error) {
 	}
 	return Stats{out[0], out[1], out[2], out[3], out[4], out[5], out[6]}, nil
 }
+
+// Record copies the single record seq of the ring in slot, if the ring
+// still holds it whole.
+func (r *Recorder) Record(slot uint32, seq uint64) (Record, bool) {
+	if slot >= uint32(r.cfg.MaxRings) || seq == 0 {
+		return Record{}, false
+	}
+	return r.readRecord(slot, seq, make([]byte, RecordSize))
+}

@@ -1,0 +1,155 @@
+// Command flightrec_exporter records the recent syscalls of every container
+// on the node in kernel rings and serves them at /dump, with Prometheus
+// metrics at /metrics.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/promslog"
+	"github.com/prometheus/common/promslog/flag"
+	"github.com/prometheus/common/version"
+	"github.com/prometheus/exporter-toolkit/web"
+	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
+
+	"github.com/flightrec/flightrec_exporter/bpf"
+	"github.com/flightrec/flightrec_exporter/collector"
+	"github.com/flightrec/flightrec_exporter/internal/cgroups"
+	"github.com/flightrec/flightrec_exporter/internal/dump"
+	"github.com/flightrec/flightrec_exporter/internal/syscalls"
+)
+
+const exporterName = "flightrec_exporter"
+
+type options struct {
+	telemetryPath   string
+	cgroupfs        string
+	parent          string
+	ringSize        int
+	maxRings        int
+	captureBytes    int
+	reclaimInterval time.Duration
+}
+
+func main() {
+	var opts options
+	app := kingpin.New(exporterName, "Records the recent syscalls of every container in kernel rings; serves them at /dump and as Prometheus metrics.")
+	webFlags := kingpinflag.AddFlags(app, ":9747")
+	app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").StringVar(&opts.telemetryPath)
+	app.Flag("path.cgroupfs", "cgroup2 mount point; found in /proc/self/mountinfo when empty.").Default("").StringVar(&opts.cgroupfs)
+	app.Flag("recorder.cgroup-parent", "Record every cgroup below this one (path relative to the cgroup2 mount).").Default("/").StringVar(&opts.parent)
+	app.Flag("recorder.ring-size", "Records kept per container (a power of two); each takes 256 bytes of kernel memory.").Default("4096").IntVar(&opts.ringSize)
+	app.Flag("recorder.max-containers", "Containers that can have a ring at once; more are counted as untracked. Kernel memory is allocated for all of them at start.").Default("128").IntVar(&opts.maxRings)
+	app.Flag("recorder.capture-bytes", fmt.Sprintf("Bytes of read/write buffers copied into records (0 to %d); 0 copies none.", bpf.MaxCaptureBytes)).Default("64").IntVar(&opts.captureBytes)
+	app.Flag("recorder.reclaim-interval", "How often rings of removed cgroups are freed.").Default("5s").DurationVar(&opts.reclaimInterval)
+	logConfig := &promslog.Config{}
+	flag.AddFlags(app, logConfig)
+	app.Version(version.Print(exporterName))
+	app.HelpFlag.Short('h')
+	kingpin.MustParse(app.Parse(os.Args[1:]))
+
+	logger := promslog.New(logConfig)
+	if err := run(opts, webFlags, logger); err != nil {
+		logger.Error(err.Error())
+		os.Exit(1)
+	}
+}
+
+func run(opts options, webFlags *web.FlagConfig, logger *slog.Logger) error {
+	logger.Info("starting "+exporterName, "version", version.Info(), "build_context", version.BuildContext())
+	if opts.reclaimInterval <= 0 {
+		return fmt.Errorf("--recorder.reclaim-interval %s: must be positive", opts.reclaimInterval)
+	}
+	arch := syscalls.HostArch()
+	mount := opts.cgroupfs
+	if mount == "" {
+		var err error
+		if mount, err = cgroups.FindMount(); err != nil {
+			return err
+		}
+	}
+	hier, err := cgroups.Open(mount)
+	if err != nil {
+		return err
+	}
+	parent := cgroups.Clean(opts.parent)
+	parentID, err := hier.ID(parent)
+	if err != nil {
+		return fmt.Errorf("--recorder.cgroup-parent: %w", err)
+	}
+	cfg := bpf.Config{
+		RingSize: opts.ringSize, MaxRings: opts.maxRings, CaptureBytes: opts.captureBytes,
+		ParentCgroupID: parentID, ParentLevel: cgroups.Level(parent), SelfPID: os.Getpid(), Arch: arch,
+	}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("recorder settings: %w", err)
+	}
+	rec, err := bpf.Load(cfg)
+	if err != nil {
+		return fmt.Errorf("starting the recorder: %w", err)
+	}
+	defer rec.Close()
+	logger.Info("recording syscalls", "cgroup2", mount, "parent", parent, "ring_size", cfg.RingSize,
+		"max_containers", cfg.MaxRings, "ring_memory", fmt.Sprintf("%d KiB per container", cfg.RingBytes()>>10))
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	reclaimer := &dump.Reclaimer{Source: rec, Cgroups: hier, Parent: parent, Logger: logger}
+	go reclaimer.Run(ctx, cfg.RingSize, opts.reclaimInterval)
+
+	dumps := &dump.Handler{Source: rec, Cgroups: hier, Parent: parent, Arch: arch, Logger: logger}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		versioncollector.NewCollector(exporterName),
+		collector.NewRecorderCollector(rec, dumps.TornTotal, reclaimer.Released, reclaimer.ReleasedOverwritten, logger),
+	)
+
+	mux := http.NewServeMux()
+	mux.Handle(opts.telemetryPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelError)}))
+	mux.Handle("/dump", dumps)
+	if opts.telemetryPath != "/" {
+		landing, err := web.NewLandingPage(web.LandingConfig{
+			Name:        "flightrec exporter",
+			Description: "Per-container syscall flight recorder",
+			Version:     version.Info(),
+			Links: []web.LandingLinks{
+				{Address: opts.telemetryPath, Text: "Metrics"},
+				{Address: "/dump", Text: "Syscall dumps", Description: "The recorded containers; /dump?cgroup=PATH for one of them"},
+			},
+		})
+		if err != nil {
+			return fmt.Errorf("landing page: %w", err)
+		}
+		mux.Handle("/", landing)
+	}
+
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- web.ListenAndServe(srv, webFlags, logger) }()
+	select {
+	case err := <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return fmt.Errorf("serving HTTP: %w", err)
+	case <-ctx.Done():
+		logger.Info("shutting down")
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return srv.Shutdown(shutdownCtx)
+	}
+}
