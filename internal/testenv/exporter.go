@@ -1,0 +1,171 @@
+package testenv
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Exporter is a flightrec_exporter process started by a test.
+type Exporter struct {
+	URL  string // http://127.0.0.1:PORT
+	Addr string
+
+	cmd  *exec.Cmd
+	log  *lockedBuffer
+	done chan struct{}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// FreePort returns a loopback address with a port nobody listens on now.
+func FreePort(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("finding a free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// StartExporter builds and starts the exporter with args (a listen address
+// is added unless given), waits until its recorder is loaded, and stops it
+// when the test ends.
+func StartExporter(t testing.TB, args ...string) *Exporter {
+	t.Helper()
+	RequireRoot(t)
+	bin := Build(t, "./cmd/flightrec_exporter")
+	e := &Exporter{log: &lockedBuffer{}, done: make(chan struct{})}
+	hasAddr := false
+	for _, a := range args {
+		if strings.HasPrefix(a, "--web.listen-address=") {
+			hasAddr = true
+			e.Addr = strings.TrimPrefix(a, "--web.listen-address=")
+		}
+	}
+	if !hasAddr {
+		e.Addr = FreePort(t)
+		args = append(args, "--web.listen-address="+e.Addr)
+	}
+	e.URL = "http://" + e.Addr
+	e.cmd = exec.Command(bin, args...)
+	e.cmd.Stdout, e.cmd.Stderr = e.log, e.log
+	if err := e.cmd.Start(); err != nil {
+		t.Fatalf("starting exporter: %v", err)
+	}
+	go func() { _ = e.cmd.Wait(); close(e.done) }()
+	t.Cleanup(func() {
+		e.Stop()
+		if t.Failed() {
+			t.Logf("exporter log:\n%s", e.log.String())
+		}
+	})
+	e.WaitReady(t)
+	return e
+}
+
+// WaitReady polls /metrics until the recorder reports itself up.
+func (e *Exporter) WaitReady(t testing.TB) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-e.done:
+			t.Fatalf("exporter exited before it was ready:\n%s", e.log.String())
+		default:
+		}
+		if code, body, err := e.get("/metrics"); err == nil && code == 200 && strings.Contains(body, "flightrec_recorder_up 1") {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("exporter not ready after 60s:\n%s", e.log.String())
+}
+
+func (e *Exporter) get(path string) (int, string, error) {
+	resp, err := http.Get(e.URL + path)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}
+
+// Get fetches path and returns the status code and body.
+func (e *Exporter) Get(t testing.TB, path string) (int, string) {
+	t.Helper()
+	code, body, err := e.get(path)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	return code, body
+}
+
+// MustGet fetches path and fails the test unless it answers 200.
+func (e *Exporter) MustGet(t testing.TB, path string) string {
+	t.Helper()
+	code, body := e.Get(t, path)
+	if code != http.StatusOK {
+		t.Fatalf("GET %s: status %d: %s", path, code, body)
+	}
+	return body
+}
+
+// Log is what the exporter has printed so far.
+func (e *Exporter) Log() string { return e.log.String() }
+
+// Done is closed when the exporter process has exited.
+func (e *Exporter) Done() <-chan struct{} { return e.done }
+
+// PID is the exporter's process id.
+func (e *Exporter) PID() int { return e.cmd.Process.Pid }
+
+// Stop ends the exporter with SIGTERM (SIGKILL after 10s) and waits for it.
+func (e *Exporter) Stop() {
+	select {
+	case <-e.done:
+		return
+	default:
+	}
+	_ = e.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-e.done:
+	case <-time.After(10 * time.Second):
+		_ = e.cmd.Process.Kill()
+		<-e.done
+	}
+}
+
+// Kill ends the exporter with SIGKILL, as a crash or OOM kill would.
+func (e *Exporter) Kill() {
+	_ = e.cmd.Process.Kill()
+	<-e.done
+}
+
+// String names the exporter for messages.
+func (e *Exporter) String() string { return fmt.Sprintf("exporter pid %d at %s", e.cmd.Process.Pid, e.URL) }

@@ -1,0 +1,326 @@
+// Package recorder_test runs the real exporter against real workloads in
+// kubelet-shaped cgroups and checks what /dump shows. Needs root.
+package recorder_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/flightrec/flightrec_exporter/internal/dump"
+	"github.com/flightrec/flightrec_exporter/internal/testenv"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testenv.Cleanup()
+	os.Exit(code)
+}
+
+// setup makes a private cgroup tree with one kubelet-shaped container
+// cgroup and an exporter recording below the tree.
+func setup(t *testing.T, args ...string) (*testenv.Cgroups, *testenv.Exporter, string) {
+	t.Helper()
+	cg := testenv.NewCgroups(t)
+	container := cg.Make(t, testenv.KubeletPath("besteffort", testenv.RandomUID(), testenv.RandomHex(32)))
+	e := testenv.StartExporter(t, append([]string{"--recorder.cgroup-parent=" + cg.Parent}, args...)...)
+	return cg, e, container
+}
+
+func dumpJSON(t *testing.T, e *testenv.Exporter, cgroup string, extra string) dump.RingDump {
+	t.Helper()
+	body := e.MustGet(t, "/dump?format=json&cgroup="+url.QueryEscape(cgroup)+extra)
+	var d dump.RingDump
+	if err := json.Unmarshal([]byte(body), &d); err != nil {
+		t.Fatalf("decoding dump: %v\n%s", err, body)
+	}
+	return d
+}
+
+func dumpText(t *testing.T, e *testenv.Exporter, cgroup string) string {
+	t.Helper()
+	return e.MustGet(t, "/dump?cgroup="+url.QueryEscape(cgroup))
+}
+
+// expectInOrder checks that each predicate matches an entry after the one
+// matched by the previous predicate.
+func expectInOrder(t *testing.T, entries []dump.Entry, steps ...step) {
+	t.Helper()
+	i := 0
+	for _, s := range steps {
+		found := false
+		for ; i < len(entries); i++ {
+			if s.match(&entries[i]) {
+				found = true
+				i++
+				break
+			}
+		}
+		if !found {
+			t.Fatalf("no %s after the previous steps; dump:\n%s", s.what, render(entries))
+		}
+	}
+}
+
+type step struct {
+	what  string
+	match func(e *dump.Entry) bool
+}
+
+func call(name, paramsRe, ret string) step {
+	re := regexp.MustCompile(paramsRe)
+	return step{
+		what: fmt.Sprintf("%s(%s) = %s", name, paramsRe, ret),
+		match: func(e *dump.Entry) bool {
+			return e.Kind == dump.KindSyscall && e.Syscall == name && re.MatchString(e.Params) && (ret == "" || e.RetText == ret)
+		},
+	}
+}
+
+func render(entries []dump.Entry) string {
+	var b strings.Builder
+	_ = dump.WriteText(&b, entries)
+	return b.String()
+}
+
+func TestShellSessionInOrder(t *testing.T) {
+	cg, e, container := setup(t)
+	file := filepath.Join(t.TempDir(), "f")
+	out, code := cg.Run(t, container, nil, "/bin/sh", "-c", fmt.Sprintf("ls /; echo hi > %s; cat %s", file, file))
+	if code != 0 || !strings.HasSuffix(out, "hi\n") {
+		t.Fatalf("workload: exit %d, output %q", code, out)
+	}
+	d := dumpJSON(t, e, container, "")
+	expectInOrder(t, d.Entries,
+		call("execve", `^"/bin/sh", \["/bin/sh", "-c", "ls /; echo hi`, "0"),
+		call("execve", `^"/usr/bin/ls", \["ls", "/"\]`, "0"),
+		call("openat", `^AT_FDCWD, "/", O_RDONLY\|O_NONBLOCK\|O_CLOEXEC\|O_DIRECTORY`, ""),
+		call("getdents64", `^3, `, ""),
+		call("exit_group", `^0$`, "?"),
+		call("openat", `^AT_FDCWD, "`+regexp.QuoteMeta(file)+`", O_WRONLY\|O_CREAT\|O_TRUNC, 0666`, ""),
+		call("write", `^1, "hi\\n", 3$`, "3"),
+		call("execve", `^"/usr/bin/cat", \["cat", "`+regexp.QuoteMeta(file)+`"\]`, "0"),
+		call("write", `^1, "hi\\n", 3$`, "3"),
+		call("exit_group", `^0$`, "?"),
+	)
+	last := d.Entries[len(d.Entries)-1]
+	if last.Kind != dump.KindExit || last.ExitCode == nil || *last.ExitCode != 0 {
+		t.Errorf("last entry %+v, want the shell's exit with 0", last)
+	}
+}
+
+func TestUnprivilegedWriteToEtcPasswd(t *testing.T) {
+	cg, e, container := setup(t)
+	nobody := &syscall.Credential{Uid: 65534, Gid: 65534}
+	_, code := cg.Run(t, container, nobody, "/bin/sh", "-c", "echo x >> /etc/passwd; echo x >> /etc/passwd; exit 1")
+	if code != 1 {
+		t.Fatalf("workload exit %d, want 1", code)
+	}
+	text := dumpText(t, e, container)
+	lines := regexp.MustCompile(`(?m)^.* openat +\(AT_FDCWD, "/etc/passwd", O_WRONLY\|O_CREAT\|O_APPEND, 0666\) +-13 EACCES .*$`).FindAllString(text, -1)
+	if len(lines) != 2 {
+		t.Fatalf("want 2 failed opens of /etc/passwd, got %d:\n%s", len(lines), text)
+	}
+	exit := regexp.MustCompile(`(?m)^.* exit_group +\(1\) +\? .*$`).FindStringIndex(text)
+	second := strings.LastIndex(text, lines[1])
+	if exit == nil || exit[0] < second {
+		t.Fatalf("exit_group(1) missing or before the failed opens:\n%s", text)
+	}
+	d := dumpJSON(t, e, container, "&failed=true&syscall=openat")
+	n := 0
+	for _, en := range d.Entries {
+		if en.Errno == "EACCES" && strings.Contains(en.Params, `"/etc/passwd"`) {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Errorf("failed=true&syscall=openat: %d EACCES opens of /etc/passwd, want 2:\n%s", n, render(d.Entries))
+	}
+}
+
+func TestShortLivedProcessKeepsWholeStory(t *testing.T) {
+	cg, e, container := setup(t)
+	_, code := cg.Run(t, container, nil, "/bin/cat", "/nonexistent/app/config.yaml")
+	if code != 1 {
+		t.Fatalf("cat exit %d, want 1", code)
+	}
+	d := dumpJSON(t, e, container, "")
+	// Before execve the ring holds only the forked child preparing to exec.
+	first := -1
+	for i, en := range d.Entries {
+		if en.Syscall == "execve" {
+			first = i
+			break
+		}
+	}
+	if first < 0 {
+		t.Fatalf("no execve in the ring:\n%s", render(d.Entries))
+	}
+	expectInOrder(t, d.Entries[first:],
+		call("execve", `^"/bin/cat", \["/bin/cat", "/nonexistent/app/config.yaml"\]`, "0"),
+		call("openat", `^AT_FDCWD, "/nonexistent/app/config.yaml", O_RDONLY`, "-2 ENOENT"),
+		call("exit_group", `^1$`, "?"),
+	)
+	span := d.Entries[len(d.Entries)-1].Time.Sub(d.Entries[first].Time)
+	t.Logf("execve to exit: %s, %d records", span, len(d.Entries)-first)
+}
+
+func TestConnectRefusedShowsAddress(t *testing.T) {
+	cg, e, container := setup(t)
+	addr := testenv.FreePort(t) // nobody listens there now
+	host, port, _ := strings.Cut(addr, ":")
+	_, code := cg.Run(t, container, nil, "/bin/bash", "-c", fmt.Sprintf("exec 3<>/dev/tcp/%s/%s", host, port))
+	if code == 0 {
+		t.Fatalf("connect to %s succeeded; want refused", addr)
+	}
+	d := dumpJSON(t, e, container, "&syscall=connect")
+	expectInOrder(t, d.Entries, call("connect", `^\d+, `+regexp.QuoteMeta(addr)+`, 16$`, "-111 ECONNREFUSED"))
+}
+
+func TestKilledBySIGSEGV(t *testing.T) {
+	cg, e, container := setup(t)
+	_, code := cg.Run(t, container, nil, "/bin/sh", "-c", "kill -SEGV $$")
+	if code != -1 {
+		t.Fatalf("exit code %d, want death by signal", code)
+	}
+	d := dumpJSON(t, e, container, "")
+	expectInOrder(t, d.Entries,
+		call("kill", `^\d+, SIGSEGV$`, "0"),
+		step{"SIGSEGV delivery", func(en *dump.Entry) bool {
+			return en.Kind == dump.KindSignal && en.Signal == "SIGSEGV" && strings.Contains(en.Params, "default action")
+		}},
+		step{"death by SIGSEGV", func(en *dump.Entry) bool {
+			return en.Kind == dump.KindExit && en.Signal == "SIGSEGV" && strings.HasPrefix(en.Params, "killed by SIGSEGV")
+		}},
+	)
+}
+
+func TestNoisyNeighbourDoesNotEvictQuietOne(t *testing.T) {
+	cg, e, quiet := setup(t)
+	noisy := cg.Make(t, testenv.KubeletPath("burstable", testenv.RandomUID(), testenv.RandomHex(32)))
+	workload := testenv.Build(t, "./test/workload")
+	if out, code := cg.Run(t, quiet, nil, workload, "getppid", "5"); code != 0 {
+		t.Fatalf("quiet workload: %d %s", code, out)
+	}
+	if out, code := cg.Run(t, noisy, nil, workload, "getppid", "10000000"); code != 0 {
+		t.Fatalf("noisy workload: %d %s", code, out)
+	}
+	n := dumpJSON(t, e, noisy, "&limit=1")
+	if n.Written < 10_000_000 || n.Overwritten == 0 {
+		t.Fatalf("noisy ring: written %d overwritten %d; want ≥ 10M written and overwrites", n.Written, n.Overwritten)
+	}
+	q := dumpJSON(t, e, quiet, "&syscall=getppid")
+	if len(q.Entries) != 5 {
+		t.Fatalf("quiet ring has %d getppid calls, want 5:\n%s", len(q.Entries), render(q.Entries))
+	}
+	if q.Overwritten != 0 {
+		t.Errorf("quiet ring overwritten %d, want 0", q.Overwritten)
+	}
+}
+
+func TestDumpsDuringFullSpeedWritesAreNeverTorn(t *testing.T) {
+	cg, e, container := setup(t, "--recorder.ring-size=1024")
+	workload := testenv.Build(t, "./test/workload")
+	cmd := cg.Command(t, container, workload, "write-pattern", "0")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	pattern := regexp.MustCompile(`^(\d+), "flightrec-(\d+)", (\d+)$`)
+	var lastOverwritten uint64
+	var torn uint64
+	checked := 0
+	for i := 0; i < 40; i++ {
+		d := dumpJSON(t, e, container, "")
+		torn += d.Torn
+		if i > 0 && d.Overwritten <= lastOverwritten {
+			t.Fatalf("dump %d: overwritten %d did not grow from %d", i, d.Overwritten, lastOverwritten)
+		}
+		lastOverwritten = d.Overwritten
+		var prevSeq uint64
+		prevN := -1
+		for _, en := range d.Entries {
+			if en.Seq <= prevSeq {
+				t.Fatalf("dump %d: seq %d after %d", i, en.Seq, prevSeq)
+			}
+			prevSeq = en.Seq
+			if en.Syscall != "write" || en.PID != uint32(cmd.Process.Pid) {
+				continue
+			}
+			m := pattern.FindStringSubmatch(en.Params)
+			if m == nil {
+				t.Fatalf("dump %d: garbled write record: %q", i, en.Params)
+			}
+			n, _ := strconv.Atoi(m[2])
+			count, _ := strconv.Atoi(m[3])
+			if count != len("flightrec-"+m[2]) || en.Args[2] != uint64(count) {
+				t.Fatalf("dump %d: record mixes two writes: %q args %v", i, en.Params, en.Args)
+			}
+			if en.Finished && (en.Ret == nil || *en.Ret != int64(count)) {
+				t.Fatalf("dump %d: write of %d bytes returned %v", i, count, en.Ret)
+			}
+			if prevN >= 0 && n <= prevN {
+				t.Fatalf("dump %d: write %d after %d: out of order", i, n, prevN)
+			}
+			prevN = n
+			checked++
+		}
+	}
+	if checked == 0 {
+		t.Fatal("no write records checked")
+	}
+	t.Logf("checked %d records in 40 dumps; %d dropped as torn; overwritten %d", checked, torn, lastOverwritten)
+}
+
+func TestIndexAndErrors(t *testing.T) {
+	cg, e, container := setup(t)
+	if _, code := cg.Run(t, container, nil, "/bin/true"); code != 0 {
+		t.Fatal("true failed")
+	}
+	var idx dump.Index
+	if err := json.Unmarshal([]byte(e.MustGet(t, "/dump?format=json")), &idx); err != nil {
+		t.Fatal(err)
+	}
+	var found *dump.RingSummary
+	for i := range idx.Rings {
+		if idx.Rings[i].Cgroup == container {
+			found = &idx.Rings[i]
+		}
+	}
+	if found == nil {
+		t.Fatalf("index lacks %s: %+v", container, idx)
+	}
+	if found.Runtime != "containerd" || len(found.ContainerID) != 64 || found.PodUID == "" || found.Records == 0 || found.Oldest == nil {
+		t.Errorf("index row %+v: want containerd identity, records and time span", *found)
+	}
+	if !strings.Contains(e.MustGet(t, "/dump"), container) {
+		t.Error("text index lacks the container")
+	}
+	for _, c := range []struct {
+		query string
+		code  int
+		msg   string
+	}{
+		{"/dump?cgroup=/no/such/cgroup", 404, "not found"},
+		{"/dump?cgroup=" + url.QueryEscape(cg.Parent), 404, "has no ring"},
+		{"/dump?cgroup=" + url.QueryEscape(container) + "&limit=abc", 400, "limit"},
+		{"/dump?cgroup=" + url.QueryEscape(container) + "&limit=99999999", 400, "limit"},
+		{"/dump?cgroup=" + url.QueryEscape(container) + "&syscall=nosuchcall", 400, "nosuchcall"},
+		{"/dump?cgroup=" + url.QueryEscape(container) + "&since=yesterday", 400, "since"},
+		{"/dump?cgroup=" + url.QueryEscape(container) + "&format=xml", 400, "format"},
+		{"/dump?bogus=1", 400, "unknown parameter"},
+		{"/dump?cgroup=relative/path", 400, "absolute"},
+	} {
+		code, body := e.Get(t, c.query)
+		if code != c.code || !strings.Contains(body, c.msg) {
+			t.Errorf("GET %s: %d %q, want %d mentioning %q", c.query, code, body, c.code, c.msg)
+		}
+	}
+}
