@@ -1,0 +1,53 @@
+# flightrec_exporter — see README.md.
+
+GO        ?= go
+BINARY    := flightrec_exporter
+PKG       := github.com/flightrec/flightrec_exporter
+VERSION   := $(shell cat VERSION)
+REVISION  := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+BRANCH    := $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null || echo unknown)
+VERSION_PKG := github.com/prometheus/common/version
+LDFLAGS   := -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision=$(REVISION) \
+             -X $(VERSION_PKG).Branch=$(BRANCH) -X $(VERSION_PKG).BuildUser=$(USER)@$(shell hostname) \
+             -X $(VERSION_PKG).BuildDate=$(shell date -u +%Y%m%d-%H:%M:%S)
+ARGS      ?=
+
+.PHONY: all build generate test unit lint bench run demo clean
+
+all: lint build test
+
+## build: compile the exporter (no clang needed: the BPF objects are committed)
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BINARY) ./cmd/flightrec_exporter
+
+## generate: recompile the BPF objects and regenerate committed tables (needs clang)
+generate:
+	$(GO) generate ./...
+
+## lint: gofmt and go vet
+lint:
+	@fmt=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$fmt" ]; then echo "not gofmt-formatted:"; echo "$$fmt"; exit 1; fi
+	$(GO) vet ./...
+
+## test: every test; the privileged ones load BPF and need root (they skip otherwise)
+test: lint
+	$(GO) test -count=1 -timeout 30m ./...
+
+## unit: the tests that need no root
+unit:
+	$(GO) test -count=1 -short ./internal/... ./bpf/ ./collector/
+
+## bench: the overhead benchmark (root; see test/bench/README.md)
+bench:
+	$(GO) run ./test/bench -rounds 5 -out bench-results.md
+
+## run: build and run the exporter with default settings (root)
+run: build
+	./$(BINARY) $(ARGS)
+
+## demo: record a crash-looping container in its own cgroup and print its dump (root)
+demo: build
+	bash test/demo/demo.sh ./$(BINARY)
+
+clean:
+	rm -f $(BINARY) bench-results.md
