@@ -23,6 +23,9 @@ type Config struct {
 	CaptureBytes   int    // bytes of read/write buffers copied; 0 copies none
 	SelfPID        int    // this process, never recorded
 	Arch           syscalls.Arch
+	Watch          []string // syscalls whose calls and latency are counted
+	ErrorSeries    int      // capacity of the error counters (container × syscall × errno)
+	LatencySeries  int      // capacity of the watched-syscall counters (container × syscall × op)
 }
 
 // MaxCaptureBytes is the largest useful --recorder.capture-bytes.
@@ -42,6 +45,13 @@ func (c Config) Validate() error {
 		return fmt.Errorf("capture bytes %d: must be between 0 and %d", c.CaptureBytes, MaxCaptureBytes)
 	case c.Arch == "":
 		return errors.New("unsupported architecture: the recorder runs on amd64 and arm64")
+	case c.ErrorSeries < 1 || c.LatencySeries < 1:
+		return fmt.Errorf("series limits %d/%d: must be positive", c.ErrorSeries, c.LatencySeries)
+	}
+	for _, name := range c.Watch {
+		if _, ok := c.Arch.Number(name); !ok {
+			return fmt.Errorf("watched syscall %q: not a syscall on %s", name, c.Arch)
+		}
 	}
 	return nil
 }
@@ -86,6 +96,8 @@ func Load(cfg Config) (*Recorder, error) {
 	spec.Maps["free_slots"].MaxEntries = rings
 	// Room for every ring plus containers seen while the cap was reached.
 	spec.Maps["containers"].MaxEntries = 4*rings + 256
+	spec.Maps["errors"].MaxEntries = uint32(cfg.ErrorSeries)
+	spec.Maps["latencies"].MaxEntries = uint32(cfg.LatencySeries)
 	for name, v := range map[string]any{
 		"ring_shift":       uint32(shift),
 		"parent_cgroup_id": cfg.ParentCgroupID,
@@ -146,9 +158,17 @@ func (r *Recorder) init() error {
 			return fmt.Errorf("filling free ring queue: %w", err)
 		}
 	}
+	watched := map[int]bool{}
+	for _, name := range r.cfg.Watch {
+		nr, _ := r.cfg.Arch.Number(name)
+		watched[nr] = true
+	}
 	max := min(r.cfg.Arch.MaxNr(), int(r.maps.ScConfs.MaxEntries()))
 	for nr := 0; nr < max; nr++ {
 		conf := scConf(r.cfg.Arch, nr)
+		if watched[nr] {
+			conf.Flags |= scWatch
+		}
 		if err := r.maps.ScConfs.Update(uint32(nr), conf, ebpf.UpdateAny); err != nil {
 			return fmt.Errorf("writing capture table: %w", err)
 		}
@@ -162,10 +182,11 @@ type scConfValue struct {
 }
 
 const (
-	argNone      = 0xff
-	scSAAtExit   = 1 << 0
-	scBufAtExit  = 1 << 1
-	scNoReturn   = 1 << 2
+	argNone       = 0xff
+	scSAAtExit    = 1 << 0
+	scBufAtExit   = 1 << 1
+	scNoReturn    = 1 << 2
+	scWatch       = 1 << 3
 	slotUntracked = 0xffffffff
 )
 

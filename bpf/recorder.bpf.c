@@ -80,6 +80,20 @@ struct {
 	__uint(max_entries, STAT_MAX);
 } stats SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__type(key, struct err_key);
+	__type(value, struct err_val);
+	__uint(max_entries, 1); /* --collector.errors.max-series */
+} errors SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__type(key, struct lat_key);
+	__type(value, struct lat_val);
+	__uint(max_entries, 1); /* --collector.syscalls.max-series */
+} latencies SEC(".maps");
+
 /* Room to assemble an execve argv before it is copied into a record. */
 struct argv_scratch {
 	u8 buf[2 * ARGV_AREA];
@@ -183,9 +197,9 @@ static __always_inline void publish(struct record *r, u64 seq, bool finished)
 	stat_inc(STAT_RECORDS);
 }
 
-static __always_inline void fill_common(struct record *r, u64 pid_tgid, s32 nr)
+static __always_inline void fill_common(struct record *r, u64 pid_tgid, s32 nr, u64 ts)
 {
-	r->ts_enter = bpf_ktime_get_ns();
+	r->ts_enter = ts;
 	r->ts_exit = 0;
 	r->pid = pid_tgid >> 32;
 	r->tid = (u32)pid_tgid;
@@ -382,57 +396,123 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 {
 	u64 cgid = bpf_get_current_cgroup_id();
 	struct ring_meta *rm;
-	struct record *r;
+	struct inflight *in;
+	struct record *r = NULL;
 	struct sc_conf *c;
-	u64 pid_tgid, seq;
-	u32 slot, idx, nr;
+	u64 pid_tgid, seq = 0, ts;
+	u32 slot, idx = 0, nr = (u32)id;
 
 	if (!in_scope(cgid))
 		return 0;
 	pid_tgid = bpf_get_current_pid_tgid();
 	if ((u32)(pid_tgid >> 32) == self_tgid)
 		return 0;
-	rm = ring_of(cgid, &slot, true);
-	if (!rm)
-		return 0;
-	r = reserve(rm, slot, &seq, &idx);
-	if (!r)
-		return 0;
-	fill_common(r, pid_tgid, (s32)id);
-#if defined(__TARGET_ARCH_x86)
-	r->args[0] = regs->di;
-	r->args[1] = regs->si;
-	r->args[2] = regs->dx;
-	r->args[3] = regs->r10;
-	r->args[4] = regs->r8;
-	r->args[5] = regs->r9;
-#else
-	r->args[0] = regs->orig_x0;
-	r->args[1] = regs->regs[1];
-	r->args[2] = regs->regs[2];
-	r->args[3] = regs->regs[3];
-	r->args[4] = regs->regs[4];
-	r->args[5] = regs->regs[5];
-#endif
-	bpf_get_current_comm(r->comm, sizeof(r->comm));
-
-	nr = (u32)id;
 	c = bpf_map_lookup_elem(&sc_confs, &nr);
-	if (c)
-		capture_enter(r, c);
-	if (c && (c->flags & SC_NO_RETURN)) {
+	ts = bpf_ktime_get_ns();
+	rm = ring_of(cgid, &slot, true);
+	if (rm)
+		r = reserve(rm, slot, &seq, &idx);
+	if (r) {
+		fill_common(r, pid_tgid, (s32)id, ts);
+#if defined(__TARGET_ARCH_x86)
+		r->args[0] = regs->di;
+		r->args[1] = regs->si;
+		r->args[2] = regs->dx;
+		r->args[3] = regs->r10;
+		r->args[4] = regs->r8;
+		r->args[5] = regs->r9;
+#else
+		r->args[0] = regs->orig_x0;
+		r->args[1] = regs->regs[1];
+		r->args[2] = regs->regs[2];
+		r->args[3] = regs->regs[3];
+		r->args[4] = regs->regs[4];
+		r->args[5] = regs->regs[5];
+#endif
+		bpf_get_current_comm(r->comm, sizeof(r->comm));
+		if (c)
+			capture_enter(r, c);
 		publish(r, seq, false);
-		return 0;
 	}
-	publish(r, seq, false);
+	if (c && (c->flags & SC_NO_RETURN))
+		return 0;
 
-	struct inflight *in = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0,
-						   BPF_LOCAL_STORAGE_GET_F_CREATE);
+	in = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (in) {
-		in->seq = seq;
+		in->seq = r ? seq : 0;
 		in->idx = idx;
+		in->ts_enter = ts;
+		in->nr = (s32)id;
+		in->arg1 = 0;
+		if (c && (c->flags & SC_WATCH)) {
+#if defined(__TARGET_ARCH_x86)
+			in->arg1 = regs->si;
+#else
+			in->arg1 = regs->regs[1];
+#endif
+		}
 	}
 	return 0;
+}
+
+static __always_inline void count_error(u64 cgid, u32 nr, long ret, u64 seq, u64 now)
+{
+	struct err_key k = { .cgroup_id = cgid, .nr = nr, .err = (u32)-ret };
+	struct err_val *v = bpf_map_lookup_elem(&errors, &k);
+
+	if (!v) {
+		struct err_val zero = {};
+		if (bpf_map_update_elem(&errors, &k, &zero, BPF_NOEXIST) && bpf_map_lookup_elem(&errors, &k) == NULL) {
+			stat_inc(STAT_ERRORS_MAP_FULL);
+			return;
+		}
+		v = bpf_map_lookup_elem(&errors, &k);
+		if (!v)
+			return;
+	}
+	v->count++;
+	if (seq) {
+		v->last_seq = seq;
+		v->last_ns = now;
+	}
+}
+
+/* log2 bucket of a duration: bucket i holds durations below 2^(LAT_MIN_SHIFT+i) ns. */
+static __always_inline u32 lat_bucket(u64 ns)
+{
+	u32 b = 0;
+
+	ns >>= LAT_MIN_SHIFT;
+	if (ns >> 16) { ns >>= 16; b += 16; }
+	if (ns >> 8) { ns >>= 8; b += 8; }
+	if (ns >> 4) { ns >>= 4; b += 4; }
+	if (ns >> 2) { ns >>= 2; b += 2; }
+	if (ns >> 1) { ns >>= 1; b += 1; }
+	if (ns)
+		b += 1;
+	return b < LAT_BUCKETS - 1 ? b : LAT_BUCKETS - 1;
+}
+
+static __always_inline void count_latency(u64 cgid, u32 nr, u32 op, u64 ns)
+{
+	struct lat_key k = { .cgroup_id = cgid, .nr = nr, .op = op };
+	struct lat_val *v = bpf_map_lookup_elem(&latencies, &k);
+
+	if (!v) {
+		struct lat_val zero = {};
+		if (bpf_map_update_elem(&latencies, &k, &zero, BPF_NOEXIST) && bpf_map_lookup_elem(&latencies, &k) == NULL) {
+			stat_inc(STAT_LATENCY_MAP_FULL);
+			return;
+		}
+		v = bpf_map_lookup_elem(&latencies, &k);
+		if (!v)
+			return;
+	}
+	v->count++;
+	v->sum_ns += ns;
+	u32 b = lat_bucket(ns);
+	if (b < LAT_BUCKETS)
+		v->buckets[b]++;
 }
 
 SEC("tp_btf/sys_exit")
@@ -442,20 +522,33 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	struct inflight *in;
 	struct record *r;
 	struct sc_conf *c;
-	u64 want;
+	u64 want, now, seq;
 	u32 idx, nr;
 
 	if (!in_scope(cgid))
 		return 0;
 	in = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0, 0);
-	if (!in || !in->seq)
+	if (!in || in->nr < 0)
 		return 0;
-	want = in->seq << 1;
+	now = bpf_ktime_get_ns();
+	nr = (u32)in->nr;
+	seq = in->seq;
 	idx = in->idx;
+	in->nr = -1;
 	in->seq = 0;
+	c = bpf_map_lookup_elem(&sc_confs, &nr);
+	if (ret < 0 && ret >= -4095)
+		count_error(cgid, nr, ret, seq, now);
+	if (c && (c->flags & SC_WATCH)) {
+		/* futex: keep the command, drop FUTEX_PRIVATE_FLAG and FUTEX_CLOCK_REALTIME */
+		count_latency(cgid, nr, (u32)in->arg1 & ~(128 | 256), now - in->ts_enter);
+	}
+	if (!seq)
+		return 0;
 	r = bpf_map_lookup_elem(&records, &idx);
 	if (!r)
 		return 0;
+	want = seq << 1;
 	if (__sync_val_compare_and_swap(&r->seq, want, 0) != want) {
 		/* Overwritten while the syscall ran (a full ring turn). */
 		u32 slot = idx >> ring_shift;
@@ -465,10 +558,8 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 		stat_inc(STAT_EXIT_LOST);
 		return 0;
 	}
-	r->ts_exit = bpf_ktime_get_ns();
+	r->ts_exit = now;
 	r->ret = ret;
-	nr = (u32)r->nr;
-	c = bpf_map_lookup_elem(&sc_confs, &nr);
 	if (c)
 		capture_exit(r, c, ret);
 	__sync_lock_test_and_set(&r->seq, want | 1);
@@ -488,7 +579,7 @@ static __always_inline struct record *event_record(u64 cgid, u64 pid_tgid, s32 k
 	r = reserve(rm, slot, seq, &idx);
 	if (!r)
 		return NULL;
-	fill_common(r, pid_tgid, kind);
+	fill_common(r, pid_tgid, kind, bpf_ktime_get_ns());
 	r->args[0] = r->args[1] = r->args[2] = r->args[3] = r->args[4] = r->args[5] = 0;
 	r->ts_exit = r->ts_enter;
 	return r;

@@ -83,6 +83,7 @@ struct sc_conf {
 #define SC_SA_AT_EXIT (1 << 0)
 #define SC_BUF_AT_EXIT (1 << 1)
 #define SC_NO_RETURN (1 << 2) /* exit, exit_group: the entry is the whole record */
+#define SC_WATCH (1 << 3)     /* count calls and their latency (--collector.syscalls.watch) */
 
 /* Indexes into the per-CPU stats array. */
 enum stat_index {
@@ -93,6 +94,8 @@ enum stat_index {
 	STAT_CONTAINER_MAP_FULL,    /* container map full: not even counted as untracked */
 	STAT_EXIT_LOST,             /* exits whose entry was overwritten */
 	STAT_PAYLOAD_FAULTS,        /* user memory that could not be read */
+	STAT_ERRORS_MAP_FULL,       /* failed syscalls not counted: errors map full */
+	STAT_LATENCY_MAP_FULL,      /* watched syscalls not counted: latency map full */
 	STAT_MAX,
 };
 
@@ -104,9 +107,40 @@ struct container {
 };
 
 struct inflight {
-	__u64 seq; /* sequence of the entry record, 0 = none */
-	__u32 idx; /* index into records */
-	__u32 _pad;
+	__u64 seq;      /* sequence of the entry record, 0 = none (no ring) */
+	__u64 ts_enter; /* CLOCK_MONOTONIC at entry */
+	__u64 arg1;     /* futex op, for the latency key */
+	__u32 idx;      /* index into records */
+	__s32 nr;       /* syscall in flight, -1 = none */
+};
+
+/* Failed syscalls by container, syscall and errno (per CPU). */
+struct err_key {
+	__u64 cgroup_id;
+	__u32 nr;
+	__u32 err; /* positive errno */
+};
+
+struct err_val {
+	__u64 count;
+	__u64 last_seq; /* ring record of the latest failure, 0 = none */
+	__u64 last_ns;  /* when it happened */
+};
+
+/* Watched syscalls: calls and log2 latency buckets (per CPU). */
+#define LAT_BUCKETS 26 /* bucket i: duration < 2^(10+i) ns (~1us .. ~17s); the last one is +Inf */
+#define LAT_MIN_SHIFT 10
+
+struct lat_key {
+	__u64 cgroup_id;
+	__u32 nr;
+	__u32 op; /* futex command (op & FUTEX_CMD_MASK), else 0 */
+};
+
+struct lat_val {
+	__u64 count;
+	__u64 sum_ns;
+	__u64 buckets[LAT_BUCKETS];
 };
 
 #endif

@@ -17,8 +17,10 @@ import (
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	recorderMapContainers     = "containers"
+	recorderMapErrors         = "errors"
 	recorderMapFreeSlots      = "free_slots"
 	recorderMapInflight       = "inflight"
+	recorderMapLatencies      = "latencies"
 	recorderMapRecords        = "records"
 	recorderMapRings          = "rings"
 	recorderMapScConfs        = "sc_confs"
@@ -90,8 +92,10 @@ type recorderProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type recorderMapSpecs struct {
 	Containers *ebpf.MapSpec `ebpf:"containers"`
+	Errors     *ebpf.MapSpec `ebpf:"errors"`
 	FreeSlots  *ebpf.MapSpec `ebpf:"free_slots"`
 	Inflight   *ebpf.MapSpec `ebpf:"inflight"`
+	Latencies  *ebpf.MapSpec `ebpf:"latencies"`
 	Records    *ebpf.MapSpec `ebpf:"records"`
 	Rings      *ebpf.MapSpec `ebpf:"rings"`
 	ScConfs    *ebpf.MapSpec `ebpf:"sc_confs"`
@@ -131,8 +135,10 @@ func (o *recorderObjects) Close() error {
 // It can be passed to loadRecorderObjects or ebpf.CollectionSpec.LoadAndAssign.
 type recorderMaps struct {
 	Containers *ebpf.Map `ebpf:"containers"`
+	Errors     *ebpf.Map `ebpf:"errors"`
 	FreeSlots  *ebpf.Map `ebpf:"free_slots"`
 	Inflight   *ebpf.Map `ebpf:"inflight"`
+	Latencies  *ebpf.Map `ebpf:"latencies"`
 	Records    *ebpf.Map `ebpf:"records"`
 	Rings      *ebpf.Map `ebpf:"rings"`
 	ScConfs    *ebpf.Map `ebpf:"sc_confs"`
@@ -143,8 +149,10 @@ type recorderMaps struct {
 func (m *recorderMaps) Close() error {
 	return _RecorderClose(
 		m.Containers,
+		m.Errors,
 		m.FreeSlots,
 		m.Inflight,
+		m.Latencies,
 		m.Records,
 		m.Rings,
 		m.ScConfs,

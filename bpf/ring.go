@@ -182,11 +182,13 @@ type Stats struct {
 	ContainerMapFull    uint64 // containers not even counted: map full
 	ExitLost            uint64 // exits whose entry was overwritten
 	PayloadFaults       uint64 // user memory that could not be read
+	ErrorsMapFull       uint64 // failed syscalls not counted: error map full
+	LatencyMapFull      uint64 // watched syscalls not counted: latency map full
 }
 
 // Stats reads the kernel's counters.
 func (r *Recorder) Stats() (Stats, error) {
-	var out [7]uint64
+	var out [9]uint64
 	for i := range out {
 		var perCPU []uint64
 		if err := r.maps.Stats.Lookup(uint32(i), &perCPU); err != nil {
@@ -196,7 +198,7 @@ func (r *Recorder) Stats() (Stats, error) {
 			out[i] += v
 		}
 	}
-	return Stats{out[0], out[1], out[2], out[3], out[4], out[5], out[6]}, nil
+	return Stats{out[0], out[1], out[2], out[3], out[4], out[5], out[6], out[7], out[8]}, nil
 }
 
 // Record copies the single record seq of the ring in slot, if the ring

@@ -1,110 +1,148 @@
-// Package collector turns the recorder's kernel maps into Prometheus
-// metrics, read at scrape time.
 package collector
 
 import (
-	"log/slog"
+	"fmt"
+	"os"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/flightrec/flightrec_exporter/bpf"
 )
 
-const namespace = "flightrec"
-
-// RecorderSource is the part of the recorder the health collector reads.
-type RecorderSource interface {
-	Rings() ([]bpf.Ring, []uint64, error)
-	Stats() (bpf.Stats, error)
-	Config() bpf.Config
+func init() {
+	register("recorder", true, "the recorder's own health: rings, records, losses, kernel memory, BPF run time",
+		func(d Deps) updater { return newRecorderCollector(d) })
 }
 
-// RecorderCollector reports the recorder's own health: rings, records,
-// losses and kernel memory.
-type RecorderCollector struct {
-	source RecorderSource
-	// Counts kept in user space: records dropped by dumps, and rings freed.
-	torn                func() uint64
-	released            func() uint64
-	releasedOverwritten func() uint64
-	logger              *slog.Logger
+type recorderCollector struct {
+	d Deps
 
-	rings, maxRings, ringRecords, memory, untracked *prometheus.Desc
-	written, overwritten, tornDesc, exitLost       *prometheus.Desc
-	untrackedSyscalls, added, refused, mapFull     *prometheus.Desc
-	faults, releasedDesc, up                       *prometheus.Desc
+	up, rings, maxRings, ringRecords, ringMemory, untracked       *prometheus.Desc
+	written, overwritten, torn, exitLost                          *prometheus.Desc
+	untrackedSyscalls, assigned, refused, released, containerFull *prometheus.Desc
+	faults, mapFull, mapEntries, mapMax, mapMemory                *prometheus.Desc
+	statsEnabled, progRuns, progRuntime, progMisses               *prometheus.Desc
 }
 
-// NewRecorderCollector returns the health collector. The functions report
-// counts kept in user space (dropped torn records, freed rings).
-func NewRecorderCollector(src RecorderSource, torn, released, releasedOverwritten func() uint64, logger *slog.Logger) *RecorderCollector {
-	d := func(name, help string) *prometheus.Desc {
-		return prometheus.NewDesc(prometheus.BuildFQName(namespace, "recorder", name), help, nil, nil)
+func newRecorderCollector(d Deps) *recorderCollector {
+	desc := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc(prometheus.BuildFQName(namespace, "recorder", name), help, labels, nil)
 	}
-	return &RecorderCollector{
-		source: src, torn: torn, released: released, releasedOverwritten: releasedOverwritten, logger: logger,
-		up:                d("up", "1 when the recorder's BPF maps could be read at this scrape."),
-		rings:             d("rings", "Container rings in use (from the kernel's container map)."),
-		maxRings:          d("rings_max", "Rings the recorder can hold (--recorder.max-containers)."),
-		ringRecords:       d("ring_records", "Records per container ring (--recorder.ring-size)."),
-		memory:            d("ring_memory_bytes", "Kernel memory reserved for all rings (records and metadata), allocated at start."),
-		untracked:         d("untracked_containers", "Cgroups refused a ring because every ring was taken."),
-		written:           d("records_written_total", "Records written into rings by the kernel programs."),
-		overwritten:       d("records_overwritten_total", "Records overwritten by newer ones before anyone read them out (live and freed rings)."),
-		tornDesc:          d("records_torn_total", "Records dropped by /dump because they were overwritten while being copied."),
-		exitLost:          d("exits_lost_total", "Syscall exits whose entry record had already been overwritten."),
-		untrackedSyscalls: d("untracked_syscalls_total", "Syscalls of cgroups that got no ring (cap reached)."),
-		added:             d("rings_assigned_total", "Rings assigned to new containers at their first syscall."),
-		refused:           d("rings_refused_total", "Containers refused a ring because every ring was taken."),
-		mapFull:           d("container_map_full_total", "Syscalls from cgroups that could not even be counted: the container map was full."),
-		faults:            d("payload_faults_total", "Arguments in user memory that could not be copied (not paged in, bad pointers)."),
-		releasedDesc:      d("rings_released_total", "Rings freed after their cgroup was removed."),
+	return &recorderCollector{
+		d:                 d,
+		up:                desc("up", "1 when the recorder's BPF maps could be read at this scrape."),
+		rings:             desc("rings", "Container rings in use (kernel container map)."),
+		maxRings:          desc("rings_max", "Rings the recorder holds (--recorder.max-containers)."),
+		ringRecords:       desc("ring_records", "Records per container ring (--recorder.ring-size)."),
+		ringMemory:        desc("ring_memory_bytes", "Kernel memory reserved for all rings, records and metadata, allocated at start."),
+		untracked:         desc("untracked_containers", "Cgroups refused a ring because every ring was taken."),
+		written:           desc("records_written_total", "Records written into rings by the kernel programs."),
+		overwritten:       desc("records_overwritten_total", "Records overwritten by newer ones in their ring (live and freed rings)."),
+		torn:              desc("records_torn_total", "Records dropped by /dump because they were overwritten while being copied."),
+		exitLost:          desc("exits_lost_total", "Syscall exits whose entry record had already been overwritten."),
+		untrackedSyscalls: desc("untracked_syscalls_total", "Syscalls of cgroups that got no ring (cap reached); still counted in the error and latency metrics."),
+		assigned:          desc("rings_assigned_total", "Rings assigned to new containers at their first syscall."),
+		refused:           desc("rings_refused_total", "Containers refused a ring because every ring was taken."),
+		released:          desc("rings_released_total", "Rings freed after their cgroup was removed."),
+		containerFull:     desc("container_map_full_total", "Syscalls from cgroups that could not even be counted as untracked: container map full."),
+		faults:            desc("payload_faults_total", "Arguments in user memory that could not be copied (not paged in, bad pointers)."),
+		mapFull:           desc("map_full_total", "Events not counted because a counter map was full (--collector.*.max-series).", "map"),
+		mapEntries:        desc("map_entries", "Entries in the kernel counter maps.", "map"),
+		mapMax:            desc("map_max_entries", "Capacity of the kernel counter maps.", "map"),
+		mapMemory:         desc("map_memory_bytes", "Kernel memory charged to each BPF map (memlock in its fdinfo).", "map"),
+		statsEnabled:      desc("bpf_stats_enabled", "1 when kernel.bpf_stats_enabled is on, so that the program run counters below grow."),
+		progRuns:          desc("program_runs_total", "Runs of each BPF program (kernel accounting, only while kernel.bpf_stats_enabled=1).", "program"),
+		progRuntime:       desc("program_run_seconds_total", "Time spent in each BPF program (kernel accounting, only while kernel.bpf_stats_enabled=1).", "program"),
+		progMisses:        desc("program_recursion_misses_total", "Runs of each BPF program skipped because another BPF program was running on the CPU: syscalls not recorded.", "program"),
 	}
 }
 
-// Describe implements prometheus.Collector.
-func (c *RecorderCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.up, c.rings, c.maxRings, c.ringRecords, c.memory, c.untracked,
-		c.written, c.overwritten, c.tornDesc, c.exitLost, c.untrackedSyscalls, c.added, c.refused,
-		c.mapFull, c.faults, c.releasedDesc} {
-		ch <- d
+func (c *recorderCollector) Update(ch chan<- prometheus.Metric) error {
+	src, counts := c.d.Source, c.d.Counts
+	cfg := src.Config()
+	gauge := func(d *prometheus.Desc, v float64, l ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, l...)
 	}
-}
-
-// Collect implements prometheus.Collector.
-func (c *RecorderCollector) Collect(ch chan<- prometheus.Metric) {
-	cfg := c.source.Config()
-	gauge := func(d *prometheus.Desc, v float64) { ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v) }
-	counter := func(d *prometheus.Desc, v uint64) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v))
+	counter := func(d *prometheus.Desc, v float64, l ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, l...)
 	}
 	gauge(c.maxRings, float64(cfg.MaxRings))
 	gauge(c.ringRecords, float64(cfg.RingSize))
-	gauge(c.memory, float64(int64(cfg.MaxRings)*(cfg.RingBytes()+32)))
-	counter(c.tornDesc, c.torn())
-	counter(c.releasedDesc, c.released())
+	counter(c.torn, float64(counts.Torn()))
+	counter(c.released, float64(counts.Released()))
 
-	rings, untracked, err := c.source.Rings()
-	stats, serr := c.source.Stats()
-	if err != nil || serr != nil {
-		c.logger.Error("reading recorder maps", "err", err, "stats_err", serr)
+	rings, untracked, err := src.Rings()
+	if err != nil {
 		gauge(c.up, 0)
-		return
+		return err
+	}
+	stats, err := src.Stats()
+	if err != nil {
+		gauge(c.up, 0)
+		return err
 	}
 	gauge(c.up, 1)
-	var overwritten, exitLost uint64
+	var overwritten uint64
 	for _, r := range rings {
 		overwritten += r.Overwritten(cfg.RingSize)
-		exitLost += r.ExitLost
 	}
 	gauge(c.rings, float64(len(rings)))
 	gauge(c.untracked, float64(len(untracked)))
-	counter(c.written, stats.Records)
-	counter(c.overwritten, overwritten+c.releasedOverwritten())
-	counter(c.exitLost, stats.ExitLost)
-	counter(c.untrackedSyscalls, stats.UntrackedSyscalls)
-	counter(c.added, stats.ContainersAdded)
-	counter(c.refused, stats.ContainersUntracked)
-	counter(c.mapFull, stats.ContainerMapFull)
-	counter(c.faults, stats.PayloadFaults)
+	counter(c.written, float64(stats.Records))
+	counter(c.overwritten, float64(overwritten+counts.ReleasedOverwritten()))
+	counter(c.exitLost, float64(stats.ExitLost))
+	counter(c.untrackedSyscalls, float64(stats.UntrackedSyscalls))
+	counter(c.assigned, float64(stats.ContainersAdded))
+	counter(c.refused, float64(stats.ContainersUntracked))
+	counter(c.containerFull, float64(stats.ContainerMapFull))
+	counter(c.faults, float64(stats.PayloadFaults))
+	counter(c.mapFull, float64(stats.ErrorsMapFull), "errors")
+	counter(c.mapFull, float64(stats.LatencyMapFull), "latencies")
+
+	nErr, nLat, err := src.MapEntries()
+	if err != nil {
+		return err
+	}
+	gauge(c.mapEntries, float64(nErr), "errors")
+	gauge(c.mapEntries, float64(nLat), "latencies")
+	gauge(c.mapMax, float64(cfg.ErrorSeries), "errors")
+	gauge(c.mapMax, float64(cfg.LatencySeries), "latencies")
+
+	mem, err := src.MapMemory()
+	if err != nil {
+		return err
+	}
+	var ringMem uint64
+	for name, v := range mem {
+		gauge(c.mapMemory, float64(v), name)
+		if name == "records" || name == "rings" {
+			ringMem += v
+		}
+	}
+	gauge(c.ringMemory, float64(ringMem))
+
+	enabled, err := bpfStatsEnabled()
+	if err == nil {
+		gauge(c.statsEnabled, enabled)
+	}
+	progs, err := src.ProgramStats()
+	if err != nil {
+		return err
+	}
+	for name, p := range progs {
+		counter(c.progRuns, float64(p.Runs), name)
+		counter(c.progRuntime, p.Runtime.Seconds(), name)
+		counter(c.progMisses, float64(p.Misses), name)
+	}
+	return nil
+}
+
+func bpfStatsEnabled() (float64, error) {
+	b, err := os.ReadFile("/proc/sys/kernel/bpf_stats_enabled")
+	if err != nil {
+		return 0, fmt.Errorf("reading kernel.bpf_stats_enabled: %w", err)
+	}
+	if strings.TrimSpace(string(b)) == "1" {
+		return 1, nil
+	}
+	return 0, nil
 }

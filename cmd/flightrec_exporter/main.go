@@ -27,6 +27,7 @@ import (
 	"github.com/flightrec/flightrec_exporter/bpf"
 	"github.com/flightrec/flightrec_exporter/collector"
 	"github.com/flightrec/flightrec_exporter/internal/cgroups"
+	"github.com/flightrec/flightrec_exporter/internal/containers"
 	"github.com/flightrec/flightrec_exporter/internal/dump"
 	"github.com/flightrec/flightrec_exporter/internal/syscalls"
 )
@@ -54,6 +55,7 @@ func main() {
 	app.Flag("recorder.max-containers", "Containers that can have a ring at once; more are counted as untracked. Kernel memory is allocated for all of them at start.").Default("128").IntVar(&opts.maxRings)
 	app.Flag("recorder.capture-bytes", fmt.Sprintf("Bytes of read/write buffers copied into records (0 to %d); 0 copies none.", bpf.MaxCaptureBytes)).Default("64").IntVar(&opts.captureBytes)
 	app.Flag("recorder.reclaim-interval", "How often rings of removed cgroups are freed.").Default("5s").DurationVar(&opts.reclaimInterval)
+	collectorOpts := collector.AddFlags(app)
 	logConfig := &promslog.Config{}
 	flag.AddFlags(app, logConfig)
 	app.Version(version.Print(exporterName))
@@ -61,16 +63,19 @@ func main() {
 	kingpin.MustParse(app.Parse(os.Args[1:]))
 
 	logger := promslog.New(logConfig)
-	if err := run(opts, webFlags, logger); err != nil {
+	if err := run(opts, collectorOpts, webFlags, logger); err != nil {
 		logger.Error(err.Error())
 		os.Exit(1)
 	}
 }
 
-func run(opts options, webFlags *web.FlagConfig, logger *slog.Logger) error {
+func run(opts options, copts *collector.Options, webFlags *web.FlagConfig, logger *slog.Logger) error {
 	logger.Info("starting "+exporterName, "version", version.Info(), "build_context", version.BuildContext())
 	if opts.reclaimInterval <= 0 {
 		return fmt.Errorf("--recorder.reclaim-interval %s: must be positive", opts.reclaimInterval)
+	}
+	if copts.GracePeriod < 0 {
+		return fmt.Errorf("--collector.grace-period %s: must not be negative", copts.GracePeriod)
 	}
 	arch := syscalls.HostArch()
 	mount := opts.cgroupfs
@@ -92,6 +97,7 @@ func run(opts options, webFlags *web.FlagConfig, logger *slog.Logger) error {
 	cfg := bpf.Config{
 		RingSize: opts.ringSize, MaxRings: opts.maxRings, CaptureBytes: opts.captureBytes,
 		ParentCgroupID: parentID, ParentLevel: cgroups.Level(parent), SelfPID: os.Getpid(), Arch: arch,
+		Watch: copts.Watched(), ErrorSeries: copts.ErrorSeries, LatencySeries: copts.LatencySeries,
 	}
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("recorder settings: %w", err)
@@ -107,19 +113,31 @@ func run(opts options, webFlags *web.FlagConfig, logger *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	reclaimer := &dump.Reclaimer{Source: rec, Cgroups: hier, Parent: parent, Logger: logger}
-	go reclaimer.Run(ctx, cfg.RingSize, opts.reclaimInterval)
+	resolver := containers.NewResolver(hier, parent, copts.GracePeriod)
+	reclaimer := &dump.Reclaimer{Source: rec, Resolver: resolver, RingSize: cfg.RingSize, Logger: logger}
+	if _, err := reclaimer.Reclaim(time.Now()); err != nil {
+		return fmt.Errorf("reading cgroups: %w", err)
+	}
+	go reclaimer.Run(ctx, opts.reclaimInterval)
 
-	dumps := &dump.Handler{Source: rec, Cgroups: hier, Parent: parent, Arch: arch, Logger: logger}
+	dumps := &dump.Handler{Source: rec, Cgroups: hier, Resolver: resolver, Parent: parent, Arch: arch, Logger: logger}
 
+	collectors := collector.New(collector.Deps{
+		Source: rec, Labels: resolver, Arch: arch, Logger: logger, Options: copts,
+		Clock: func(ns uint64) time.Time { return dump.NewClock().Wall(ns) },
+		Counts: collector.UserCounts{
+			Torn: dumps.TornTotal, Released: reclaimer.Released, ReleasedOverwritten: reclaimer.ReleasedOverwritten,
+		},
+	})
+	logger.Info("enabled collectors", "collectors", collectors.Names())
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(
-		versioncollector.NewCollector(exporterName),
-		collector.NewRecorderCollector(rec, dumps.TornTotal, reclaimer.Released, reclaimer.ReleasedOverwritten, logger),
-	)
+	reg.MustRegister(versioncollector.NewCollector(exporterName), collectors)
 
 	mux := http.NewServeMux()
-	mux.Handle(opts.telemetryPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelError)}))
+	mux.Handle(opts.telemetryPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelError),
+		EnableOpenMetrics: true,
+	}))
 	mux.Handle("/dump", dumps)
 	if opts.telemetryPath != "/" {
 		landing, err := web.NewLandingPage(web.LandingConfig{

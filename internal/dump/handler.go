@@ -18,6 +18,7 @@ import (
 	"github.com/flightrec/flightrec_exporter/bpf"
 	"github.com/flightrec/flightrec_exporter/internal/cgroupid"
 	"github.com/flightrec/flightrec_exporter/internal/cgroups"
+	"github.com/flightrec/flightrec_exporter/internal/containers"
 	"github.com/flightrec/flightrec_exporter/internal/syscalls"
 )
 
@@ -31,11 +32,12 @@ type Source interface {
 
 // Handler answers /dump.
 type Handler struct {
-	Source  Source
-	Cgroups *cgroups.Hierarchy
-	Parent  string // recorded cgroups live below this path
-	Arch    syscalls.Arch
-	Logger  *slog.Logger
+	Source   Source
+	Cgroups  *cgroups.Hierarchy
+	Resolver *containers.Resolver
+	Parent   string // recorded cgroups live below this path
+	Arch     syscalls.Arch
+	Logger   *slog.Logger
 
 	torn atomic.Uint64
 }
@@ -112,7 +114,7 @@ func (h *Handler) index() (Index, error) {
 	clock := NewClock()
 	idx := Index{RingSize: cfg.RingSize, MaxRings: cfg.MaxRings, UntrackedCgroups: len(untracked)}
 	for _, r := range rings {
-		path, live := h.Cgroups.Path(r.CgroupID, h.Parent)
+		path, live, _ := h.Resolver.Path(r.CgroupID)
 		id := cgroupid.Parse(path)
 		s := RingSummary{
 			Cgroup: path, CgroupID: r.CgroupID, Identity: id.Label(path), Runtime: id.Runtime,

@@ -8,21 +8,24 @@ import (
 	"time"
 
 	"github.com/flightrec/flightrec_exporter/bpf"
-	"github.com/flightrec/flightrec_exporter/internal/cgroups"
+	"github.com/flightrec/flightrec_exporter/internal/containers"
 )
 
 // Releaser is the part of the recorder the reclaimer needs.
 type Releaser interface {
 	Rings() ([]bpf.Ring, []uint64, error)
+	CounterCgroups() ([]uint64, error)
 	Release(cgroupID uint64) error
+	ForgetCounters(gone map[uint64]bool) error
 }
 
-// Reclaimer frees the rings of removed cgroups.
+// Reclaimer frees the kernel state of removed cgroups: their ring at once,
+// their counters once the grace period has let Prometheus scrape them.
 type Reclaimer struct {
-	Source  Releaser
-	Cgroups *cgroups.Hierarchy
-	Parent  string
-	Logger  *slog.Logger
+	Source   Releaser
+	Resolver *containers.Resolver
+	RingSize int
+	Logger   *slog.Logger
 
 	released    atomic.Uint64
 	overwritten atomic.Uint64
@@ -35,42 +38,57 @@ func (rc *Reclaimer) Released() uint64 { return rc.released.Load() }
 // a total over live and freed rings never goes backwards.
 func (rc *Reclaimer) ReleasedOverwritten() uint64 { return rc.overwritten.Load() }
 
-// Reclaim frees the rings (and forgets the refused containers) whose cgroup
-// no longer exists below the parent. It returns how many rings it freed.
-func (rc *Reclaimer) Reclaim(ringSize int) (int, error) {
-	src, h, parent := rc.Source, rc.Cgroups, rc.Parent
-	rings, untracked, err := src.Rings()
+// Reclaim does one pass and returns how many rings it freed.
+func (rc *Reclaimer) Reclaim(now time.Time) (int, error) {
+	rings, untracked, err := rc.Source.Rings()
 	if err != nil {
 		return 0, err
 	}
-	live, err := h.Walk(parent)
+	seen, err := rc.Source.CounterCgroups()
+	if err != nil {
+		return 0, err
+	}
+	for _, r := range rings {
+		seen = append(seen, r.CgroupID)
+	}
+	seen = append(seen, untracked...)
+	_, expired, err := rc.Resolver.Update(now, seen)
 	if err != nil {
 		return 0, err
 	}
 	freed := 0
 	for _, r := range rings {
-		if _, ok := live[r.CgroupID]; ok {
+		if rc.Resolver.Live(r.CgroupID) {
 			continue
 		}
-		if err := src.Release(r.CgroupID); err != nil {
+		if err := rc.Source.Release(r.CgroupID); err != nil {
 			return freed, fmt.Errorf("releasing ring of cgroup %d: %w", r.CgroupID, err)
 		}
 		freed++
 		rc.released.Add(1)
-		rc.overwritten.Add(r.Overwritten(ringSize))
+		rc.overwritten.Add(r.Overwritten(rc.RingSize))
 	}
 	for _, id := range untracked {
-		if _, ok := live[id]; !ok {
-			if err := src.Release(id); err != nil {
+		if !rc.Resolver.Live(id) {
+			if err := rc.Source.Release(id); err != nil {
 				return freed, fmt.Errorf("forgetting cgroup %d: %w", id, err)
 			}
+		}
+	}
+	if len(expired) > 0 {
+		gone := make(map[uint64]bool, len(expired))
+		for _, id := range expired {
+			gone[id] = true
+		}
+		if err := rc.Source.ForgetCounters(gone); err != nil {
+			return freed, err
 		}
 	}
 	return freed, nil
 }
 
 // Run calls Reclaim every interval until ctx ends.
-func (rc *Reclaimer) Run(ctx context.Context, ringSize int, interval time.Duration) {
+func (rc *Reclaimer) Run(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	failing := false
@@ -78,17 +96,17 @@ func (rc *Reclaimer) Run(ctx context.Context, ringSize int, interval time.Durati
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
-		}
-		n, err := rc.Reclaim(ringSize)
-		switch {
-		case err != nil && !failing:
-			rc.Logger.Error("reclaiming rings of removed cgroups", "err", err)
-			failing = true
-		case err == nil:
-			failing = false
-			if n > 0 {
-				rc.Logger.Debug("reclaimed rings of removed cgroups", "rings", n)
+		case now := <-t.C:
+			n, err := rc.Reclaim(now)
+			switch {
+			case err != nil && !failing:
+				rc.Logger.Error("reclaiming state of removed cgroups", "err", err)
+				failing = true
+			case err == nil:
+				failing = false
+				if n > 0 {
+					rc.Logger.Debug("reclaimed rings of removed cgroups", "rings", n)
+				}
 			}
 		}
 	}

@@ -1,0 +1,170 @@
+package bpf
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/cilium/ebpf"
+)
+
+// LatencyBuckets is the number of log2 latency buckets per watched syscall;
+// bucket i counts durations below 2^(LatencyMinShift+i) ns, the last is +Inf.
+const (
+	LatencyBuckets  = 26
+	LatencyMinShift = 10
+)
+
+type errKey struct {
+	CgroupID uint64
+	Nr, Err  uint32
+}
+
+type errVal struct{ Count, LastSeq, LastNs uint64 }
+
+type latKey struct {
+	CgroupID uint64
+	Nr, Op   uint32
+}
+
+type latVal struct {
+	Count, SumNs uint64
+	Buckets      [LatencyBuckets]uint64
+}
+
+// ErrorCount is how often one syscall failed with one errno in one cgroup.
+type ErrorCount struct {
+	CgroupID uint64
+	Nr       int
+	Errno    int
+	Count    uint64
+	LastSeq  uint64 // ring record of the latest failure (0: no ring)
+	LastNs   uint64 // CLOCK_MONOTONIC of the latest failure with a ring record
+}
+
+// ErrorCounts sums the kernel's per-CPU error counters.
+func (r *Recorder) ErrorCounts() ([]ErrorCount, error) {
+	var (
+		k    errKey
+		vals []errVal
+		out  []ErrorCount
+	)
+	it := r.maps.Errors.Iterate()
+	for it.Next(&k, &vals) {
+		c := ErrorCount{CgroupID: k.CgroupID, Nr: int(k.Nr), Errno: int(k.Err)}
+		for _, v := range vals {
+			c.Count += v.Count
+			if v.LastNs > c.LastNs {
+				c.LastNs, c.LastSeq = v.LastNs, v.LastSeq
+			}
+		}
+		out = append(out, c)
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("reading error counters: %w", err)
+	}
+	return out, nil
+}
+
+// LatencyCount is the calls and latency histogram of one watched syscall
+// (and futex command) in one cgroup.
+type LatencyCount struct {
+	CgroupID uint64
+	Nr       int
+	Op       uint32 // futex command, else 0
+	Count    uint64
+	SumNs    uint64
+	Buckets  [LatencyBuckets]uint64 // not cumulative
+}
+
+// Latencies sums the kernel's per-CPU watched-syscall counters.
+func (r *Recorder) Latencies() ([]LatencyCount, error) {
+	var (
+		k    latKey
+		vals []latVal
+		out  []LatencyCount
+	)
+	it := r.maps.Latencies.Iterate()
+	for it.Next(&k, &vals) {
+		c := LatencyCount{CgroupID: k.CgroupID, Nr: int(k.Nr), Op: k.Op}
+		for _, v := range vals {
+			c.Count += v.Count
+			c.SumNs += v.SumNs
+			for i, b := range v.Buckets {
+				c.Buckets[i] += b
+			}
+		}
+		out = append(out, c)
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("reading latency counters: %w", err)
+	}
+	return out, nil
+}
+
+// ForgetCounters deletes the counters of the given cgroups, once their
+// series have had time to be scraped after the cgroup went away.
+func (r *Recorder) ForgetCounters(gone map[uint64]bool) error {
+	var errs []error
+	var ek errKey
+	var ekeys []errKey
+	it := r.maps.Errors.Iterate()
+	var ev []errVal
+	for it.Next(&ek, &ev) {
+		if gone[ek.CgroupID] {
+			ekeys = append(ekeys, ek)
+		}
+	}
+	errs = append(errs, it.Err())
+	for _, k := range ekeys {
+		if err := r.maps.Errors.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	var lk latKey
+	var lkeys []latKey
+	var lv []latVal
+	it = r.maps.Latencies.Iterate()
+	for it.Next(&lk, &lv) {
+		if gone[lk.CgroupID] {
+			lkeys = append(lkeys, lk)
+		}
+	}
+	errs = append(errs, it.Err())
+	for _, k := range lkeys {
+		if err := r.maps.Latencies.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("forgetting counters: %w", err)
+	}
+	return nil
+}
+
+// CounterCgroups lists the cgroups that have error or latency counters.
+func (r *Recorder) CounterCgroups() ([]uint64, error) {
+	seen := map[uint64]bool{}
+	var ek errKey
+	var ev []errVal
+	it := r.maps.Errors.Iterate()
+	for it.Next(&ek, &ev) {
+		seen[ek.CgroupID] = true
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("listing error counters: %w", err)
+	}
+	var lk latKey
+	var lv []latVal
+	it = r.maps.Latencies.Iterate()
+	for it.Next(&lk, &lv) {
+		seen[lk.CgroupID] = true
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("listing latency counters: %w", err)
+	}
+	out := make([]uint64, 0, len(seen))
+	for id := range seen {
+		out = append(out, id)
+	}
+	return out, nil
+}

@@ -1,0 +1,71 @@
+package collector
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/flightrec/flightrec_exporter/internal/syscalls"
+)
+
+func init() {
+	register("errors", true, "failed syscalls by container, syscall and errno, counted in the kernel",
+		func(d Deps) updater { return newErrorsCollector(d) })
+}
+
+type errorsCollector struct {
+	d    Deps
+	desc *prometheus.Desc
+}
+
+func newErrorsCollector(d Deps) *errorsCollector {
+	return &errorsCollector{d: d, desc: prometheus.NewDesc(
+		prometheus.BuildFQName(namespace, "syscall", "errors_total"),
+		"Syscalls that returned an error (-4095..-1), by errno name, counted in the kernel at sys_exit. "+
+			"With OpenMetrics, the exemplar's seq is the ring record of the latest failure (see /dump).",
+		[]string{"namespace", "pod", "container", "syscall", "errno"}, nil)}
+}
+
+type errorSeries struct {
+	labels [5]string
+	count  uint64
+	seq    uint64
+	lastNs uint64
+}
+
+func (c *errorsCollector) Update(ch chan<- prometheus.Metric) error {
+	counts, err := c.d.Source.ErrorCounts()
+	if err != nil {
+		return err
+	}
+	// Cgroups with the same labels (a restarted container) add up.
+	series := map[[5]string]*errorSeries{}
+	for _, e := range counts {
+		l, ok := c.d.Labels.Labels(e.CgroupID)
+		if !ok {
+			continue
+		}
+		key := [5]string{l.Namespace, l.Pod, l.Container, c.d.Arch.Name(e.Nr), syscalls.ErrnoName(e.Errno)}
+		s := series[key]
+		if s == nil {
+			s = &errorSeries{labels: key}
+			series[key] = s
+		}
+		s.count += e.Count
+		if e.LastNs > s.lastNs {
+			s.lastNs, s.seq = e.LastNs, e.LastSeq
+		}
+	}
+	for _, s := range series {
+		m := prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(s.count), s.labels[:]...)
+		if s.seq != 0 {
+			if mx, err := prometheus.NewMetricWithExemplars(m, prometheus.Exemplar{
+				Value: 1, Labels: prometheus.Labels{"seq": strconv.FormatUint(s.seq, 10)}, Timestamp: c.d.Clock(s.lastNs),
+			}); err == nil {
+				m = mx
+			}
+		}
+		ch <- m
+	}
+	return nil
+}

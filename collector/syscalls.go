@@ -1,0 +1,100 @@
+package collector
+
+import (
+	"math"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/flightrec/flightrec_exporter/bpf"
+)
+
+func init() {
+	register("syscalls", true, "calls and latency histograms of the watched syscalls (--collector.syscalls.watch), counted in the kernel",
+		func(d Deps) updater { return newSyscallsCollector(d) })
+}
+
+type syscallsCollector struct {
+	d               Deps
+	calls, duration *prometheus.Desc
+	bounds          []float64 // bucket upper bounds in seconds
+}
+
+func newSyscallsCollector(d Deps) *syscallsCollector {
+	labels := []string{"namespace", "pod", "container", "syscall", "op"}
+	c := &syscallsCollector{
+		d: d,
+		calls: prometheus.NewDesc(prometheus.BuildFQName(namespace, "", "syscalls_total"),
+			"Calls of the watched syscalls, counted in the kernel at sys_exit. For futex, op is wait (the caller blocks: contention) or wake; empty for other syscalls.",
+			labels, nil),
+		duration: prometheus.NewDesc(prometheus.BuildFQName(namespace, "syscall", "duration_seconds"),
+			"Time from sys_enter to sys_exit of the watched syscalls, from in-kernel log2 buckets. For futex waits, the time spent waiting.",
+			labels, nil),
+	}
+	for i := 0; i < bpf.LatencyBuckets-1; i++ {
+		c.bounds = append(c.bounds, math.Ldexp(1, bpf.LatencyMinShift+i)/1e9)
+	}
+	return c
+}
+
+// futexOp names what a futex command does to its caller.
+func futexOp(cmd uint32) string {
+	switch cmd {
+	case 0, 6, 8, 9, 11, 13: // WAIT, LOCK_PI, TRYLOCK_PI, WAIT_BITSET, WAIT_REQUEUE_PI, LOCK_PI2
+		return "wait"
+	case 1, 3, 4, 5, 7, 10, 12: // WAKE, REQUEUE, CMP_REQUEUE, WAKE_OP, UNLOCK_PI, WAKE_BITSET, CMP_REQUEUE_PI
+		return "wake"
+	default:
+		return "other"
+	}
+}
+
+type latencySeries struct {
+	labels  [5]string
+	count   uint64
+	sumNs   uint64
+	buckets [bpf.LatencyBuckets]uint64
+}
+
+func (c *syscallsCollector) Update(ch chan<- prometheus.Metric) error {
+	lats, err := c.d.Source.Latencies()
+	if err != nil {
+		return err
+	}
+	series := map[[5]string]*latencySeries{}
+	for _, l := range lats {
+		cl, ok := c.d.Labels.Labels(l.CgroupID)
+		if !ok {
+			continue
+		}
+		name := c.d.Arch.Name(l.Nr)
+		op := ""
+		switch name {
+		case "futex":
+			op = futexOp(l.Op)
+		case "futex_waitv":
+			op = "wait"
+		}
+		key := [5]string{cl.Namespace, cl.Pod, cl.Container, name, op}
+		s := series[key]
+		if s == nil {
+			s = &latencySeries{labels: key}
+			series[key] = s
+		}
+		s.count += l.Count
+		s.sumNs += l.SumNs
+		for i, b := range l.Buckets {
+			s.buckets[i] += b
+		}
+	}
+	for _, s := range series {
+		ch <- prometheus.MustNewConstMetric(c.calls, prometheus.CounterValue, float64(s.count), s.labels[:]...)
+		buckets := make(map[float64]uint64, len(c.bounds))
+		var cum uint64
+		for i, le := range c.bounds {
+			cum += s.buckets[i]
+			buckets[le] = cum
+		}
+		ch <- prometheus.MustNewConstHistogram(c.duration, s.count, float64(s.sumNs)/1e9, buckets, s.labels[:]...)
+	}
+	return nil
+}

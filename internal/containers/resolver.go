@@ -1,0 +1,116 @@
+// Package containers names the cgroups the recorder sees: it turns a cgroup
+// id into the labels of metrics and dumps, and remembers cgroups that went
+// away until their series have been scraped one last time.
+package containers
+
+import (
+	"sync"
+	"time"
+
+	"github.com/flightrec/flightrec_exporter/internal/cgroups"
+)
+
+// Labels identify a container in metrics and dumps. On a plain host
+// Namespace and Pod are empty and Container is the cgroup path.
+type Labels struct {
+	Namespace string
+	Pod       string
+	Container string
+}
+
+type entry struct {
+	path   string
+	goneAt time.Time // zero while the cgroup exists
+}
+
+// Resolver maps cgroup ids below a parent to paths and labels.
+type Resolver struct {
+	cgroups *cgroups.Hierarchy
+	parent  string
+	grace   time.Duration
+
+	mu    sync.Mutex
+	known map[uint64]*entry
+}
+
+// NewResolver returns a resolver for the cgroups below parent; a removed
+// cgroup keeps its labels for grace.
+func NewResolver(h *cgroups.Hierarchy, parent string, grace time.Duration) *Resolver {
+	return &Resolver{cgroups: h, parent: parent, grace: grace, known: map[uint64]*entry{}}
+}
+
+// Path returns the cgroup path of id, also for a cgroup removed less than
+// the grace period ago. live is false for such a removed cgroup.
+func (r *Resolver) Path(id uint64) (path string, live, ok bool) {
+	r.mu.Lock()
+	e, found := r.known[id]
+	r.mu.Unlock()
+	if !found {
+		// A cgroup created since the last walk.
+		p, exists := r.cgroups.Path(id, r.parent)
+		if !exists {
+			return "", false, false
+		}
+		r.mu.Lock()
+		r.known[id] = &entry{path: p}
+		r.mu.Unlock()
+		return p, true, true
+	}
+	return e.path, e.goneAt.IsZero(), true
+}
+
+// Labels returns the metric labels of cgroup id; false for a cgroup whose
+// path was never known.
+func (r *Resolver) Labels(id uint64) (Labels, bool) {
+	path, _, ok := r.Path(id)
+	if !ok || path == "" {
+		return Labels{}, false
+	}
+	return Labels{Container: path}, true
+}
+
+// Update walks the hierarchy: it learns new cgroups, marks removed ones, and
+// returns the ids removed in this walk and those whose grace period ended
+// (which it forgets). seen are ids the kernel holds state for: one that
+// vanished before any walk saw it starts its grace period now, unlabelled.
+func (r *Resolver) Update(now time.Time, seen []uint64) (removed, expired []uint64, err error) {
+	live, err := r.cgroups.Walk(r.parent)
+	if err != nil {
+		return nil, nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for id, p := range live {
+		if e, ok := r.known[id]; !ok || !e.goneAt.IsZero() {
+			r.known[id] = &entry{path: p}
+		}
+	}
+	for _, id := range seen {
+		if _, ok := r.known[id]; !ok {
+			if _, ok := live[id]; !ok {
+				r.known[id] = &entry{goneAt: now}
+				removed = append(removed, id)
+			}
+		}
+	}
+	for id, e := range r.known {
+		if _, ok := live[id]; ok {
+			continue
+		}
+		switch {
+		case e.goneAt.IsZero():
+			e.goneAt = now
+			removed = append(removed, id)
+		case now.Sub(e.goneAt) >= r.grace:
+			delete(r.known, id)
+			expired = append(expired, id)
+		}
+	}
+	return removed, expired, nil
+}
+
+// Live reports whether the cgroup was present at the last walk.
+func (r *Resolver) Live(id uint64) bool {
+	_, live, ok := r.Path(id)
+	return ok && live
+}
