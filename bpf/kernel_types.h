@@ -78,8 +78,11 @@ struct kernfs_node {
 	u64 id;
 } __attribute__((preserve_access_index));
 
+struct cgroup_root;
+
 struct cgroup {
 	struct kernfs_node *kn;
+	struct cgroup_root *root;
 } __attribute__((preserve_access_index));
 
 struct css_set {

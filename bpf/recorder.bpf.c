@@ -94,6 +94,11 @@ struct {
 	__uint(max_entries, 1); /* --collector.syscalls.max-series */
 } latencies SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} cgroup_events SEC(".maps");
+
 /* Room to assemble an execve argv before it is copied into a record. */
 struct argv_scratch {
 	u8 buf[2 * ARGV_AREA];
@@ -654,4 +659,37 @@ int BPF_PROG(mark_victim, struct task_struct *task, uid_t uid)
 	BPF_CORE_READ_STR_INTO(&r->comm, task, comm);
 	publish(r, seq, true);
 	return 0;
+}
+
+static __always_inline int cgroup_event(struct cgroup *cgrp, const char *path, u32 kind)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct cgroup_event *e;
+
+	/* Only the unified hierarchy: v1 hierarchies number their cgroups apart. */
+	if (BPF_CORE_READ(cgrp, root) != BPF_CORE_READ(task, cgroups, dfl_cgrp, root))
+		return 0;
+	e = bpf_ringbuf_reserve(&cgroup_events, sizeof(*e), 0);
+	if (!e) {
+		stat_inc(STAT_CGROUP_EVENTS_LOST);
+		return 0;
+	}
+	e->id = BPF_CORE_READ(cgrp, kn, id);
+	e->kind = kind;
+	e->_pad = 0;
+	bpf_probe_read_kernel_str(e->path, sizeof(e->path), path);
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+SEC("tp_btf/cgroup_mkdir")
+int BPF_PROG(cgroup_mkdir, struct cgroup *cgrp, const char *path)
+{
+	return cgroup_event(cgrp, path, CGROUP_EVENT_MKDIR);
+}
+
+SEC("tp_btf/cgroup_rmdir")
+int BPF_PROG(cgroup_rmdir, struct cgroup *cgrp, const char *path)
+{
+	return cgroup_event(cgrp, path, CGROUP_EVENT_RMDIR);
 }

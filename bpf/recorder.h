@@ -96,10 +96,23 @@ enum stat_index {
 	STAT_PAYLOAD_FAULTS,        /* user memory that could not be read */
 	STAT_ERRORS_MAP_FULL,       /* failed syscalls not counted: errors map full */
 	STAT_LATENCY_MAP_FULL,      /* watched syscalls not counted: latency map full */
+	STAT_CGROUP_EVENTS_LOST,    /* cgroup mkdir/rmdir events lost: ring buffer full */
 	STAT_MAX,
 };
 
 #define SLOT_UNTRACKED 0xffffffff
+
+/* cgroup v2 creations and removals, so that user space knows every path
+ * before any process can run in the cgroup, however short-lived. */
+#define CGROUP_PATH_MAX 512
+#define CGROUP_EVENT_MKDIR 1
+#define CGROUP_EVENT_RMDIR 2
+struct cgroup_event {
+	__u64 id;
+	__u32 kind;
+	__u32 _pad;
+	char path[CGROUP_PATH_MAX];
+};
 
 struct container {
 	__u32 slot; /* SLOT_UNTRACKED: seen, but no ring was free */

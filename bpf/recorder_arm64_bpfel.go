@@ -16,6 +16,7 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	recorderMapCgroupEvents   = "cgroup_events"
 	recorderMapContainers     = "containers"
 	recorderMapErrors         = "errors"
 	recorderMapFreeSlots      = "free_slots"
@@ -26,6 +27,8 @@ const (
 	recorderMapScConfs        = "sc_confs"
 	recorderMapScratch        = "scratch"
 	recorderMapStats          = "stats"
+	recorderProgCgroupMkdir   = "cgroup_mkdir"
+	recorderProgCgroupRmdir   = "cgroup_rmdir"
 	recorderProgMarkVictim    = "mark_victim"
 	recorderProgProcessExit   = "process_exit"
 	recorderProgSignalDeliver = "signal_deliver"
@@ -80,6 +83,8 @@ type recorderSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type recorderProgramSpecs struct {
+	CgroupMkdir   *ebpf.ProgramSpec `ebpf:"cgroup_mkdir"`
+	CgroupRmdir   *ebpf.ProgramSpec `ebpf:"cgroup_rmdir"`
 	MarkVictim    *ebpf.ProgramSpec `ebpf:"mark_victim"`
 	ProcessExit   *ebpf.ProgramSpec `ebpf:"process_exit"`
 	SignalDeliver *ebpf.ProgramSpec `ebpf:"signal_deliver"`
@@ -91,16 +96,17 @@ type recorderProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type recorderMapSpecs struct {
-	Containers *ebpf.MapSpec `ebpf:"containers"`
-	Errors     *ebpf.MapSpec `ebpf:"errors"`
-	FreeSlots  *ebpf.MapSpec `ebpf:"free_slots"`
-	Inflight   *ebpf.MapSpec `ebpf:"inflight"`
-	Latencies  *ebpf.MapSpec `ebpf:"latencies"`
-	Records    *ebpf.MapSpec `ebpf:"records"`
-	Rings      *ebpf.MapSpec `ebpf:"rings"`
-	ScConfs    *ebpf.MapSpec `ebpf:"sc_confs"`
-	Scratch    *ebpf.MapSpec `ebpf:"scratch"`
-	Stats      *ebpf.MapSpec `ebpf:"stats"`
+	CgroupEvents *ebpf.MapSpec `ebpf:"cgroup_events"`
+	Containers   *ebpf.MapSpec `ebpf:"containers"`
+	Errors       *ebpf.MapSpec `ebpf:"errors"`
+	FreeSlots    *ebpf.MapSpec `ebpf:"free_slots"`
+	Inflight     *ebpf.MapSpec `ebpf:"inflight"`
+	Latencies    *ebpf.MapSpec `ebpf:"latencies"`
+	Records      *ebpf.MapSpec `ebpf:"records"`
+	Rings        *ebpf.MapSpec `ebpf:"rings"`
+	ScConfs      *ebpf.MapSpec `ebpf:"sc_confs"`
+	Scratch      *ebpf.MapSpec `ebpf:"scratch"`
+	Stats        *ebpf.MapSpec `ebpf:"stats"`
 }
 
 // recorderVariableSpecs contains global variables before they are loaded into the kernel.
@@ -134,20 +140,22 @@ func (o *recorderObjects) Close() error {
 //
 // It can be passed to loadRecorderObjects or ebpf.CollectionSpec.LoadAndAssign.
 type recorderMaps struct {
-	Containers *ebpf.Map `ebpf:"containers"`
-	Errors     *ebpf.Map `ebpf:"errors"`
-	FreeSlots  *ebpf.Map `ebpf:"free_slots"`
-	Inflight   *ebpf.Map `ebpf:"inflight"`
-	Latencies  *ebpf.Map `ebpf:"latencies"`
-	Records    *ebpf.Map `ebpf:"records"`
-	Rings      *ebpf.Map `ebpf:"rings"`
-	ScConfs    *ebpf.Map `ebpf:"sc_confs"`
-	Scratch    *ebpf.Map `ebpf:"scratch"`
-	Stats      *ebpf.Map `ebpf:"stats"`
+	CgroupEvents *ebpf.Map `ebpf:"cgroup_events"`
+	Containers   *ebpf.Map `ebpf:"containers"`
+	Errors       *ebpf.Map `ebpf:"errors"`
+	FreeSlots    *ebpf.Map `ebpf:"free_slots"`
+	Inflight     *ebpf.Map `ebpf:"inflight"`
+	Latencies    *ebpf.Map `ebpf:"latencies"`
+	Records      *ebpf.Map `ebpf:"records"`
+	Rings        *ebpf.Map `ebpf:"rings"`
+	ScConfs      *ebpf.Map `ebpf:"sc_confs"`
+	Scratch      *ebpf.Map `ebpf:"scratch"`
+	Stats        *ebpf.Map `ebpf:"stats"`
 }
 
 func (m *recorderMaps) Close() error {
 	return _RecorderClose(
+		m.CgroupEvents,
 		m.Containers,
 		m.Errors,
 		m.FreeSlots,
@@ -176,6 +184,8 @@ type recorderVariables struct {
 //
 // It can be passed to loadRecorderObjects or ebpf.CollectionSpec.LoadAndAssign.
 type recorderPrograms struct {
+	CgroupMkdir   *ebpf.Program `ebpf:"cgroup_mkdir"`
+	CgroupRmdir   *ebpf.Program `ebpf:"cgroup_rmdir"`
 	MarkVictim    *ebpf.Program `ebpf:"mark_victim"`
 	ProcessExit   *ebpf.Program `ebpf:"process_exit"`
 	SignalDeliver *ebpf.Program `ebpf:"signal_deliver"`
@@ -185,6 +195,8 @@ type recorderPrograms struct {
 
 func (p *recorderPrograms) Close() error {
 	return _RecorderClose(
+		p.CgroupMkdir,
+		p.CgroupRmdir,
 		p.MarkVictim,
 		p.ProcessExit,
 		p.SignalDeliver,

@@ -184,11 +184,12 @@ type Stats struct {
 	PayloadFaults       uint64 // user memory that could not be read
 	ErrorsMapFull       uint64 // failed syscalls not counted: error map full
 	LatencyMapFull      uint64 // watched syscalls not counted: latency map full
+	CgroupEventsLost    uint64 // cgroup creations/removals lost: event buffer full
 }
 
 // Stats reads the kernel's counters.
 func (r *Recorder) Stats() (Stats, error) {
-	var out [9]uint64
+	var out [10]uint64
 	for i := range out {
 		var perCPU []uint64
 		if err := r.maps.Stats.Lookup(uint32(i), &perCPU); err != nil {
@@ -198,7 +199,7 @@ func (r *Recorder) Stats() (Stats, error) {
 			out[i] += v
 		}
 	}
-	return Stats{out[0], out[1], out[2], out[3], out[4], out[5], out[6], out[7], out[8]}, nil
+	return Stats{out[0], out[1], out[2], out[3], out[4], out[5], out[6], out[7], out[8], out[9]}, nil
 }
 
 // Record copies the single record seq of the ring in slot, if the ring

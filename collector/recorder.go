@@ -19,7 +19,7 @@ type recorderCollector struct {
 	up, rings, maxRings, ringRecords, ringMemory, untracked       *prometheus.Desc
 	written, overwritten, torn, exitLost                          *prometheus.Desc
 	untrackedSyscalls, assigned, refused, released, containerFull *prometheus.Desc
-	faults, mapFull, mapEntries, mapMax, mapMemory                *prometheus.Desc
+	faults, mapFull, mapEntries, mapMax, mapMemory, eventsLost    *prometheus.Desc
 	statsEnabled, progRuns, progRuntime, progMisses               *prometheus.Desc
 }
 
@@ -45,6 +45,7 @@ func newRecorderCollector(d Deps) *recorderCollector {
 		released:          desc("rings_released_total", "Rings freed after their cgroup was removed."),
 		containerFull:     desc("container_map_full_total", "Syscalls from cgroups that could not even be counted as untracked: container map full."),
 		faults:            desc("payload_faults_total", "Arguments in user memory that could not be copied (not paged in, bad pointers)."),
+		eventsLost:        desc("cgroup_events_lost_total", "cgroup creations and removals lost because the event buffer was full; such cgroups are named at the next walk."),
 		mapFull:           desc("map_full_total", "Events not counted because a counter map was full (--collector.*.max-series).", "map"),
 		mapEntries:        desc("map_entries", "Entries in the kernel counter maps.", "map"),
 		mapMax:            desc("map_max_entries", "Capacity of the kernel counter maps.", "map"),
@@ -95,6 +96,7 @@ func (c *recorderCollector) Update(ch chan<- prometheus.Metric) error {
 	counter(c.refused, float64(stats.ContainersUntracked))
 	counter(c.containerFull, float64(stats.ContainerMapFull))
 	counter(c.faults, float64(stats.PayloadFaults))
+	counter(c.eventsLost, float64(stats.CgroupEventsLost))
 	counter(c.mapFull, float64(stats.ErrorsMapFull), "errors")
 	counter(c.mapFull, float64(stats.LatencyMapFull), "latencies")
 

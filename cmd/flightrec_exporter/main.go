@@ -114,6 +114,16 @@ func run(opts options, copts *collector.Options, webFlags *web.FlagConfig, logge
 	defer stop()
 
 	resolver := containers.NewResolver(hier, parent, copts.GracePeriod)
+	go func() {
+		err := rec.WatchCgroups(ctx, func(ev bpf.CgroupEvent) {
+			if !ev.Removed {
+				resolver.Learn(ev.ID, ev.Path)
+			}
+		})
+		if err != nil {
+			logger.Error("watching cgroup creation; new containers are named at the next walk", "err", err)
+		}
+	}()
 	reclaimer := &dump.Reclaimer{Source: rec, Resolver: resolver, RingSize: cfg.RingSize, Logger: logger}
 	if _, err := reclaimer.Reclaim(time.Now()); err != nil {
 		return fmt.Errorf("reading cgroups: %w", err)

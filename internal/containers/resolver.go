@@ -4,6 +4,7 @@
 package containers
 
 import (
+	"strings"
 	"sync"
 	"time"
 
@@ -57,6 +58,20 @@ func (r *Resolver) Path(id uint64) (path string, live, ok bool) {
 		return p, true, true
 	}
 	return e.path, e.goneAt.IsZero(), true
+}
+
+// Learn records the path of a cgroup as it is created, so that it has a
+// name even if it is gone before the next walk.
+func (r *Resolver) Learn(id uint64, path string) {
+	path = cgroups.Clean(path)
+	if r.parent != "/" && !strings.HasPrefix(path, r.parent+"/") {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.known[id]; !ok {
+		r.known[id] = &entry{path: path}
+	}
 }
 
 // Labels returns the metric labels of cgroup id; false for a cgroup whose

@@ -39,6 +39,10 @@ func Build(t testing.TB, pkg string) string {
 		if err != nil {
 			t.Fatalf("temp dir: %v", err)
 		}
+		// Workloads also run as unprivileged users.
+		if err := os.Chmod(dir, 0o755); err != nil {
+			t.Fatalf("temp dir: %v", err)
+		}
 		builtDir = dir
 	}
 	bin := filepath.Join(builtDir, filepath.Base(pkg))

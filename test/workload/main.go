@@ -1,49 +1,60 @@
-// Command workload makes known syscalls for the tests: each subcommand does
-// one thing a given number of times, so that tests can compare what the
-// recorder saw with what was done.
+// Command workload makes known syscalls for the tests and benchmarks: each
+// subcommand does one thing a given number of times, so that tests can
+// compare what the recorder saw with what was done.
 package main
 
 import (
 	"fmt"
 	"os"
 	"strconv"
-	"syscall"
-	"unsafe"
 )
 
+var commands = map[string]struct {
+	usage string
+	run   func(args []string) error
+}{
+	"getppid":         {"N", getppid},
+	"openat-missing":  {"N", openatMissing},
+	"write-pattern":   {"N (0: until killed)", writePattern},
+	"open-fail":       {"PATH N: open PATH read-only N times (expected to fail)", openFail},
+	"emfile":          {"LIMIT: lower RLIMIT_NOFILE to LIMIT and open /dev/null until EMFILE", emfile},
+	"mmap-enomem":     {"N: cap the address space, then N mmaps too large for it", mmapENOMEM},
+	"connect-timeout": {"N: N connects to a loopback listener whose accept queue is full", connectTimeout},
+	"futex-timeout":   {"N: N futex waits that time out after 1ms", futexTimeout},
+	"fsync":           {"PATH N: write and fsync PATH N times; prints the ns spent inside fsync", fsync},
+	"mutex":           {"M HOLD_MS: two threads contend M times for a futex lock held HOLD_MS", mutex},
+}
+
 func main() {
-	if len(os.Args) < 3 {
-		fmt.Fprintln(os.Stderr, "usage: workload getppid|openat-missing|write-pattern N")
-		os.Exit(2)
+	if len(os.Args) < 2 {
+		usage()
 	}
-	n, err := strconv.Atoi(os.Args[2])
+	c, ok := commands[os.Args[1]]
+	if !ok {
+		usage()
+	}
+	if err := c.run(os.Args[2:]); err != nil {
+		fmt.Fprintf(os.Stderr, "workload %s: %v\n", os.Args[1], err)
+		os.Exit(1)
+	}
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, "usage: workload COMMAND ARGS")
+	for name, c := range commands {
+		fmt.Fprintf(os.Stderr, "  %s %s\n", name, c.usage)
+	}
+	os.Exit(2)
+}
+
+// count parses a non-negative count argument.
+func count(args []string, i int) (int, error) {
+	if len(args) <= i {
+		return 0, fmt.Errorf("missing argument %d", i+1)
+	}
+	n, err := strconv.Atoi(args[i])
 	if err != nil || n < 0 {
-		fmt.Fprintf(os.Stderr, "workload: bad count %q\n", os.Args[2])
-		os.Exit(2)
+		return 0, fmt.Errorf("bad count %q", args[i])
 	}
-	switch os.Args[1] {
-	case "getppid":
-		for i := 0; i < n; i++ {
-			syscall.RawSyscall(syscall.SYS_GETPPID, 0, 0, 0)
-		}
-	case "openat-missing":
-		path, _ := syscall.BytePtrFromString("/nonexistent/flightrec-workload")
-		for i := 0; i < n; i++ {
-			syscall.RawSyscall6(syscall.SYS_OPENAT, uintptr(0xffffff9c), uintptr(unsafe.Pointer(path)), 0, 0, 0, 0)
-		}
-	case "write-pattern":
-		// write "flightrec-<i>" to /dev/null n times (0: until killed)
-		fd, err := syscall.Open("/dev/null", syscall.O_WRONLY, 0)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "workload:", err)
-			os.Exit(1)
-		}
-		for i := 0; n == 0 || i < n; i++ {
-			b := []byte("flightrec-" + strconv.Itoa(i))
-			syscall.RawSyscall(syscall.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
-		}
-	default:
-		fmt.Fprintf(os.Stderr, "workload: unknown subcommand %q\n", os.Args[1])
-		os.Exit(2)
-	}
+	return n, nil
 }

@@ -1,0 +1,109 @@
+package syscalls
+
+import (
+	"strconv"
+	"strings"
+)
+
+// Call is one recorded syscall as the recorder hands it over.
+type Call struct {
+	Nr       int
+	Args     [6]uint64
+	Ret      int64
+	Finished bool // false: still running when the dump was taken (or never returned)
+
+	// Captured strings without the NUL. A nil slice means "not captured"; an
+	// empty string must be a non-nil empty slice.
+	Str1, Str2                   []byte
+	Str1Truncated, Str2Truncated bool
+
+	Argv          [][]byte
+	ArgvTruncated bool // more arguments or bytes than captured
+
+	Sockaddr []byte // raw struct sockaddr bytes as copied
+
+	Buf          []byte // first bytes of the buffer
+	BufTruncated bool   // the buffer was longer than Buf
+}
+
+// sig describes how to print one syscall.
+type sig struct {
+	args []arg
+	ret  func(x *fmtCtx) string // nil: decimal
+}
+
+// arg renders argument i of a call. An empty result means "omit this and
+// every following argument" (open's mode without O_CREAT, for instance).
+type arg struct {
+	role role
+	fmt  func(x *fmtCtx, i int) string
+}
+
+// s builds a signature with the default decimal return value.
+func s(args ...arg) sig { return sig{args: args} }
+
+// sr builds a signature with its own return-value renderer.
+func sr(ret func(x *fmtCtx) string, args ...arg) sig { return sig{args: args, ret: ret} }
+
+// fmtCtx is what renderers see of the call being formatted.
+type fmtCtx struct {
+	arch Arch
+	c    *Call
+	cap  Capture
+}
+
+func (x *fmtCtx) u(i int) uint64  { return x.c.Args[i] }
+func (x *fmtCtx) i32(i int) int64 { return int64(int32(x.c.Args[i])) }
+
+// ok reports whether the call returned successfully.
+func (x *fmtCtx) ok() bool { return x.c.Finished && !isErrno(x.c.Ret) }
+
+// isErrno reports whether a raw return value encodes -errno.
+func isErrno(ret int64) bool { return ret >= -4095 && ret <= -1 }
+
+// Format returns the syscall name, its decoded parameters and its decoded
+// return value: ("openat", `AT_FDCWD, "/etc/passwd", O_RDONLY`, "3").
+func (a Arch) Format(c *Call) (name, params, ret string) {
+	if c == nil {
+		return "", "", ""
+	}
+	name = a.Name(c.Nr)
+	x := &fmtCtx{arch: a, c: c, cap: a.Capture(c.Nr)}
+	sg, known := signatures[name]
+	if !known {
+		return name, rawParams(c), formatRet(x, nil)
+	}
+	parts := make([]string, 0, len(sg.args))
+	for i, ar := range sg.args {
+		p := ar.fmt(x, i)
+		if p == "" {
+			break
+		}
+		parts = append(parts, p)
+	}
+	return name, strings.Join(parts, ", "), formatRet(x, sg.ret)
+}
+
+// rawParams prints all six arguments in hex, for syscalls without a
+// signature.
+func rawParams(c *Call) string {
+	parts := make([]string, len(c.Args))
+	for i, v := range c.Args {
+		parts[i] = hex(v)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// formatRet renders the return value: "?" while unfinished, "-13 EACCES"
+// for errors, else the syscall's own renderer or decimal.
+func formatRet(x *fmtCtx, custom func(x *fmtCtx) string) string {
+	switch {
+	case !x.c.Finished:
+		return "?"
+	case isErrno(x.c.Ret):
+		return strconv.FormatInt(x.c.Ret, 10) + " " + ErrnoName(int(-x.c.Ret))
+	case custom != nil:
+		return custom(x)
+	}
+	return strconv.FormatInt(x.c.Ret, 10)
+}

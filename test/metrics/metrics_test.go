@@ -1,0 +1,235 @@
+// Package metrics_test checks that the counts the kernel keeps are exactly
+// what real workloads did, as scraped from a running exporter. Needs root.
+package metrics_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/flightrec/flightrec_exporter/internal/testenv"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testenv.Cleanup()
+	os.Exit(code)
+}
+
+type env struct {
+	cg       *testenv.Cgroups
+	e        *testenv.Exporter
+	workload string
+}
+
+func setup(t *testing.T, args ...string) *env {
+	t.Helper()
+	cg := testenv.NewCgroups(t)
+	e := testenv.StartExporter(t, append([]string{"--recorder.cgroup-parent=" + cg.Parent}, args...)...)
+	return &env{cg: cg, e: e, workload: testenv.Build(t, "./test/workload")}
+}
+
+// container makes a kubelet-shaped container cgroup.
+func (v *env) container(t *testing.T) string {
+	return v.cg.Make(t, testenv.KubeletPath("besteffort", testenv.RandomUID(), testenv.RandomHex(32)))
+}
+
+// run runs the workload in cgroup and returns the number it prints.
+func (v *env) run(t *testing.T, cgroup string, cred *syscall.Credential, args ...string) int {
+	t.Helper()
+	out, code := v.cg.Run(t, cgroup, cred, v.workload, args...)
+	if code != 0 {
+		t.Fatalf("workload %v: exit %d: %s", args, code, out)
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(out))
+	if err != nil {
+		t.Fatalf("workload %v printed %q", args, out)
+	}
+	return n
+}
+
+func errorsOf(t *testing.T, m testenv.Metrics, cgroup, syscallName, errno string) float64 {
+	t.Helper()
+	v, _ := m.Value(t, "flightrec_syscall_errors_total", map[string]string{"container": cgroup, "syscall": syscallName, "errno": errno})
+	return v
+}
+
+var nobody = &syscall.Credential{Uid: 65534, Gid: 65534}
+
+func TestEACCESCountedExactlyPerContainer(t *testing.T) {
+	v := setup(t)
+	a, b := v.container(t), v.container(t)
+	secret := filepath.Join(t.TempDir(), "secret") // the test's temp dir is root-only
+	if err := os.WriteFile(secret, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const ka, kb = 37, 5
+	if n := v.run(t, a, nobody, "open-fail", secret, strconv.Itoa(ka)); n != ka {
+		t.Fatalf("workload failed %d opens, want %d", n, ka)
+	}
+	if n := v.run(t, b, nobody, "open-fail", secret, strconv.Itoa(kb)); n != kb {
+		t.Fatalf("workload failed %d opens, want %d", n, kb)
+	}
+	m := v.e.Scrape(t)
+	if got := errorsOf(t, m, a, "openat", "EACCES"); got != ka {
+		t.Errorf("container A: openat EACCES = %v, want %d", got, ka)
+	}
+	if got := errorsOf(t, m, b, "openat", "EACCES"); got != kb {
+		t.Errorf("container B: openat EACCES = %v, want %d", got, kb)
+	}
+	series := m.Find("flightrec_syscall_errors_total", map[string]string{"container": a, "syscall": "openat", "errno": "EACCES"})
+	for _, l := range series[0].Label {
+		if (l.GetName() == "namespace" || l.GetName() == "pod") && l.GetValue() != "" {
+			t.Errorf("plain host: label %s=%q, want empty", l.GetName(), l.GetValue())
+		}
+	}
+}
+
+func TestEMFILECounted(t *testing.T) {
+	v := setup(t)
+	c := v.container(t)
+	v.run(t, c, nil, "emfile", "16")
+	if got := errorsOf(t, v.e.Scrape(t), c, "openat", "EMFILE"); got != 1 {
+		t.Errorf("openat EMFILE = %v, want 1", got)
+	}
+}
+
+func TestENOMEMCounted(t *testing.T) {
+	v := setup(t)
+	c := v.container(t)
+	const n = 7
+	if got := v.run(t, c, nil, "mmap-enomem", strconv.Itoa(n)); got != n {
+		t.Fatalf("workload saw %d ENOMEM, want %d", got, n)
+	}
+	if got := errorsOf(t, v.e.Scrape(t), c, "mmap", "ENOMEM"); got != n {
+		t.Errorf("mmap ENOMEM = %v, want %d", got, n)
+	}
+}
+
+func TestETIMEDOUTOnConnectAndFutexAreDistinct(t *testing.T) {
+	v := setup(t)
+	c := v.container(t)
+	// A private network namespace: loopback only, SYNs to a full accept
+	// queue are dropped, one SYN retry.
+	cmd := v.cg.Command(t, c, "unshare", "--net", "sh", "-c",
+		"ip link set lo up && sysctl -qw net.ipv4.tcp_syn_retries=1 && exec "+v.workload+" connect-timeout 2")
+	out, err := cmd.CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "2" {
+		t.Fatalf("connect-timeout: %v: %q", err, out)
+	}
+	const futexes = 25
+	if got := v.run(t, c, nil, "futex-timeout", strconv.Itoa(futexes)); got != futexes {
+		t.Fatalf("workload saw %d futex timeouts, want %d", got, futexes)
+	}
+	m := v.e.Scrape(t)
+	if got := errorsOf(t, m, c, "connect", "ETIMEDOUT"); got != 2 {
+		t.Errorf("connect ETIMEDOUT = %v, want 2", got)
+	}
+	// The Go runtime of the workload may add timed-out futex waits of its own.
+	if got := errorsOf(t, m, c, "futex", "ETIMEDOUT"); got < futexes {
+		t.Errorf("futex ETIMEDOUT = %v, want ≥ %d", got, futexes)
+	}
+}
+
+func TestFsyncCountAndLatency(t *testing.T) {
+	v := setup(t)
+	c := v.container(t)
+	dir, err := os.MkdirTemp("/var/tmp", "flightrec-fsync-") // a disk, not tmpfs
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	const n = 40
+	insideNs := v.run(t, c, nil, "fsync", filepath.Join(dir, "f"), strconv.Itoa(n))
+	m := v.e.Scrape(t)
+	labels := map[string]string{"container": c, "syscall": "fsync"}
+	if got, _ := m.Value(t, "flightrec_syscalls_total", labels); got != n {
+		t.Errorf("flightrec_syscalls_total{fsync} = %v, want %d", got, n)
+	}
+	count, sum, ok := m.Histogram(t, "flightrec_syscall_duration_seconds", labels)
+	if !ok || count != n {
+		t.Fatalf("fsync histogram count %d (found %v), want %d", count, ok, n)
+	}
+	measured := time.Duration(insideNs).Seconds()
+	// The kernel measures from sys_enter to sys_exit, inside what the
+	// workload timed around each call.
+	if sum <= 0 || sum > measured || sum < measured/4 {
+		t.Errorf("fsync time in kernel %.6fs, measured around the calls %.6fs", sum, measured)
+	}
+}
+
+func TestFutexContentionCounted(t *testing.T) {
+	v := setup(t)
+	c := v.container(t)
+	const rounds, holdMs = 10, 20
+	waits := v.run(t, c, nil, "mutex", strconv.Itoa(rounds), strconv.Itoa(holdMs))
+	if waits < rounds {
+		t.Fatalf("workload blocked %d times, want ≥ %d", waits, rounds)
+	}
+	m := v.e.Scrape(t)
+	wait := map[string]string{"container": c, "syscall": "futex", "op": "wait"}
+	n, _ := m.Value(t, "flightrec_syscalls_total", wait)
+	if n < float64(waits) {
+		t.Errorf("futex waits = %v, want ≥ %d", n, waits)
+	}
+	count, sum, ok := m.Histogram(t, "flightrec_syscall_duration_seconds", wait)
+	// Each round the waiter blocks for most of the holder's holdMs.
+	if min := float64(rounds) * holdMs / 2 / 1000; !ok || count < uint64(waits) || sum < min {
+		t.Errorf("futex wait histogram: count %d sum %.3fs, want ≥ %d waits and ≥ %.3fs", count, sum, waits, min)
+	}
+	if wakes, _ := m.Value(t, "flightrec_syscalls_total", map[string]string{"container": c, "syscall": "futex", "op": "wake"}); wakes < rounds {
+		t.Errorf("futex wakes = %v, want ≥ %d", wakes, rounds)
+	}
+}
+
+func TestSeriesOfRemovedCgroupExpireAfterGrace(t *testing.T) {
+	v := setup(t, "--collector.grace-period=2s", "--recorder.reclaim-interval=100ms")
+	c := v.container(t)
+	secret := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secret, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	v.run(t, c, nobody, "open-fail", secret, "3")
+	v.cg.Remove(t, c)
+	removed := time.Now()
+	if got := errorsOf(t, v.e.Scrape(t), c, "openat", "EACCES"); got != 3 {
+		t.Fatalf("right after removal: %v, want the last value 3", got)
+	}
+	for {
+		if len(v.e.Scrape(t).Find("flightrec_syscall_errors_total", map[string]string{"container": c})) == 0 {
+			break
+		}
+		if time.Since(removed) > 30*time.Second {
+			t.Fatal("series still exported 30s after the cgroup was removed")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if gone := time.Since(removed); gone < 2*time.Second {
+		t.Errorf("series vanished after %s, before the 2s grace period", gone)
+	}
+}
+
+func TestPromtoolCheckMetrics(t *testing.T) {
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Skip("promtool not installed (Debian package prometheus; .ci/run installs it)")
+	}
+	v := setup(t)
+	c := v.container(t)
+	v.run(t, c, nil, "mutex", "2", "1")
+	v.run(t, c, nil, "emfile", "16")
+	body := v.e.MustGet(t, "/metrics")
+	if !strings.Contains(body, "flightrec_syscall_errors_total{") || !strings.Contains(body, "flightrec_syscall_duration_seconds_bucket{") {
+		t.Fatalf("scrape lacks the per-container metrics:\n%s", body)
+	}
+	cmd := exec.Command(promtool, "check", "metrics")
+	cmd.Stdin = strings.NewReader(body)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("promtool check metrics: %v\n%s", err, out)
+	}
+}

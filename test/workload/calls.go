@@ -1,0 +1,277 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+)
+
+func getppid(args []string) error {
+	n, err := count(args, 0)
+	if err != nil {
+		return err
+	}
+	for i := 0; i < n; i++ {
+		syscall.RawSyscall(syscall.SYS_GETPPID, 0, 0, 0)
+	}
+	return nil
+}
+
+const atFDCWD = ^uintptr(99) // -100
+
+func openatMissing(args []string) error {
+	n, err := count(args, 0)
+	if err != nil {
+		return err
+	}
+	path, _ := syscall.BytePtrFromString("/nonexistent/flightrec-workload")
+	for i := 0; i < n; i++ {
+		syscall.RawSyscall6(syscall.SYS_OPENAT, atFDCWD, uintptr(unsafe.Pointer(path)), 0, 0, 0, 0)
+	}
+	return nil
+}
+
+func writePattern(args []string) error {
+	n, err := count(args, 0)
+	if err != nil {
+		return err
+	}
+	fd, err := syscall.Open("/dev/null", syscall.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	for i := 0; n == 0 || i < n; i++ {
+		b := []byte("flightrec-" + strconv.Itoa(i))
+		syscall.RawSyscall(syscall.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+	}
+	return nil
+}
+
+func openFail(args []string) error {
+	if len(args) < 2 {
+		return errors.New("want PATH N")
+	}
+	n, err := count(args, 1)
+	if err != nil {
+		return err
+	}
+	path, _ := syscall.BytePtrFromString(args[0])
+	failed := 0
+	for i := 0; i < n; i++ {
+		fd, _, e := syscall.RawSyscall6(syscall.SYS_OPENAT, atFDCWD, uintptr(unsafe.Pointer(path)), syscall.O_RDONLY, 0, 0, 0)
+		if e != 0 {
+			failed++
+		} else {
+			syscall.Close(int(fd))
+		}
+	}
+	fmt.Println(failed)
+	return nil
+}
+
+func emfile(args []string) error {
+	limit, err := count(args, 0)
+	if err != nil {
+		return err
+	}
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &syscall.Rlimit{Cur: uint64(limit), Max: uint64(limit)}); err != nil {
+		return fmt.Errorf("setrlimit: %w", err)
+	}
+	path, _ := syscall.BytePtrFromString("/dev/null")
+	for i := 0; i <= limit; i++ {
+		_, _, e := syscall.RawSyscall6(syscall.SYS_OPENAT, atFDCWD, uintptr(unsafe.Pointer(path)), syscall.O_RDONLY, 0, 0, 0)
+		if e == syscall.EMFILE {
+			fmt.Println(i)
+			return nil
+		}
+	}
+	return errors.New("never hit EMFILE")
+}
+
+func mmapENOMEM(args []string) error {
+	n, err := count(args, 0)
+	if err != nil {
+		return err
+	}
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return err
+	}
+	var vmKB uint64
+	for _, line := range strings.Split(string(status), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmSize:" {
+			vmKB, _ = strconv.ParseUint(f[1], 10, 64)
+		}
+	}
+	limit := vmKB*1024 + 256<<20
+	if err := syscall.Setrlimit(syscall.RLIMIT_AS, &syscall.Rlimit{Cur: limit, Max: limit}); err != nil {
+		return fmt.Errorf("setrlimit: %w", err)
+	}
+	refused := 0
+	for i := 0; i < n; i++ {
+		_, _, e := syscall.RawSyscall6(syscall.SYS_MMAP, 0, 1<<30, syscall.PROT_READ|syscall.PROT_WRITE,
+			syscall.MAP_PRIVATE|syscall.MAP_ANONYMOUS, ^uintptr(0), 0)
+		if e == syscall.ENOMEM {
+			refused++
+		}
+	}
+	fmt.Println(refused)
+	return nil
+}
+
+// connectTimeout connects to a loopback listener with a zero backlog whose
+// queue is already full, so the kernel drops the SYNs and connect times out
+// (set net.ipv4.tcp_syn_retries low in a private network namespace first).
+func connectTimeout(args []string) error {
+	n, err := count(args, 0)
+	if err != nil {
+		return err
+	}
+	ln, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		return err
+	}
+	addr := &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}
+	if err := syscall.Bind(ln, addr); err != nil {
+		return fmt.Errorf("bind: %w", err)
+	}
+	if err := syscall.Listen(ln, 0); err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	sa, err := syscall.Getsockname(ln)
+	if err != nil {
+		return err
+	}
+	addr.Port = sa.(*syscall.SockaddrInet4).Port
+	dial := func() error {
+		fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+		if err != nil {
+			return err
+		}
+		return syscall.Connect(fd, addr) // the fd is left open: it holds its place in the queue
+	}
+	if err := dial(); err != nil {
+		return fmt.Errorf("first connect should fill the queue: %w", err)
+	}
+	timedOut := 0
+	for i := 0; i < n; i++ {
+		if err := dial(); errors.Is(err, syscall.ETIMEDOUT) {
+			timedOut++
+		}
+	}
+	fmt.Println(timedOut)
+	return nil
+}
+
+const (
+	futexWaitPrivate = 128 | 0
+	futexWakePrivate = 128 | 1
+)
+
+func futexTimeout(args []string) error {
+	n, err := count(args, 0)
+	if err != nil {
+		return err
+	}
+	var word uint32
+	ts := syscall.NsecToTimespec(int64(time.Millisecond))
+	timedOut := 0
+	for i := 0; i < n; i++ {
+		_, _, e := syscall.Syscall6(syscall.SYS_FUTEX, uintptr(unsafe.Pointer(&word)), futexWaitPrivate, 0,
+			uintptr(unsafe.Pointer(&ts)), 0, 0)
+		if e == syscall.ETIMEDOUT {
+			timedOut++
+		}
+	}
+	fmt.Println(timedOut)
+	return nil
+}
+
+func fsync(args []string) error {
+	if len(args) < 2 {
+		return errors.New("want PATH N")
+	}
+	n, err := count(args, 1)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(args[0], os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var inside time.Duration
+	for i := 0; i < n; i++ {
+		if _, err := f.Write([]byte("flightrec fsync\n")); err != nil {
+			return err
+		}
+		begin := time.Now()
+		_, _, e := syscall.Syscall(syscall.SYS_FSYNC, f.Fd(), 0, 0)
+		inside += time.Since(begin)
+		if e != 0 {
+			return e
+		}
+	}
+	fmt.Println(inside.Nanoseconds())
+	return nil
+}
+
+// mutex makes two OS threads contend for a futex-based lock: the holder
+// keeps it HOLD_MS, the other blocks in FUTEX_WAIT meanwhile.
+func mutex(args []string) error {
+	m, err := count(args, 0)
+	if err != nil {
+		return err
+	}
+	holdMs, err := count(args, 1)
+	if err != nil {
+		return err
+	}
+	var lock uint32 // 0 free, 1 held
+	var waits atomic.Int64
+	acquire := func() {
+		for !atomic.CompareAndSwapUint32(&lock, 0, 1) {
+			waits.Add(1)
+			syscall.Syscall6(syscall.SYS_FUTEX, uintptr(unsafe.Pointer(&lock)), futexWaitPrivate, 1, 0, 0, 0)
+		}
+	}
+	release := func() {
+		atomic.StoreUint32(&lock, 0)
+		syscall.Syscall6(syscall.SYS_FUTEX, uintptr(unsafe.Pointer(&lock)), futexWakePrivate, 1, 0, 0, 0)
+	}
+	var wg sync.WaitGroup
+	held, done := make(chan struct{}), make(chan struct{})
+	wg.Add(2)
+	go func() { // holder
+		defer wg.Done()
+		runtime.LockOSThread()
+		for i := 0; i < m; i++ {
+			acquire()
+			held <- struct{}{}
+			time.Sleep(time.Duration(holdMs) * time.Millisecond)
+			release()
+			<-done
+		}
+		close(held)
+	}()
+	go func() { // waiter: blocks while the holder sleeps with the lock
+		defer wg.Done()
+		runtime.LockOSThread()
+		for range held {
+			acquire()
+			release()
+			done <- struct{}{}
+		}
+	}()
+	wg.Wait()
+	fmt.Println(waits.Load())
+	return nil
+}
