@@ -106,8 +106,15 @@ func (e *Exporter) WaitReady(t testing.TB) {
 	t.Fatalf("exporter not ready after 60s:\n%s", e.log.String())
 }
 
-func (e *Exporter) get(path string) (int, string, error) {
-	resp, err := http.Get(e.URL + path)
+func (e *Exporter) get(path string, header ...string) (int, string, error) {
+	req, err := http.NewRequest(http.MethodGet, e.URL+path, nil)
+	if err != nil {
+		return 0, "", err
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return 0, "", err
 	}
@@ -116,10 +123,11 @@ func (e *Exporter) get(path string) (int, string, error) {
 	return resp.StatusCode, string(b), err
 }
 
-// Get fetches path and returns the status code and body.
-func (e *Exporter) Get(t testing.TB, path string) (int, string) {
+// Get fetches path, with optional header name/value pairs, and returns the
+// status code and body.
+func (e *Exporter) Get(t testing.TB, path string, header ...string) (int, string) {
 	t.Helper()
-	code, body, err := e.get(path)
+	code, body, err := e.get(path, header...)
 	if err != nil {
 		t.Fatalf("GET %s: %v", path, err)
 	}

@@ -3,15 +3,19 @@
 package metrics_test
 
 import (
+	"encoding/json"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/flightrec/flightrec_exporter/internal/dump"
 	"github.com/flightrec/flightrec_exporter/internal/testenv"
 )
 
@@ -87,6 +91,40 @@ func TestEACCESCountedExactlyPerContainer(t *testing.T) {
 		if (l.GetName() == "namespace" || l.GetName() == "pod") && l.GetValue() != "" {
 			t.Errorf("plain host: label %s=%q, want empty", l.GetName(), l.GetValue())
 		}
+	}
+}
+
+func TestErrorExemplarPointsAtTheFailingRecord(t *testing.T) {
+	v := setup(t)
+	c := v.container(t)
+	secret := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secret, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	v.run(t, c, nobody, "open-fail", secret, "4")
+	code, body := v.e.Get(t, "/metrics", "Accept", "application/openmetrics-text; version=1.0.0; charset=utf-8")
+	if code != 200 {
+		t.Fatalf("OpenMetrics scrape: %d", code)
+	}
+	re := regexp.MustCompile(`(?m)^flightrec_syscall_errors_total\{[^}]*container="` + regexp.QuoteMeta(c) +
+		`"[^}]*errno="EACCES"[^}]*syscall="openat"\} 4(\.0)? # \{seq="(\d+)"\} 1(\.0)? \S+$`)
+	m := re.FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("no exemplar on the EACCES series:\n%s", body)
+	}
+	seq, _ := strconv.ParseUint(m[2], 10, 64)
+	d := v.e.MustGet(t, "/dump?format=json&failed=true&syscall=openat&cgroup="+url.QueryEscape(c))
+	var rd dump.RingDump
+	if err := json.Unmarshal([]byte(d), &rd); err != nil {
+		t.Fatal(err)
+	}
+	last := rd.Entries[len(rd.Entries)-1]
+	if last.Seq != seq || last.Errno != "EACCES" || !strings.Contains(last.Params, secret) {
+		t.Errorf("exemplar seq %d, newest failed openat in the dump: %+v", seq, last)
+	}
+	// The text format has no exemplars.
+	if strings.Contains(v.e.MustGet(t, "/metrics"), "# {seq=") {
+		t.Error("exemplar in the classic text format")
 	}
 }
 
@@ -226,6 +264,12 @@ func TestPromtoolCheckMetrics(t *testing.T) {
 	body := v.e.MustGet(t, "/metrics")
 	if !strings.Contains(body, "flightrec_syscall_errors_total{") || !strings.Contains(body, "flightrec_syscall_duration_seconds_bucket{") {
 		t.Fatalf("scrape lacks the per-container metrics:\n%s", body)
+	}
+	m := v.e.Scrape(t)
+	for _, name := range []string{"errors", "syscalls", "recorder"} {
+		if ok, _ := m.Value(t, "flightrec_scrape_collector_success", map[string]string{"collector": name}); ok != 1 {
+			t.Errorf("collector %s did not succeed", name)
+		}
 	}
 	cmd := exec.Command(promtool, "check", "metrics")
 	cmd.Stdin = strings.NewReader(body)
