@@ -20,6 +20,7 @@ type recorderCollector struct {
 	written, overwritten, torn, exitLost                          *prometheus.Desc
 	untrackedSyscalls, assigned, refused, released, containerFull *prometheus.Desc
 	faults, mapFull, mapEntries, mapMax, mapMemory, eventsLost    *prometheus.Desc
+	frozen, frozenBytes, frozenEvicted                            *prometheus.Desc
 	statsEnabled, progRuns, progRuntime, progMisses               *prometheus.Desc
 }
 
@@ -46,6 +47,9 @@ func newRecorderCollector(d Deps) *recorderCollector {
 		containerFull:     desc("container_map_full_total", "Syscalls from cgroups that could not even be counted as untracked: container map full."),
 		faults:            desc("payload_faults_total", "Arguments in user memory that could not be copied (not paged in, bad pointers)."),
 		eventsLost:        desc("cgroup_events_lost_total", "cgroup creations and removals lost because the event buffer was full; such cgroups are named at the next walk."),
+		frozen:            prometheus.NewDesc("flightrec_dump_frozen_rings", "Rings of removed containers kept in memory for previous=true dumps.", nil, nil),
+		frozenBytes:       prometheus.NewDesc("flightrec_dump_frozen_bytes", "Estimated memory of the frozen rings (--dump.max-frozen-bytes bounds it).", nil, nil),
+		frozenEvicted:     prometheus.NewDesc("flightrec_dump_frozen_evicted_total", "Frozen rings dropped by the retention, count or byte bounds.", nil, nil),
 		mapFull:           desc("map_full_total", "Events not counted because a counter map was full (--collector.*.max-series).", "map"),
 		mapEntries:        desc("map_entries", "Entries in the kernel counter maps.", "map"),
 		mapMax:            desc("map_max_entries", "Capacity of the kernel counter maps.", "map"),
@@ -70,6 +74,12 @@ func (c *recorderCollector) Update(ch chan<- prometheus.Metric) error {
 	gauge(c.ringRecords, float64(cfg.RingSize))
 	counter(c.torn, float64(counts.Torn()))
 	counter(c.released, float64(counts.Released()))
+	if counts.Frozen != nil {
+		n, bytes, evicted := counts.Frozen()
+		gauge(c.frozen, float64(n))
+		gauge(c.frozenBytes, float64(bytes))
+		counter(c.frozenEvicted, float64(evicted))
+	}
 
 	rings, untracked, err := src.Rings()
 	if err != nil {

@@ -42,6 +42,10 @@ type options struct {
 	maxRings        int
 	captureBytes    int
 	reclaimInterval time.Duration
+	retention       time.Duration
+	maxFrozen       int
+	maxFrozenBytes  int64
+	nodeName        string
 }
 
 func main() {
@@ -55,6 +59,10 @@ func main() {
 	app.Flag("recorder.max-containers", "Containers that can have a ring at once; more are counted as untracked. Kernel memory is allocated for all of them at start.").Default("128").IntVar(&opts.maxRings)
 	app.Flag("recorder.capture-bytes", fmt.Sprintf("Bytes of read/write buffers copied into records (0 to %d); 0 copies none.", bpf.MaxCaptureBytes)).Default("64").IntVar(&opts.captureBytes)
 	app.Flag("recorder.reclaim-interval", "How often rings of removed cgroups are freed.").Default("5s").DurationVar(&opts.reclaimInterval)
+	app.Flag("dump.retention", "How long the frozen ring of a removed container (the previous=true dump) is kept.").Default("1h").DurationVar(&opts.retention)
+	app.Flag("dump.max-frozen", "Most frozen rings kept; the oldest go first.").Default("64").IntVar(&opts.maxFrozen)
+	app.Flag("dump.max-frozen-bytes", "Memory the frozen rings may take; the oldest go first.").Default("268435456").Int64Var(&opts.maxFrozenBytes)
+	app.Flag("kubernetes.node-name", "Name of this node (the DaemonSet sets it from the downward API); the hostname when empty.").Envar("NODE_NAME").Default("").StringVar(&opts.nodeName)
 	collectorOpts := collector.AddFlags(app)
 	logConfig := &promslog.Config{}
 	flag.AddFlags(app, logConfig)
@@ -73,6 +81,12 @@ func run(opts options, copts *collector.Options, webFlags *web.FlagConfig, logge
 	logger.Info("starting "+exporterName, "version", version.Info(), "build_context", version.BuildContext())
 	if opts.reclaimInterval <= 0 {
 		return fmt.Errorf("--recorder.reclaim-interval %s: must be positive", opts.reclaimInterval)
+	}
+	if opts.retention <= 0 || opts.maxFrozen < 0 || opts.maxFrozenBytes < 0 {
+		return fmt.Errorf("--dump.retention must be positive, --dump.max-frozen and --dump.max-frozen-bytes not negative")
+	}
+	if opts.nodeName == "" {
+		opts.nodeName, _ = os.Hostname()
 	}
 	if copts.GracePeriod < 0 {
 		return fmt.Errorf("--collector.grace-period %s: must not be negative", copts.GracePeriod)
@@ -114,9 +128,13 @@ func run(opts options, copts *collector.Options, webFlags *web.FlagConfig, logge
 	defer stop()
 
 	resolver := containers.NewResolver(hier, parent, copts.GracePeriod)
+	store := dump.NewStore(dump.Limits{Retention: opts.retention, MaxRings: opts.maxFrozen, MaxBytes: opts.maxFrozenBytes})
+	reclaimer := dump.NewReclaimer(rec, resolver, store, cfg.RingSize, logger)
 	go func() {
 		err := rec.WatchCgroups(ctx, func(ev bpf.CgroupEvent) {
-			if !ev.Removed {
+			if ev.Removed {
+				reclaimer.Trigger() // freeze its ring now
+			} else {
 				resolver.Learn(ev.ID, ev.Path)
 			}
 		})
@@ -124,19 +142,20 @@ func run(opts options, copts *collector.Options, webFlags *web.FlagConfig, logge
 			logger.Error("watching cgroup creation; new containers are named at the next walk", "err", err)
 		}
 	}()
-	reclaimer := &dump.Reclaimer{Source: rec, Resolver: resolver, RingSize: cfg.RingSize, Logger: logger}
 	if _, err := reclaimer.Reclaim(time.Now()); err != nil {
 		return fmt.Errorf("reading cgroups: %w", err)
 	}
 	go reclaimer.Run(ctx, opts.reclaimInterval)
 
-	dumps := &dump.Handler{Source: rec, Cgroups: hier, Resolver: resolver, Parent: parent, Arch: arch, Logger: logger}
+	dumps := &dump.Handler{Source: rec, Cgroups: hier, Resolver: resolver, Store: store, Parent: parent,
+		Node: opts.nodeName, Arch: arch, Logger: logger}
 
 	collectors := collector.New(collector.Deps{
 		Source: rec, Labels: resolver, Arch: arch, Logger: logger, Options: copts,
 		Clock: func(ns uint64) time.Time { return dump.NewClock().Wall(ns) },
 		Counts: collector.UserCounts{
 			Torn: dumps.TornTotal, Released: reclaimer.Released, ReleasedOverwritten: reclaimer.ReleasedOverwritten,
+			Frozen: store.Stats,
 		},
 	})
 	logger.Info("enabled collectors", "collectors", collectors.Names())

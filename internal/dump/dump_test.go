@@ -90,7 +90,9 @@ func TestDecodeEvents(t *testing.T) {
 		{bpf.Record{Nr: bpf.EventOOMKill, Finished: true}, "chosen by the OOM killer", nil},
 		{bpf.Record{Nr: 257, Args: [6]uint64{uint64(0xffffffffffffff9c), 1, 0o1101, 0o666}, Str1: []byte("/etc/passwd"), Ret: -13, Finished: true, EnterNs: 5, ExitNs: 9},
 			`AT_FDCWD, "/etc/passwd", O_WRONLY|O_CREAT|O_TRUNC, 0666`,
-			func(e Entry) bool { return e.Errno == "EACCES" && e.RetText == "-13 EACCES" && *e.DurationNs == 4 && e.Failed() }},
+			func(e Entry) bool {
+				return e.Errno == "EACCES" && e.RetText == "-13 EACCES" && *e.DurationNs == 4 && e.Failed()
+			}},
 		{bpf.Record{Nr: 202, Finished: false}, "",
 			func(e Entry) bool { return e.Ret == nil && e.DurationNs == nil && e.RetText == "?" && !e.Failed() }},
 	} {
@@ -117,7 +119,7 @@ func TestWriteText(t *testing.T) {
 		entries = append(entries, Decode(arch, clock, &recs[i]))
 	}
 	var b strings.Builder
-	if err := WriteText(&b, entries); err != nil {
+	if err := WriteText(&b, entries, false); err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(b.String()), "\n")

@@ -14,6 +14,7 @@ import (
 // documented /dump?format=json output.
 type Entry struct {
 	Seq         uint64    `json:"seq"`
+	Container   string    `json:"container,omitempty"` // in pod dumps
 	Time        time.Time `json:"time"`
 	MonotonicNs uint64    `json:"monotonic_ns"`
 	CPU         uint32    `json:"cpu"`

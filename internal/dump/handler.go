@@ -1,18 +1,17 @@
 // Package dump serves /dump: the index of the recorder's rings, and the
-// recent syscalls of one container decoded like strace.
+// recent syscalls of a container or a pod decoded like strace, live or from
+// the frozen ring of an earlier run.
 package dump
 
 import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"sort"
-	"strconv"
+	"strings"
 	"sync/atomic"
-	"text/tabwriter"
 	"time"
 
 	"github.com/flightrec/flightrec_exporter/bpf"
@@ -30,12 +29,22 @@ type Source interface {
 	Config() bpf.Config
 }
 
+// Router sends a pod dump to the exporter of the node that runs the pod.
+type Router interface {
+	// Route answers r from another node's exporter when the pod runs
+	// there; false when it knows no other node for the pod.
+	Route(w http.ResponseWriter, r *http.Request, namespace, pod string) bool
+}
+
 // Handler answers /dump.
 type Handler struct {
 	Source   Source
 	Cgroups  *cgroups.Hierarchy
 	Resolver *containers.Resolver
+	Store    *Store
+	Router   Router // nil: no forwarding
 	Parent   string // recorded cgroups live below this path
+	Node     string // this node's name, shown in pod dumps
 	Arch     syscalls.Arch
 	Logger   *slog.Logger
 
@@ -54,6 +63,10 @@ type httpError struct {
 
 func (e *httpError) Error() string { return e.msg }
 
+func notFound(format string, args ...any) error {
+	return &httpError{http.StatusNotFound, fmt.Sprintf(format, args...)}
+}
+
 func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if req.Method != http.MethodGet && req.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
@@ -65,10 +78,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, "bad request: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	if q.Cgroup == "" {
+	switch {
+	case q.Cgroup != "":
+		err = h.serveCgroup(w, q)
+	case q.Pod != "":
+		err = h.servePod(w, req, q)
+	default:
 		err = h.serveIndex(w, q)
-	} else {
-		err = h.serveRing(w, q)
 	}
 	if err != nil {
 		var he *httpError
@@ -81,152 +97,107 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 }
 
-// RingSummary is one row of the /dump index.
-type RingSummary struct {
+// RingInfo describes one ring in a dump.
+type RingInfo struct {
 	Cgroup      string     `json:"cgroup"`
 	CgroupID    uint64     `json:"cgroup_id"`
 	Identity    string     `json:"identity"`
-	Runtime     string     `json:"runtime,omitempty"`
-	ContainerID string     `json:"container_id,omitempty"`
-	PodUID      string     `json:"pod_uid,omitempty"`
-	Records     uint64     `json:"records"`
+	Namespace   string     `json:"namespace,omitempty"`
+	Pod         string     `json:"pod,omitempty"`
+	Container   string     `json:"container,omitempty"`
 	Written     uint64     `json:"written"`
 	Overwritten uint64     `json:"overwritten"`
-	Oldest      *time.Time `json:"oldest,omitempty"`
-	Newest      *time.Time `json:"newest,omitempty"`
-	Live        bool       `json:"live"`
-}
-
-// Index is the /dump?format=json answer without cgroup=.
-type Index struct {
-	Rings            []RingSummary `json:"rings"`
-	RingSize         int           `json:"ring_size"`
-	MaxRings         int           `json:"max_rings"`
-	UntrackedCgroups int           `json:"untracked_cgroups"`
-}
-
-func (h *Handler) index() (Index, error) {
-	rings, untracked, err := h.Source.Rings()
-	if err != nil {
-		return Index{}, err
-	}
-	cfg := h.Source.Config()
-	clock := NewClock()
-	idx := Index{RingSize: cfg.RingSize, MaxRings: cfg.MaxRings, UntrackedCgroups: len(untracked)}
-	for _, r := range rings {
-		path, live, _ := h.Resolver.Path(r.CgroupID)
-		id := cgroupid.Parse(path)
-		s := RingSummary{
-			Cgroup: path, CgroupID: r.CgroupID, Identity: id.Label(path), Runtime: id.Runtime,
-			ContainerID: id.ContainerID, PodUID: id.PodUID, Written: r.Written,
-			Overwritten: r.Overwritten(cfg.RingSize), Live: live,
-		}
-		if !live {
-			s.Cgroup = fmt.Sprintf("<removed cgroup %d>", r.CgroupID)
-			s.Identity = s.Cgroup
-		}
-		s.Records = r.Written - s.Overwritten
-		if s.Records > 0 {
-			if rec, ok := h.Source.Record(r.Slot, r.Written-s.Records+1); ok {
-				t := clock.Wall(rec.EnterNs)
-				s.Oldest = &t
-			}
-			if rec, ok := h.Source.Record(r.Slot, r.Written); ok {
-				t := clock.Wall(rec.EnterNs)
-				s.Newest = &t
-			}
-		}
-		idx.Rings = append(idx.Rings, s)
-	}
-	sort.Slice(idx.Rings, func(i, j int) bool { return idx.Rings[i].Cgroup < idx.Rings[j].Cgroup })
-	return idx, nil
-}
-
-func (h *Handler) serveIndex(w http.ResponseWriter, q Query) error {
-	idx, err := h.index()
-	if err != nil {
-		return err
-	}
-	if q.Format == "json" {
-		return writeJSON(w, idx)
-	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	fmt.Fprintf(w, "# %d rings of %d records (%d max); %d cgroups without a ring (cap reached)\n",
-		len(idx.Rings), idx.RingSize, idx.MaxRings, idx.UntrackedCgroups)
-	fmt.Fprintf(w, "# dump one with /dump?cgroup=PATH (add &format=json, &failed=true, &syscall=openat,connect, &limit=N, &since=5m)\n")
-	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "CGROUP\tIDENTITY\tRECORDS\tOVERWRITTEN\tOLDEST\tNEWEST\tSPAN")
-	for _, r := range idx.Rings {
-		oldest, newest, span := "-", "-", "-"
-		if r.Oldest != nil && r.Newest != nil {
-			oldest, newest = r.Oldest.Format(time.RFC3339Nano), r.Newest.Format(time.RFC3339Nano)
-			span = r.Newest.Sub(*r.Oldest).Round(time.Millisecond).String()
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%s\n", r.Cgroup, r.Identity, r.Records, r.Overwritten, oldest, newest, span)
-	}
-	return tw.Flush()
+	Torn        uint64     `json:"torn"`
+	ExitLost    uint64     `json:"exit_lost"`
+	FrozenAt    *time.Time `json:"frozen_at,omitempty"` // set for the ring of an earlier run
+	Ended       string     `json:"ended,omitempty"`     // how that run ended
 }
 
 // RingDump is the /dump?cgroup=...&format=json answer.
 type RingDump struct {
-	Cgroup      string  `json:"cgroup"`
-	CgroupID    uint64  `json:"cgroup_id"`
-	Identity    string  `json:"identity"`
-	Written     uint64  `json:"written"`
-	Overwritten uint64  `json:"overwritten"`
-	Torn        uint64  `json:"torn"`
-	ExitLost    uint64  `json:"exit_lost"`
-	Entries     []Entry `json:"entries"`
+	RingInfo
+	Entries []Entry `json:"entries"`
 }
 
-func (h *Handler) find(path string) (bpf.Ring, error) {
-	path = cgroups.Clean(path)
-	id, err := h.Cgroups.ID(path)
-	if err != nil {
-		return bpf.Ring{}, &httpError{http.StatusNotFound, fmt.Sprintf("cgroup %s not found (see /dump for the recorded ones)", path)}
-	}
-	rings, _, err := h.Source.Rings()
-	if err != nil {
-		return bpf.Ring{}, err
-	}
-	for _, r := range rings {
-		if r.CgroupID == id {
-			return r, nil
-		}
-	}
-	return bpf.Ring{}, &httpError{http.StatusNotFound, fmt.Sprintf(
-		"cgroup %s has no ring: nothing in it has made a syscall since the exporter started, it is not below %s, or every ring was taken (see /dump)",
-		path, h.Parent)}
+// PodDump is the /dump?pod=...&format=json answer: the pod's containers
+// interleaved in time order.
+type PodDump struct {
+	Node      string     `json:"node"`
+	Namespace string     `json:"namespace"`
+	Pod       string     `json:"pod"`
+	Previous  int        `json:"previous"`
+	Rings     []RingInfo `json:"rings"`
+	Entries   []Entry    `json:"entries"`
 }
 
-func (h *Handler) ringDump(q Query) (RingDump, error) {
-	ring, err := h.find(q.Cgroup)
-	if err != nil {
-		return RingDump{}, err
+// ring is a ring to dump: live in the kernel or frozen in the store.
+type ring struct {
+	info    RingInfo
+	live    bool
+	slot    uint32
+	records []bpf.Record
+}
+
+func (h *Handler) liveRing(r bpf.Ring, path string) ring {
+	l, _ := h.Resolver.Labels(r.CgroupID)
+	return ring{live: true, slot: r.Slot, info: RingInfo{
+		Cgroup: path, CgroupID: r.CgroupID, Identity: cgroupid.Parse(path).Label(path),
+		Namespace: l.Namespace, Pod: l.Pod, Container: l.Container,
+	}}
+}
+
+func frozenRing(f *Frozen) ring {
+	at := f.FrozenAt
+	return ring{records: f.Records, info: RingInfo{
+		Cgroup: f.Cgroup, CgroupID: f.CgroupID, Identity: cgroupid.Parse(f.Cgroup).Label(f.Cgroup),
+		Namespace: f.Labels.Namespace, Pod: f.Labels.Pod, Container: f.Labels.Container,
+		Written: f.Written, Overwritten: f.Overwritten, Torn: f.Torn, FrozenAt: &at, Ended: f.Ended,
+	}}
+}
+
+// load copies the records of a live ring (a frozen one has them already).
+func (h *Handler) load(r *ring) error {
+	if !r.live {
+		return nil
 	}
-	snap, err := h.Source.Read(ring.CgroupID, ring.Slot)
+	snap, err := h.Source.Read(r.info.CgroupID, r.slot)
 	if err != nil {
-		return RingDump{}, err
+		return err
 	}
 	h.torn.Add(snap.Torn)
-	cfg := h.Source.Config()
-	path := cgroups.Clean(q.Cgroup)
-	d := RingDump{
-		Cgroup: path, CgroupID: ring.CgroupID, Identity: cgroupid.Parse(path).Label(path),
-		Written: snap.Ring.Written, Overwritten: snap.Ring.Overwritten(cfg.RingSize), Torn: snap.Torn,
-		ExitLost: snap.Ring.ExitLost, Entries: []Entry{},
-	}
+	r.records = snap.Records
+	r.info.Written = snap.Ring.Written
+	r.info.Overwritten = snap.Ring.Overwritten(h.Source.Config().RingSize)
+	r.info.Torn = snap.Torn
+	r.info.ExitLost = snap.Ring.ExitLost
+	return nil
+}
+
+// entries decodes and filters the records of rings, merged in time order.
+func (h *Handler) entries(q Query, rings []ring, withContainer bool) []Entry {
 	clock := NewClock()
-	for i := range snap.Records {
-		e := Decode(h.Arch, clock, &snap.Records[i])
-		if q.keep(&e) {
-			d.Entries = append(d.Entries, e)
+	out := []Entry{}
+	for _, r := range rings {
+		for i := range r.records {
+			e := Decode(h.Arch, clock, &r.records[i])
+			if withContainer {
+				e.Container = r.info.Container
+				if e.Container == "" {
+					e.Container = r.info.Identity
+				}
+			}
+			if q.keep(&e) {
+				out = append(out, e)
+			}
 		}
 	}
-	if q.Limit > 0 && len(d.Entries) > q.Limit {
-		d.Entries = d.Entries[len(d.Entries)-q.Limit:]
+	if len(rings) > 1 {
+		sort.SliceStable(out, func(i, j int) bool { return out[i].MonotonicNs < out[j].MonotonicNs })
 	}
-	return d, nil
+	if q.Limit > 0 && len(out) > q.Limit {
+		out = out[len(out)-q.Limit:]
+	}
+	return out
 }
 
 func (q Query) keep(e *Entry) bool {
@@ -242,62 +213,160 @@ func (q Query) keep(e *Entry) bool {
 	return true
 }
 
-func (h *Handler) serveRing(w http.ResponseWriter, q Query) error {
-	d, err := h.ringDump(q)
-	if err != nil {
+func (h *Handler) serveCgroup(w http.ResponseWriter, q Query) error {
+	path := cgroups.Clean(q.Cgroup)
+	var r ring
+	if q.Previous > 0 {
+		f, ok := h.Store.Previous(q.Previous, func(f *Frozen) bool { return f.Cgroup == path })
+		if !ok {
+			return notFound("no earlier run of cgroup %s is kept (previous=%d); see /dump for the frozen rings", path, q.Previous)
+		}
+		r = frozenRing(f)
+	} else {
+		live, err := h.findCgroup(path)
+		if err != nil {
+			return err
+		}
+		r = live
+	}
+	if err := h.load(&r); err != nil {
 		return err
 	}
+	d := RingDump{RingInfo: r.info, Entries: h.entries(q, []ring{r}, false)}
 	if q.Format == "json" {
 		return writeJSON(w, d)
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	fmt.Fprintf(w, "# cgroup=%s identity=%s written=%d overwritten=%d torn=%d shown=%d\n",
-		d.Cgroup, d.Identity, d.Written, d.Overwritten, d.Torn, len(d.Entries))
-	return WriteText(w, d.Entries)
+	writeRingHeader(w, d.RingInfo, len(d.Entries))
+	return WriteText(w, d.Entries, false)
 }
 
-// WriteText prints entries as aligned columns, one syscall per line.
-func WriteText(w io.Writer, entries []Entry) error {
-	tw := tabwriter.NewWriter(w, 0, 8, 1, ' ', 0)
-	fmt.Fprintln(tw, "TIME\tCPU\tPID\tTID\tCOMM\tSYSCALL\tPARAMETERS\tRET\tDURATION")
-	for i := range entries {
-		e := &entries[i]
-		ret, dur := e.RetText, "-"
-		switch {
-		case e.Kind != KindSyscall:
-			ret = ""
-		case e.DurationNs != nil:
-			dur = formatDuration(*e.DurationNs)
-		case e.RetText == "?" && isNoReturn(e.Syscall):
-			dur = "-"
-		default:
-			dur = "unfinished"
+func (h *Handler) findCgroup(path string) (ring, error) {
+	id, err := h.Cgroups.ID(path)
+	if err != nil {
+		if _, ok := h.Store.Previous(1, func(f *Frozen) bool { return f.Cgroup == path }); ok {
+			return ring{}, notFound("cgroup %s is gone; its last ring is kept: add previous=true", path)
 		}
-		params := e.Params
-		if e.Kind == KindSyscall {
-			params = "(" + params + ")"
-		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n",
-			e.Time.Format("15:04:05.000000"), e.CPU, e.PID, e.TID, strconv.Quote(e.Comm)[1:len(strconv.Quote(e.Comm))-1],
-			e.Syscall, params, ret, dur)
+		return ring{}, notFound("cgroup %s not found (see /dump for the recorded ones)", path)
 	}
-	return tw.Flush()
+	rings, _, err := h.Source.Rings()
+	if err != nil {
+		return ring{}, err
+	}
+	for _, r := range rings {
+		if r.CgroupID == id {
+			return h.liveRing(r, path), nil
+		}
+	}
+	return ring{}, notFound(
+		"cgroup %s has no ring: nothing in it has made a syscall since the exporter started, it is not below %s, or every ring was taken (see /dump)",
+		path, h.Parent)
 }
 
-func isNoReturn(name string) bool { return name == "exit" || name == "exit_group" }
-
-func formatDuration(ns uint64) string {
-	d := time.Duration(ns)
-	switch {
-	case d < time.Microsecond:
-		return fmt.Sprintf("%dns", ns)
-	case d < time.Millisecond:
-		return fmt.Sprintf("%.1fµs", float64(ns)/1e3)
-	case d < time.Second:
-		return fmt.Sprintf("%.2fms", float64(ns)/1e6)
-	default:
-		return fmt.Sprintf("%.3fs", d.Seconds())
+// podRings finds the rings of a pod on this node.
+func (h *Handler) podRings(q Query) ([]ring, error) {
+	match := func(l containers.Labels) bool {
+		return l.Pod == q.Pod && (q.Namespace == "" || l.Namespace == q.Namespace) &&
+			(q.Container == "" || l.Container == q.Container)
 	}
+	var found []ring
+	if q.Previous == 0 {
+		rings, _, err := h.Source.Rings()
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range rings {
+			path, live, ok := h.Resolver.Path(r.CgroupID)
+			if !ok || !live {
+				continue
+			}
+			if l, ok := h.Resolver.Labels(r.CgroupID); ok && match(l) {
+				found = append(found, h.liveRing(r, path))
+			}
+		}
+	} else {
+		// The n-th previous run of each container of the pod.
+		seen := map[containers.Labels]bool{}
+		for _, f := range h.Store.All() {
+			if match(f.Labels) && !seen[f.Labels] {
+				seen[f.Labels] = true
+				l := f.Labels
+				if p, ok := h.Store.Previous(q.Previous, func(g *Frozen) bool { return g.Labels == l }); ok {
+					found = append(found, frozenRing(p))
+				}
+			}
+		}
+	}
+	namespaces := map[string]bool{}
+	for _, r := range found {
+		namespaces[r.info.Namespace] = true
+	}
+	if len(namespaces) > 1 {
+		var names []string
+		for n := range namespaces {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		return nil, &httpError{http.StatusBadRequest, fmt.Sprintf(
+			"pod %q exists in several namespaces (%s): add namespace=", q.Pod, strings.Join(names, ", "))}
+	}
+	sort.Slice(found, func(i, j int) bool { return found[i].info.Container < found[j].info.Container })
+	return found, nil
+}
+
+func (h *Handler) servePod(w http.ResponseWriter, req *http.Request, q Query) error {
+	rings, err := h.podRings(q)
+	if err != nil {
+		return err
+	}
+	if len(rings) == 0 {
+		if h.Router != nil && h.Router.Route(w, req, q.Namespace, q.Pod) {
+			return nil
+		}
+		what := q.Pod
+		if q.Namespace != "" {
+			what = q.Namespace + "/" + q.Pod
+		}
+		if q.Container != "" {
+			what += " container " + q.Container
+		}
+		if q.Previous > 0 {
+			return notFound("no earlier run of pod %s is kept on node %s (previous=%d)", what, h.Node, q.Previous)
+		}
+		return notFound("pod %s has no ring on node %s, and no other node is known to run it", what, h.Node)
+	}
+	d := PodDump{Node: h.Node, Namespace: rings[0].info.Namespace, Pod: q.Pod, Previous: q.Previous}
+	for i := range rings {
+		if err := h.load(&rings[i]); err != nil {
+			return err
+		}
+		d.Rings = append(d.Rings, rings[i].info)
+	}
+	d.Entries = h.entries(q, rings, true)
+	if q.Format == "json" {
+		return writeJSON(w, d)
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fmt.Fprintf(w, "# node=%s namespace=%s pod=%s previous=%d shown=%d\n", d.Node, d.Namespace, d.Pod, d.Previous, len(d.Entries))
+	for _, r := range d.Rings {
+		writeRingHeader(w, r, -1)
+	}
+	return WriteText(w, d.Entries, true)
+}
+
+func writeRingHeader(w http.ResponseWriter, r RingInfo, shown int) {
+	fmt.Fprintf(w, "# cgroup=%s identity=%s", r.Cgroup, r.Identity)
+	if r.Pod != "" {
+		fmt.Fprintf(w, " namespace=%s pod=%s container=%s", r.Namespace, r.Pod, r.Container)
+	}
+	fmt.Fprintf(w, " written=%d overwritten=%d torn=%d", r.Written, r.Overwritten, r.Torn)
+	if r.FrozenAt != nil {
+		fmt.Fprintf(w, " frozen_at=%s ended=%q", r.FrozenAt.Format(time.RFC3339), r.Ended)
+	}
+	if shown >= 0 {
+		fmt.Fprintf(w, " shown=%d", shown)
+	}
+	fmt.Fprintln(w)
 }
 
 func writeJSON(w http.ResponseWriter, v any) error {

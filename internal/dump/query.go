@@ -16,16 +16,23 @@ const MaxLimit = 1 << 20
 
 // Query is a parsed /dump request.
 type Query struct {
-	Cgroup   string       // cgroup path; "" lists the rings
-	Format   string       // "text" or "json"
-	Syscalls map[int]bool // only these syscall numbers; nil = all
-	Failed   bool         // only syscalls that returned an error
-	Limit    int          // newest N records; 0 = all
-	Since    time.Time    // only records that started at or after; zero = all
-	names    []string
+	Cgroup    string       // cgroup path
+	Namespace string       // with Pod: the pod's namespace ("" = find it)
+	Pod       string       // pod name; neither Cgroup nor Pod lists the rings
+	Container string       // with Pod: only this container
+	Previous  int          // 0: the live ring(s); n: the n-th most recent frozen ring (previous=true is 1)
+	Format    string       // "text" or "json"
+	Syscalls  map[int]bool // only these syscall numbers; nil = all
+	Failed    bool         // only syscalls that returned an error
+	Limit     int          // newest N records; 0 = all
+	Since     time.Time    // only records that started at or after; zero = all
+	names     []string
 }
 
-var knownParams = []string{"cgroup", "format", "syscall", "failed", "limit", "since"}
+var knownParams = []string{"cgroup", "namespace", "pod", "container", "previous", "format", "syscall", "failed", "limit", "since"}
+
+// MaxPrevious bounds previous=N.
+const MaxPrevious = 100
 
 // ParseQuery validates the query string of a /dump request. Every error is
 // meant for the person who typed the URL.
@@ -42,6 +49,34 @@ func ParseQuery(v url.Values, arch syscalls.Arch, now time.Time) (Query, error) 
 	q.Cgroup = v.Get("cgroup")
 	if q.Cgroup != "" && (!strings.HasPrefix(q.Cgroup, "/") || strings.Contains(q.Cgroup, "/../") || strings.HasSuffix(q.Cgroup, "/..")) {
 		return q, fmt.Errorf("cgroup %q: must be an absolute path below the cgroup2 mount, like /system.slice/nginx.service", q.Cgroup)
+	}
+	q.Namespace, q.Pod, q.Container = v.Get("namespace"), v.Get("pod"), v.Get("container")
+	switch {
+	case q.Cgroup != "" && (q.Pod != "" || q.Namespace != "" || q.Container != ""):
+		return q, fmt.Errorf("give either cgroup= or pod= (with namespace= and container=), not both")
+	case q.Pod == "" && (q.Namespace != "" || q.Container != ""):
+		return q, fmt.Errorf("namespace= and container= need pod=")
+	}
+	for name, val := range map[string]string{"namespace": q.Namespace, "pod": q.Pod, "container": q.Container} {
+		if val != "" && !validName(val) {
+			return q, fmt.Errorf("%s %q: not a Kubernetes name", name, val)
+		}
+	}
+	if s := v.Get("previous"); s != "" {
+		switch b, err := strconv.ParseBool(s); {
+		case err == nil && b:
+			q.Previous = 1
+		case err == nil:
+		default:
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 1 || n > MaxPrevious {
+				return q, fmt.Errorf("previous %q: must be true, false, or a number from 1 (the last run) to %d", s, MaxPrevious)
+			}
+			q.Previous = n
+		}
+		if q.Previous > 0 && q.Cgroup == "" && q.Pod == "" {
+			return q, fmt.Errorf("previous needs cgroup= or pod=")
+		}
 	}
 	switch f := v.Get("format"); f {
 	case "", "text":
@@ -83,10 +118,27 @@ func ParseQuery(v url.Values, arch syscalls.Arch, now time.Time) (Query, error) 
 		}
 		q.Since = t
 	}
-	if q.Cgroup == "" && (q.Syscalls != nil || q.Failed || q.Limit != 0 || !q.Since.IsZero()) {
-		return q, fmt.Errorf("syscall, failed, limit and since filter one ring: add cgroup=")
+	if q.Cgroup == "" && q.Pod == "" && (q.Syscalls != nil || q.Failed || q.Limit != 0 || !q.Since.IsZero()) {
+		return q, fmt.Errorf("syscall, failed, limit and since filter a dump: add cgroup= or pod=")
 	}
 	return q, nil
+}
+
+// validName accepts Kubernetes object names (DNS-1123 labels and
+// subdomains, at most 253 characters).
+func validName(s string) bool {
+	if len(s) > 253 {
+		return false
+	}
+	for i, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+		case (r == '-' || r == '.') && i > 0 && i < len(s)-1:
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // parseSince accepts a duration back from now ("30s", "5m") or an RFC 3339 time.

@@ -14,21 +14,38 @@ import (
 // Releaser is the part of the recorder the reclaimer needs.
 type Releaser interface {
 	Rings() ([]bpf.Ring, []uint64, error)
+	Read(cgroupID uint64, slot uint32) (bpf.Snapshot, error)
 	CounterCgroups() ([]uint64, error)
 	Release(cgroupID uint64) error
 	ForgetCounters(gone map[uint64]bool) error
 }
 
 // Reclaimer frees the kernel state of removed cgroups: their ring at once,
-// their counters once the grace period has let Prometheus scrape them.
+// after copying it into the Store, and their counters once the grace
+// period has let Prometheus scrape them.
 type Reclaimer struct {
 	Source   Releaser
 	Resolver *containers.Resolver
+	Store    *Store // frozen rings of removed cgroups
 	RingSize int
 	Logger   *slog.Logger
 
 	released    atomic.Uint64
 	overwritten atomic.Uint64
+	trigger     chan struct{}
+}
+
+// NewReclaimer returns a reclaimer; Run starts it.
+func NewReclaimer(src Releaser, res *containers.Resolver, store *Store, ringSize int, logger *slog.Logger) *Reclaimer {
+	return &Reclaimer{Source: src, Resolver: res, Store: store, RingSize: ringSize, Logger: logger, trigger: make(chan struct{}, 1)}
+}
+
+// Trigger asks for a pass now, e.g. because a cgroup was just removed.
+func (rc *Reclaimer) Trigger() {
+	select {
+	case rc.trigger <- struct{}{}:
+	default:
+	}
 }
 
 // Released counts rings freed so far.
@@ -61,6 +78,21 @@ func (rc *Reclaimer) Reclaim(now time.Time) (int, error) {
 		if rc.Resolver.Live(r.CgroupID) {
 			continue
 		}
+		snap, err := rc.Source.Read(r.CgroupID, r.Slot)
+		if err != nil {
+			return freed, fmt.Errorf("freezing ring of cgroup %d: %w", r.CgroupID, err)
+		}
+		if len(snap.Records) > 0 {
+			path, _, _ := rc.Resolver.Path(r.CgroupID)
+			labels, ok := rc.Resolver.Labels(r.CgroupID)
+			if !ok {
+				labels.Container = fmt.Sprintf("<removed cgroup %d>", r.CgroupID)
+			}
+			if path == "" {
+				path = labels.Container
+			}
+			rc.Store.Freeze(snap, path, labels, rc.RingSize, now)
+		}
 		if err := rc.Source.Release(r.CgroupID); err != nil {
 			return freed, fmt.Errorf("releasing ring of cgroup %d: %w", r.CgroupID, err)
 		}
@@ -75,6 +107,7 @@ func (rc *Reclaimer) Reclaim(now time.Time) (int, error) {
 			}
 		}
 	}
+	rc.Store.Expire(now)
 	if len(expired) > 0 {
 		gone := make(map[uint64]bool, len(expired))
 		for _, id := range expired {
@@ -96,17 +129,18 @@ func (rc *Reclaimer) Run(ctx context.Context, interval time.Duration) {
 		select {
 		case <-ctx.Done():
 			return
-		case now := <-t.C:
-			n, err := rc.Reclaim(now)
-			switch {
-			case err != nil && !failing:
-				rc.Logger.Error("reclaiming state of removed cgroups", "err", err)
-				failing = true
-			case err == nil:
-				failing = false
-				if n > 0 {
-					rc.Logger.Debug("reclaimed rings of removed cgroups", "rings", n)
-				}
+		case <-t.C:
+		case <-rc.trigger:
+		}
+		n, err := rc.Reclaim(time.Now())
+		switch {
+		case err != nil && !failing:
+			rc.Logger.Error("reclaiming state of removed cgroups", "err", err)
+			failing = true
+		case err == nil:
+			failing = false
+			if n > 0 {
+				rc.Logger.Debug("froze and freed rings of removed cgroups", "rings", n)
 			}
 		}
 	}

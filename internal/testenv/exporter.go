@@ -176,4 +176,6 @@ func (e *Exporter) Kill() {
 }
 
 // String names the exporter for messages.
-func (e *Exporter) String() string { return fmt.Sprintf("exporter pid %d at %s", e.cmd.Process.Pid, e.URL) }
+func (e *Exporter) String() string {
+	return fmt.Sprintf("exporter pid %d at %s", e.cmd.Process.Pid, e.URL)
+}

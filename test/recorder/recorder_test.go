@@ -87,7 +87,7 @@ func call(name, paramsRe, ret string) step {
 
 func render(entries []dump.Entry) string {
 	var b strings.Builder
-	_ = dump.WriteText(&b, entries)
+	_ = dump.WriteText(&b, entries, false)
 	return b.String()
 }
 

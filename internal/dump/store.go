@@ -1,0 +1,155 @@
+package dump
+
+import (
+	"sync"
+	"time"
+
+	"github.com/flightrec/flightrec_exporter/bpf"
+	"github.com/flightrec/flightrec_exporter/internal/containers"
+)
+
+// Frozen is the ring of a container whose cgroup went away, copied out of
+// the kernel before the ring was reused: the `previous` dump.
+type Frozen struct {
+	CgroupID    uint64
+	Cgroup      string
+	Labels      containers.Labels
+	FrozenAt    time.Time
+	Ended       string // how the container ended: "exited with 1", "killed by SIGSEGV", "OOM killed", "unknown"
+	Written     uint64
+	Overwritten uint64
+	Torn        uint64
+	Records     []bpf.Record
+	bytes       int64
+}
+
+// Limits bound the frozen rings kept in memory.
+type Limits struct {
+	Retention time.Duration // age
+	MaxRings  int           // count
+	MaxBytes  int64         // estimated memory
+}
+
+// Store keeps frozen rings, newest last, within Limits.
+type Store struct {
+	limits Limits
+
+	mu      sync.Mutex
+	frozen  []*Frozen
+	evicted uint64
+}
+
+// NewStore returns an empty store.
+func NewStore(l Limits) *Store { return &Store{limits: l} }
+
+// Freeze builds a frozen ring from a snapshot and keeps it.
+func (s *Store) Freeze(snap bpf.Snapshot, path string, labels containers.Labels, ringSize int, now time.Time) *Frozen {
+	f := &Frozen{
+		CgroupID: snap.Ring.CgroupID, Cgroup: path, Labels: labels, FrozenAt: now,
+		Ended: howItEnded(snap.Records), Written: snap.Ring.Written,
+		Overwritten: snap.Ring.Overwritten(ringSize), Torn: snap.Torn, Records: snap.Records,
+	}
+	f.bytes = estimateBytes(snap.Records)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.frozen = append(s.frozen, f)
+	s.expireLocked(now)
+	return f
+}
+
+// estimateBytes is the memory a frozen ring holds, for the byte budget.
+func estimateBytes(recs []bpf.Record) int64 {
+	n := int64(256)
+	for i := range recs {
+		r := &recs[i]
+		n += 200 + int64(len(r.Comm)+len(r.Str1)+len(r.Str2)+len(r.Sockaddr)+len(r.Buf))
+		for _, a := range r.Argv {
+			n += 24 + int64(len(a))
+		}
+	}
+	return n
+}
+
+// Expire drops frozen rings older than the retention.
+func (s *Store) Expire(now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.expireLocked(now)
+}
+
+func (s *Store) expireLocked(now time.Time) {
+	var total int64
+	for _, f := range s.frozen {
+		total += f.bytes
+	}
+	drop := 0
+	for drop < len(s.frozen) {
+		f := s.frozen[drop]
+		tooOld := s.limits.Retention > 0 && now.Sub(f.FrozenAt) > s.limits.Retention
+		tooMany := s.limits.MaxRings > 0 && len(s.frozen)-drop > s.limits.MaxRings
+		tooBig := s.limits.MaxBytes > 0 && total > s.limits.MaxBytes
+		if !tooOld && !tooMany && !tooBig {
+			break
+		}
+		total -= f.bytes
+		drop++
+	}
+	if drop > 0 {
+		s.evicted += uint64(drop)
+		s.frozen = append([]*Frozen(nil), s.frozen[drop:]...)
+	}
+}
+
+// All returns the frozen rings, oldest first.
+func (s *Store) All() []*Frozen {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]*Frozen(nil), s.frozen...)
+}
+
+// Stats reports the store's size for metrics.
+func (s *Store) Stats() (rings int, bytes int64, evicted uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, f := range s.frozen {
+		bytes += f.bytes
+	}
+	return len(s.frozen), bytes, s.evicted
+}
+
+// Previous returns the n-th most recent frozen ring (n ≥ 1) among those
+// match accepts.
+func (s *Store) Previous(n int, match func(*Frozen) bool) (*Frozen, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := len(s.frozen) - 1; i >= 0; i-- {
+		if match(s.frozen[i]) {
+			n--
+			if n == 0 {
+				return s.frozen[i], true
+			}
+		}
+	}
+	return nil, false
+}
+
+// howItEnded reads the end of a ring: the last exit of a whole process
+// (a thread group), by code or signal, and whether the OOM killer chose it.
+func howItEnded(recs []bpf.Record) string {
+	var last *bpf.Record
+	for i := range recs {
+		r := &recs[i]
+		if r.Nr == bpf.EventProcessExit && r.Args[1] != 0 && (last == nil || r.Seq > last.Seq) {
+			last = r
+		}
+	}
+	if last == nil {
+		return "unknown"
+	}
+	for i := range recs {
+		if recs[i].Nr == bpf.EventOOMKill && recs[i].PID == last.PID {
+			return "OOM killed"
+		}
+	}
+	return Decode("", Clock{}, last).Params
+}
