@@ -336,3 +336,63 @@ func TestIndexAndErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestPreviousRunOfARestartedUnit(t *testing.T) {
+	cg, e, _ := setup(t)
+	unit := cg.Make(t, "/system.slice/app.service")
+	secret := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secret, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	nobody := &syscall.Credential{Uid: 65534, Gid: 65534}
+	if _, code := cg.Run(t, unit, nobody, "/bin/sh", "-c", "cat "+secret+"; exit 1"); code != 1 {
+		t.Fatalf("first run exit %d, want 1", code)
+	}
+	// systemd restarts the unit in a fresh cgroup of the same path.
+	cg.Remove(t, unit)
+	var prev dump.RingDump
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		code, body := e.Get(t, "/dump?format=json&previous=true&cgroup="+url.QueryEscape(unit))
+		if code == 200 {
+			if err := json.Unmarshal([]byte(body), &prev); err != nil {
+				t.Fatal(err)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no frozen ring 30s after removal: %d %s", code, body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if code, body := e.Get(t, "/dump?cgroup="+url.QueryEscape(unit)); code != 404 || !strings.Contains(body, "previous=true") {
+		t.Errorf("live dump of the removed cgroup: %d %q, want 404 pointing at previous=true", code, body)
+	}
+	cg.Make(t, "/system.slice/app.service")
+	if _, code := cg.Run(t, unit, nil, "/bin/true"); code != 0 {
+		t.Fatal("second run failed")
+	}
+	if prev.FrozenAt == nil || prev.Ended != "exited with 1" {
+		t.Errorf("frozen ring: frozen_at %v ended %q, want exited with 1", prev.FrozenAt, prev.Ended)
+	}
+	expectInOrder(t, prev.Entries,
+		call("openat", `^AT_FDCWD, "`+regexp.QuoteMeta(secret)+`", O_RDONLY`, "-13 EACCES"),
+		call("exit_group", `^1$`, "?"),
+	)
+	cur := dumpJSON(t, e, unit, "")
+	if cur.FrozenAt != nil {
+		t.Error("the live dump is marked frozen")
+	}
+	expectInOrder(t, cur.Entries, call("execve", `^"/bin/true"`, "0"))
+	for _, en := range cur.Entries {
+		if strings.Contains(en.Params, secret) {
+			t.Fatalf("the live dump shows the first run: %s", en.Params)
+		}
+	}
+	var idx dump.Index
+	if err := json.Unmarshal([]byte(e.MustGet(t, "/dump?format=json")), &idx); err != nil {
+		t.Fatal(err)
+	}
+	if len(idx.Frozen) != 1 || idx.Frozen[0].Cgroup != unit || idx.Frozen[0].Ended != "exited with 1" {
+		t.Errorf("index frozen rings: %+v", idx.Frozen)
+	}
+}
