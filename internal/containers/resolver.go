@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/flightrec/flightrec_exporter/internal/cgroupid"
 	"github.com/flightrec/flightrec_exporter/internal/cgroups"
 )
 
@@ -21,8 +22,25 @@ type Labels struct {
 
 type entry struct {
 	path   string
+	id     cgroupid.Identity
 	goneAt time.Time // zero while the cgroup exists
 }
+
+func newEntry(path string) *entry {
+	return &entry{path: path, id: cgroupid.Parse(path)}
+}
+
+// Directory names the containers and pods of Kubernetes.
+type Directory interface {
+	// Container finds a container by runtime id.
+	Container(containerID string) (Labels, bool)
+	// Pod finds a pod by UID.
+	Pod(uid string) (namespace, name string, ok bool)
+}
+
+// SandboxContainer is the container label of a pod's sandbox (pause)
+// process, as cAdvisor names it.
+const SandboxContainer = "POD"
 
 // Resolver maps cgroup ids below a parent to paths and labels.
 type Resolver struct {
@@ -32,6 +50,15 @@ type Resolver struct {
 
 	mu    sync.Mutex
 	known map[uint64]*entry
+	dir   Directory
+}
+
+// SetDirectory makes Labels name Kubernetes containers by namespace, pod
+// and container.
+func (r *Resolver) SetDirectory(d Directory) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.dir = d
 }
 
 // NewResolver returns a resolver for the cgroups below parent; a removed
@@ -53,7 +80,7 @@ func (r *Resolver) Path(id uint64) (path string, live, ok bool) {
 			return "", false, false
 		}
 		r.mu.Lock()
-		r.known[id] = &entry{path: p}
+		r.known[id] = newEntry(p)
 		r.mu.Unlock()
 		return p, true, true
 	}
@@ -70,18 +97,37 @@ func (r *Resolver) Learn(id uint64, path string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, ok := r.known[id]; !ok {
-		r.known[id] = &entry{path: path}
+		r.known[id] = newEntry(path)
 	}
 }
 
 // Labels returns the metric labels of cgroup id; false for a cgroup whose
-// path was never known.
+// path was never known. A Kubernetes container the directory does not know
+// (yet: the API server may be down) is labelled by its cgroup path.
 func (r *Resolver) Labels(id uint64) (Labels, bool) {
-	path, _, ok := r.Path(id)
-	if !ok || path == "" {
+	if _, _, ok := r.Path(id); !ok {
 		return Labels{}, false
 	}
-	return Labels{Container: path}, true
+	r.mu.Lock()
+	e, dir := r.known[id], r.dir
+	r.mu.Unlock()
+	if e == nil || e.path == "" {
+		return Labels{}, false
+	}
+	if dir != nil && e.id.Kubernetes {
+		if e.id.ContainerID != "" {
+			if l, ok := dir.Container(e.id.ContainerID); ok {
+				return l, true
+			}
+		}
+		if e.id.PodUID != "" && e.id.IsContainer() {
+			// A container of a known pod that is in no container status: the sandbox.
+			if ns, pod, ok := dir.Pod(e.id.PodUID); ok {
+				return Labels{Namespace: ns, Pod: pod, Container: SandboxContainer}, true
+			}
+		}
+	}
+	return Labels{Container: e.path}, true
 }
 
 // Update walks the hierarchy: it learns new cgroups, marks removed ones, and
@@ -97,7 +143,7 @@ func (r *Resolver) Update(now time.Time, seen []uint64) (removed, expired []uint
 	defer r.mu.Unlock()
 	for id, p := range live {
 		if e, ok := r.known[id]; !ok || !e.goneAt.IsZero() {
-			r.known[id] = &entry{path: p}
+			r.known[id] = newEntry(p)
 		}
 	}
 	for _, id := range seen {
