@@ -46,6 +46,10 @@ type options struct {
 	maxFrozen       int
 	maxFrozenBytes  int64
 	nodeName        string
+	externalURL     string
+	dumpEnabled     bool
+	dumpNamespaces  string
+	dumpExclude     string
 }
 
 func main() {
@@ -59,6 +63,10 @@ func main() {
 	app.Flag("recorder.max-containers", "Containers that can have a ring at once; more are counted as untracked. Kernel memory is allocated for all of them at start.").Default("128").IntVar(&opts.maxRings)
 	app.Flag("recorder.capture-bytes", fmt.Sprintf("Bytes of read/write buffers copied into records (0 to %d); 0 copies none.", bpf.MaxCaptureBytes)).Default("64").IntVar(&opts.captureBytes)
 	app.Flag("recorder.reclaim-interval", "How often rings of removed cgroups are freed.").Default("5s").DurationVar(&opts.reclaimInterval)
+	app.Flag("web.external-url", "The URL under which the exporter is reached by people (e.g. through a Service or ingress); used in the links it prints.").Default("").StringVar(&opts.externalURL)
+	dumpEnabled := app.Flag("dump.enabled", "Serve /dump (true or false). The dump shows file paths, addresses and buffer bytes of every container on the node.").Default("true").Enum("true", "false")
+	app.Flag("dump.namespaces", "Only pods of these namespaces can be dumped (comma-separated; empty: all).").Default("").StringVar(&opts.dumpNamespaces)
+	app.Flag("dump.exclude-namespaces", "Pods of these namespaces cannot be dumped (comma-separated).").Default("").StringVar(&opts.dumpExclude)
 	app.Flag("dump.retention", "How long the frozen ring of a removed container (the previous=true dump) is kept.").Default("1h").DurationVar(&opts.retention)
 	app.Flag("dump.max-frozen", "Most frozen rings kept; the oldest go first.").Default("64").IntVar(&opts.maxFrozen)
 	app.Flag("dump.max-frozen-bytes", "Memory the frozen rings may take; the oldest go first.").Default("268435456").Int64Var(&opts.maxFrozenBytes)
@@ -70,6 +78,7 @@ func main() {
 	app.HelpFlag.Short('h')
 	kingpin.MustParse(app.Parse(os.Args[1:]))
 
+	opts.dumpEnabled = *dumpEnabled == "true"
 	logger := promslog.New(logConfig)
 	if err := run(opts, collectorOpts, webFlags, logger); err != nil {
 		logger.Error(err.Error())
@@ -84,6 +93,10 @@ func run(opts options, copts *collector.Options, webFlags *web.FlagConfig, logge
 	}
 	if opts.retention <= 0 || opts.maxFrozen < 0 || opts.maxFrozenBytes < 0 {
 		return fmt.Errorf("--dump.retention must be positive, --dump.max-frozen and --dump.max-frozen-bytes not negative")
+	}
+	nsFilter, err := dump.NewNamespaceFilter(opts.dumpNamespaces, opts.dumpExclude)
+	if err != nil {
+		return err
 	}
 	if opts.nodeName == "" {
 		opts.nodeName, _ = os.Hostname()
@@ -148,7 +161,7 @@ func run(opts options, copts *collector.Options, webFlags *web.FlagConfig, logge
 	go reclaimer.Run(ctx, opts.reclaimInterval)
 
 	dumps := &dump.Handler{Source: rec, Cgroups: hier, Resolver: resolver, Store: store, Parent: parent,
-		Node: opts.nodeName, Arch: arch, Logger: logger}
+		Node: opts.nodeName, BaseURL: opts.externalURL, Arch: arch, Logger: logger, Namespaces: nsFilter}
 
 	collectors := collector.New(collector.Deps{
 		Source: rec, Labels: resolver, Arch: arch, Logger: logger, Options: copts,
@@ -167,16 +180,18 @@ func run(opts options, copts *collector.Options, webFlags *web.FlagConfig, logge
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelError),
 		EnableOpenMetrics: true,
 	}))
-	mux.Handle("/dump", dumps)
+	links := []web.LandingLinks{{Address: opts.telemetryPath, Text: "Metrics"}}
+	if opts.dumpEnabled {
+		mux.Handle("/dump", dumps)
+		links = append(links, web.LandingLinks{Address: "/dump", Text: "Syscall dumps",
+			Description: "The recorded containers; /dump?namespace=NS&pod=POD or /dump?cgroup=PATH for one of them"})
+	}
 	if opts.telemetryPath != "/" {
 		landing, err := web.NewLandingPage(web.LandingConfig{
 			Name:        "flightrec exporter",
 			Description: "Per-container syscall flight recorder",
 			Version:     version.Info(),
-			Links: []web.LandingLinks{
-				{Address: opts.telemetryPath, Text: "Metrics"},
-				{Address: "/dump", Text: "Syscall dumps", Description: "The recorded containers; /dump?cgroup=PATH for one of them"},
-			},
+			Links:       links,
 		})
 		if err != nil {
 			return fmt.Errorf("landing page: %w", err)

@@ -45,8 +45,12 @@ type Handler struct {
 	Router   Router // nil: no forwarding
 	Parent   string // recorded cgroups live below this path
 	Node     string // this node's name, shown in pod dumps
+	BaseURL  string // how people reach this exporter (--web.external-url), for printed links
 	Arch     syscalls.Arch
 	Logger   *slog.Logger
+	// Namespaces limits what can be dumped (--dump.namespaces,
+	// --dump.exclude-namespaces); nil allows everything.
+	Namespaces *NamespaceFilter
 
 	torn atomic.Uint64
 }
@@ -229,6 +233,9 @@ func (h *Handler) serveCgroup(w http.ResponseWriter, q Query) error {
 		}
 		r = live
 	}
+	if err := h.allowed(r.info.Namespace); err != nil {
+		return err
+	}
 	if err := h.load(&r); err != nil {
 		return err
 	}
@@ -315,6 +322,11 @@ func (h *Handler) podRings(q Query) ([]ring, error) {
 }
 
 func (h *Handler) servePod(w http.ResponseWriter, req *http.Request, q Query) error {
+	if q.Namespace != "" {
+		if err := h.allowed(q.Namespace); err != nil {
+			return err
+		}
+	}
 	rings, err := h.podRings(q)
 	if err != nil {
 		return err
@@ -335,6 +347,9 @@ func (h *Handler) servePod(w http.ResponseWriter, req *http.Request, q Query) er
 		}
 		return notFound("pod %s has no ring on node %s, and no other node is known to run it", what, h.Node)
 	}
+	if err := h.allowed(rings[0].info.Namespace); err != nil {
+		return err
+	}
 	d := PodDump{Node: h.Node, Namespace: rings[0].info.Namespace, Pod: q.Pod, Previous: q.Previous}
 	for i := range rings {
 		if err := h.load(&rings[i]); err != nil {
@@ -352,6 +367,17 @@ func (h *Handler) servePod(w http.ResponseWriter, req *http.Request, q Query) er
 		writeRingHeader(w, r, -1)
 	}
 	return WriteText(w, d.Entries, true)
+}
+
+func (h *Handler) allowed(namespace string) error {
+	if h.Namespaces.Allows(namespace) {
+		return nil
+	}
+	what := "namespace " + namespace
+	if namespace == "" {
+		what = "containers outside Kubernetes namespaces"
+	}
+	return &httpError{http.StatusForbidden, fmt.Sprintf("dumps of %s are not allowed on this exporter (--dump.namespaces / --dump.exclude-namespaces)", what)}
 }
 
 func writeRingHeader(w http.ResponseWriter, r RingInfo, shown int) {

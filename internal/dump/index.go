@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -60,6 +61,9 @@ func (h *Handler) index() (Index, error) {
 		if l, ok := h.Resolver.Labels(r.CgroupID); ok {
 			s.Namespace, s.Pod, s.Container = l.Namespace, l.Pod, l.Container
 		}
+		if !h.Namespaces.Allows(s.Namespace) {
+			continue
+		}
 		s.Records = r.Written - s.Overwritten
 		if s.Records > 0 {
 			if rec, ok := h.Source.Record(r.Slot, r.Written-s.Records+1); ok {
@@ -75,6 +79,9 @@ func (h *Handler) index() (Index, error) {
 	}
 	sort.Slice(idx.Rings, func(i, j int) bool { return idx.Rings[i].Cgroup < idx.Rings[j].Cgroup })
 	for _, f := range h.Store.All() {
+		if !h.Namespaces.Allows(f.Labels.Namespace) {
+			continue
+		}
 		s := summary(f.Cgroup)
 		at := f.FrozenAt
 		s.CgroupID, s.Written, s.Overwritten, s.FrozenAt, s.Ended = f.CgroupID, f.Written, f.Overwritten, &at, f.Ended
@@ -105,7 +112,8 @@ func (h *Handler) serveIndex(w http.ResponseWriter, q Query) error {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	fmt.Fprintf(w, "# node=%s: %d rings of %d records (%d max); %d cgroups without a ring (cap reached); %d frozen rings of earlier runs\n",
 		idx.Node, len(idx.Rings), idx.RingSize, idx.MaxRings, idx.UntrackedCgroups, len(idx.Frozen))
-	fmt.Fprintf(w, "# dump one with /dump?cgroup=PATH or /dump?namespace=NS&pod=POD[&container=C][&previous=true] (add &format=json, &failed=true, &syscall=openat,connect, &limit=N, &since=5m)\n")
+	fmt.Fprintf(w, "# dump one with %[1]s/dump?cgroup=PATH or %[1]s/dump?namespace=NS&pod=POD[&container=C][&previous=true] (add &format=json, &failed=true, &syscall=openat,connect, &limit=N, &since=5m)\n",
+		strings.TrimSuffix(h.BaseURL, "/"))
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "CGROUP\tNAMESPACE\tPOD\tCONTAINER\tIDENTITY\tRECORDS\tOVERWRITTEN\tOLDEST\tNEWEST\tSPAN\tENDED")
 	row := func(r RingSummary) {
