@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"math/bits"
 	"os"
+	"path/filepath"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/rlimit"
+	"golang.org/x/sys/unix"
 
 	"github.com/flightrec/flightrec_exporter/internal/syscalls"
 )
@@ -26,7 +28,14 @@ type Config struct {
 	Watch          []string // syscalls whose calls and latency are counted
 	ErrorSeries    int      // capacity of the error counters (container × syscall × errno)
 	LatencySeries  int      // capacity of the watched-syscall counters (container × syscall × op)
+	// PinPath is a directory on a bpffs where rings and counters are pinned,
+	// so that a restarted exporter finds them again; "" pins nothing.
+	PinPath string
 }
+
+// pinnedMaps outlive the exporter when PinPath is set: the rings, the
+// container table and the counters.
+var pinnedMaps = []string{"records", "rings", "containers", "free_slots", "errors", "latencies", "stats", "inflight"}
 
 // MaxCaptureBytes is the largest useful --recorder.capture-bytes.
 const MaxCaptureBytes = payloadSize
@@ -61,6 +70,10 @@ func (c Config) RingBytes() int64 { return int64(c.RingSize) * RecordSize }
 
 // Recorder owns the loaded programs, their links and the maps they fill.
 type Recorder struct {
+	// Resumed is true when the rings and counters of an earlier exporter
+	// were found pinned and are being continued.
+	Resumed bool
+
 	cfg     Config
 	coll    *ebpf.Collection
 	maps    recorderMaps
@@ -119,16 +132,16 @@ func Load(cfg Config) (*Recorder, error) {
 		}
 	}
 
-	coll, err := ebpf.NewCollection(spec)
+	coll, resumed, err := newCollection(spec, cfg.PinPath)
 	if err != nil {
-		return nil, wrapLoadError("loading the recorder", err)
+		return nil, err
 	}
-	r := &Recorder{cfg: cfg, shift: shift, coll: coll}
+	r := &Recorder{cfg: cfg, shift: shift, coll: coll, Resumed: resumed}
 	if err := coll.Assign(&r.maps); err != nil {
 		r.Close()
 		return nil, fmt.Errorf("finding maps: %w", err)
 	}
-	if err := r.init(); err != nil {
+	if err := r.init(!resumed); err != nil {
 		r.Close()
 		return nil, err
 	}
@@ -143,9 +156,73 @@ func Load(cfg Config) (*Recorder, error) {
 	return r, nil
 }
 
-// init fills the free-slot queue and the syscall capture table, and maps
-// the rings into this process.
-func (r *Recorder) init() error {
+// newCollection loads the maps and programs, reusing the maps pinned at
+// pinPath by an earlier exporter when they match the settings; resumed
+// says they did.
+func newCollection(spec *ebpf.CollectionSpec, pinPath string) (coll *ebpf.Collection, resumed bool, err error) {
+	if pinPath == "" {
+		coll, err = ebpf.NewCollection(spec)
+		if err != nil {
+			return nil, false, wrapLoadError("loading the recorder", err)
+		}
+		return coll, false, nil
+	}
+	if err := checkBPFFS(pinPath); err != nil {
+		return nil, false, err
+	}
+	for _, name := range pinnedMaps {
+		spec.Maps[name].Pinning = ebpf.PinByName
+	}
+	_, statErr := os.Stat(filepath.Join(pinPath, "rings"))
+	resumed = statErr == nil
+	opts := ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: pinPath}}
+	coll, err = ebpf.NewCollectionWithOptions(spec, opts)
+	if errors.Is(err, ebpf.ErrMapIncompatible) {
+		// Other ring or map sizes than the pinned ones: start afresh.
+		if err := Unpin(pinPath); err != nil {
+			return nil, false, err
+		}
+		resumed = false
+		coll, err = ebpf.NewCollectionWithOptions(spec, opts)
+	}
+	if err != nil {
+		return nil, false, wrapLoadError("loading the recorder", err)
+	}
+	return coll, resumed, nil
+}
+
+// checkBPFFS makes dir on a bpf filesystem, or says why it cannot.
+func checkBPFFS(dir string) error {
+	const bpffsMagic = 0xcafe4a11
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("--bpf.pin-path %s: %w", dir, err)
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return fmt.Errorf("--bpf.pin-path %s: %w", dir, err)
+	}
+	if st.Type != bpffsMagic {
+		return fmt.Errorf("--bpf.pin-path %s is not on a bpf filesystem (mount -t bpf bpf /sys/fs/bpf): %w", dir, ErrNoBPFFS)
+	}
+	return nil
+}
+
+// ErrNoBPFFS means the pin path is not on a bpf filesystem.
+var ErrNoBPFFS = errors.New("no bpffs")
+
+// Unpin removes the maps an exporter pinned at dir.
+func Unpin(dir string) error {
+	for _, name := range pinnedMaps {
+		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("removing pinned map: %w", err)
+		}
+	}
+	return nil
+}
+
+// init maps the rings into this process, writes the syscall capture table
+// and, for fresh maps, fills the free-ring queue.
+func (r *Recorder) init(fresh bool) error {
 	var err error
 	if r.records, err = r.maps.Records.Memory(); err != nil {
 		return fmt.Errorf("mapping records: %w", err)
@@ -153,7 +230,7 @@ func (r *Recorder) init() error {
 	if r.rings, err = r.maps.Rings.Memory(); err != nil {
 		return fmt.Errorf("mapping ring metadata: %w", err)
 	}
-	for slot := uint32(0); slot < uint32(r.cfg.MaxRings); slot++ {
+	for slot := uint32(0); fresh && slot < uint32(r.cfg.MaxRings); slot++ {
 		if err := r.maps.FreeSlots.Update(nil, slot, ebpf.UpdateAny); err != nil {
 			return fmt.Errorf("filling free ring queue: %w", err)
 		}

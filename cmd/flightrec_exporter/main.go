@@ -50,6 +50,8 @@ type options struct {
 	dumpEnabled     bool
 	dumpNamespaces  string
 	dumpExclude     string
+	pinPath         string
+	stateDir        string
 }
 
 func main() {
@@ -67,6 +69,8 @@ func main() {
 	dumpEnabled := app.Flag("dump.enabled", "Serve /dump (true or false). The dump shows file paths, addresses and buffer bytes of every container on the node.").Default("true").Enum("true", "false")
 	app.Flag("dump.namespaces", "Only pods of these namespaces can be dumped (comma-separated; empty: all).").Default("").StringVar(&opts.dumpNamespaces)
 	app.Flag("dump.exclude-namespaces", "Pods of these namespaces cannot be dumped (comma-separated).").Default("").StringVar(&opts.dumpExclude)
+	app.Flag("bpf.pin-path", "Directory on a bpf filesystem where rings and counters are pinned, so that a restarted or upgraded exporter continues them; empty to pin nothing.").Default("/sys/fs/bpf/flightrec").StringVar(&opts.pinPath)
+	app.Flag("dump.state-dir", "Directory where the frozen rings of removed containers are saved, so that they survive a restart; empty to keep them in memory only.").Default("").StringVar(&opts.stateDir)
 	app.Flag("dump.retention", "How long the frozen ring of a removed container (the previous=true dump) is kept.").Default("1h").DurationVar(&opts.retention)
 	app.Flag("dump.max-frozen", "Most frozen rings kept; the oldest go first.").Default("64").IntVar(&opts.maxFrozen)
 	app.Flag("dump.max-frozen-bytes", "Memory the frozen rings may take; the oldest go first.").Default("268435456").Int64Var(&opts.maxFrozenBytes)
@@ -125,15 +129,24 @@ func run(opts options, copts *collector.Options, webFlags *web.FlagConfig, logge
 		RingSize: opts.ringSize, MaxRings: opts.maxRings, CaptureBytes: opts.captureBytes,
 		ParentCgroupID: parentID, ParentLevel: cgroups.Level(parent), SelfPID: os.Getpid(), Arch: arch,
 		Watch: copts.Watched(), ErrorSeries: copts.ErrorSeries, LatencySeries: copts.LatencySeries,
+		PinPath: opts.pinPath,
 	}
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("recorder settings: %w", err)
 	}
 	rec, err := bpf.Load(cfg)
+	if errors.Is(err, bpf.ErrNoBPFFS) {
+		logger.Warn("rings and counters will not survive a restart", "err", err)
+		cfg.PinPath = ""
+		rec, err = bpf.Load(cfg)
+	}
 	if err != nil {
 		return fmt.Errorf("starting the recorder: %w", err)
 	}
 	defer rec.Close()
+	if rec.Resumed {
+		logger.Info("continuing the rings and counters pinned by an earlier exporter", "pin_path", cfg.PinPath)
+	}
 	logger.Info("recording syscalls", "cgroup2", mount, "parent", parent, "ring_size", cfg.RingSize,
 		"max_containers", cfg.MaxRings, "ring_memory", fmt.Sprintf("%d KiB per container", cfg.RingBytes()>>10))
 
@@ -142,6 +155,13 @@ func run(opts options, copts *collector.Options, webFlags *web.FlagConfig, logge
 
 	resolver := containers.NewResolver(hier, parent, copts.GracePeriod)
 	store := dump.NewStore(dump.Limits{Retention: opts.retention, MaxRings: opts.maxFrozen, MaxBytes: opts.maxFrozenBytes})
+	if opts.stateDir != "" {
+		n, err := store.Persist(opts.stateDir, time.Now())
+		if err != nil {
+			return fmt.Errorf("--dump.state-dir: %w", err)
+		}
+		logger.Info("frozen rings reloaded", "dir", opts.stateDir, "rings", n)
+	}
 	reclaimer := dump.NewReclaimer(rec, resolver, store, cfg.RingSize, logger)
 	go func() {
 		err := rec.WatchCgroups(ctx, func(ev bpf.CgroupEvent) {

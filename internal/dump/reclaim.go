@@ -92,6 +92,9 @@ func (rc *Reclaimer) Reclaim(now time.Time) (int, error) {
 				path = labels.Container
 			}
 			rc.Store.Freeze(snap, path, labels, rc.RingSize, now)
+			if err := rc.Store.SaveError(); err != nil {
+				rc.Logger.Warn("frozen ring kept in memory only", "err", err)
+			}
 		}
 		if err := rc.Source.Release(r.CgroupID); err != nil {
 			return freed, fmt.Errorf("releasing ring of cgroup %d: %w", r.CgroupID, err)

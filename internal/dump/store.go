@@ -1,6 +1,11 @@
 package dump
 
 import (
+	"encoding/gob"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -37,6 +42,8 @@ type Store struct {
 	mu      sync.Mutex
 	frozen  []*Frozen
 	evicted uint64
+	dir     string // state dir, "" = memory only
+	saveErr error
 }
 
 // NewStore returns an empty store.
@@ -54,7 +61,15 @@ func (s *Store) Freeze(snap bpf.Snapshot, path string, labels containers.Labels,
 	defer s.mu.Unlock()
 	s.frozen = append(s.frozen, f)
 	s.expireLocked(now)
+	s.saveErr = s.saveLocked()
 	return f
+}
+
+// SaveError is the error of the last save to the state dir, if any.
+func (s *Store) SaveError() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.saveErr
 }
 
 // estimateBytes is the memory a frozen ring holds, for the byte budget.
@@ -97,6 +112,7 @@ func (s *Store) expireLocked(now time.Time) {
 	if drop > 0 {
 		s.evicted += uint64(drop)
 		s.frozen = append([]*Frozen(nil), s.frozen[drop:]...)
+		s.saveErr = s.saveLocked()
 	}
 }
 
@@ -152,4 +168,61 @@ func howItEnded(recs []bpf.Record) string {
 		}
 	}
 	return Decode("", Clock{}, last).Params
+}
+
+const stateFile = "frozen-rings.gob"
+
+// Persist makes the store save its frozen rings in dir after every change,
+// and loads the ones saved there by an earlier exporter (dropping those the
+// limits no longer allow). It returns how many it loaded.
+func (s *Store) Persist(dir string, now time.Time) (int, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return 0, err
+	}
+	var loaded []*Frozen
+	f, err := os.Open(filepath.Join(dir, stateFile))
+	switch {
+	case err == nil:
+		derr := gob.NewDecoder(f).Decode(&loaded)
+		f.Close()
+		if derr != nil {
+			// A torn or foreign file must not stop the exporter: start empty.
+			loaded = nil
+		}
+	case !errors.Is(err, os.ErrNotExist):
+		return 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dir = dir
+	for _, f := range loaded {
+		f.bytes = estimateBytes(f.Records)
+	}
+	s.frozen = append(loaded, s.frozen...)
+	s.expireLocked(now)
+	return len(s.frozen), s.saveLocked()
+}
+
+// saveLocked writes the frozen rings to the state dir, atomically.
+func (s *Store) saveLocked() error {
+	if s.dir == "" {
+		return nil
+	}
+	tmp, err := os.CreateTemp(s.dir, stateFile+".*")
+	if err != nil {
+		return fmt.Errorf("saving frozen rings: %w", err)
+	}
+	if err := gob.NewEncoder(tmp).Encode(s.frozen); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return fmt.Errorf("saving frozen rings: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("saving frozen rings: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), filepath.Join(s.dir, stateFile)); err != nil {
+		return fmt.Errorf("saving frozen rings: %w", err)
+	}
+	return nil
 }

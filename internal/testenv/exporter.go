@@ -60,8 +60,9 @@ func StartExporter(t testing.TB, args ...string) *Exporter {
 	RequireRoot(t)
 	bin := Build(t, "./cmd/flightrec_exporter")
 	e := &Exporter{log: &lockedBuffer{}, done: make(chan struct{})}
-	hasAddr := false
+	hasAddr, hasPin := false, false
 	for _, a := range args {
+		hasPin = hasPin || strings.HasPrefix(a, "--bpf.pin-path=")
 		if strings.HasPrefix(a, "--web.listen-address=") {
 			hasAddr = true
 			e.Addr = strings.TrimPrefix(a, "--web.listen-address=")
@@ -70,6 +71,10 @@ func StartExporter(t testing.TB, args ...string) *Exporter {
 	if !hasAddr {
 		e.Addr = FreePort(t)
 		args = append(args, "--web.listen-address="+e.Addr)
+	}
+	if !hasPin {
+		// Tests run side by side: none may pick up another's pinned maps.
+		args = append(args, "--bpf.pin-path=")
 	}
 	e.URL = "http://" + e.Addr
 	e.cmd = exec.Command(bin, args...)

@@ -1,0 +1,143 @@
+// Package restart_test kills the exporter mid-workload and checks that the
+// next one continues its rings, counters and frozen rings. Needs root.
+package restart_test
+
+import (
+	"encoding/json"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/flightrec/flightrec_exporter/internal/dump"
+	"github.com/flightrec/flightrec_exporter/internal/testenv"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testenv.Cleanup()
+	os.Exit(code)
+}
+
+// bpffs mounts a private bpf filesystem for the test's pinned maps.
+func bpffs(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := syscall.Mount("bpf", dir, "bpf", 0, ""); err != nil {
+		t.Fatalf("mounting bpffs: %v", err)
+	}
+	t.Cleanup(func() { _ = syscall.Unmount(dir, syscall.MNT_DETACH) })
+	return dir
+}
+
+func TestSIGKILLedExporterResumesTheTape(t *testing.T) {
+	cg := testenv.NewCgroups(t)
+	pins := filepath.Join(bpffs(t), "flightrec")
+	state := t.TempDir()
+	args := []string{"--recorder.cgroup-parent=" + cg.Parent, "--bpf.pin-path=" + pins, "--dump.state-dir=" + state,
+		"--recorder.reclaim-interval=100ms"}
+	workload := testenv.Build(t, "./test/workload")
+	live := cg.Make(t, testenv.KubeletPath("besteffort", testenv.RandomUID(), testenv.RandomHex(32)))
+	dead := cg.Make(t, testenv.KubeletPath("besteffort", testenv.RandomUID(), testenv.RandomHex(32)))
+	secret := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secret, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	nobody := &syscall.Credential{Uid: 65534, Gid: 65534}
+
+	a := testenv.StartExporter(t, args...)
+	if out, code := cg.Run(t, live, nobody, workload, "open-fail", secret, "6"); code != 0 {
+		t.Fatalf("workload: %d %s", code, out)
+	}
+	// A container that dies while the first exporter runs: its ring is frozen.
+	if _, code := cg.Run(t, dead, nil, "/bin/sh", "-c", "exit 7"); code != 7 {
+		t.Fatal("dead container did not exit 7")
+	}
+	cg.Remove(t, dead)
+	waitFor(t, "the frozen ring", func() bool {
+		code, _ := a.Get(t, "/dump?previous=true&cgroup="+url.QueryEscape(dead))
+		return code == 200
+	})
+	// Mid-workload: a process is blocked in a syscall when the exporter dies.
+	sleeper := cg.Command(t, live, "/bin/sleep", "60")
+	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sleeper.Process.Kill(); _ = sleeper.Wait() })
+	waitFor(t, "the sleeper to block", func() bool {
+		for _, e := range dumpRing(t, a, live).Entries {
+			if e.Syscall == "clock_nanosleep" && !e.Finished && e.PID == uint32(sleeper.Process.Pid) {
+				return true
+			}
+		}
+		return false
+	})
+	before := dumpRing(t, a, live)
+	a.Kill()
+
+	b := testenv.StartExporter(t, args...)
+	if !strings.Contains(b.Log(), "continuing the rings and counters") {
+		t.Errorf("the second exporter did not say it resumed:\n%s", b.Log())
+	}
+	after := dumpRing(t, b, live)
+	if after.Written < before.Written {
+		t.Fatalf("ring written went back from %d to %d", before.Written, after.Written)
+	}
+	eacces := 0
+	for _, e := range after.Entries {
+		if e.Errno == "EACCES" && strings.Contains(e.Params, secret) {
+			eacces++
+		}
+	}
+	if eacces != 6 {
+		t.Errorf("the ring after the restart holds %d of the 6 failed opens from before it", eacces)
+	}
+	// The sleep that was blocked across the restart ends now: the new
+	// exporter completes its record and records the death.
+	_ = sleeper.Process.Kill()
+	_ = sleeper.Wait()
+	waitFor(t, "the sleeper's death in the ring", func() bool {
+		for _, e := range dumpRing(t, b, live).Entries {
+			if e.Kind == dump.KindExit && e.PID == uint32(sleeper.Process.Pid) && e.Signal == "SIGKILL" {
+				return true
+			}
+		}
+		return false
+	})
+
+	if out, code := cg.Run(t, live, nobody, workload, "open-fail", secret, "4"); code != 0 {
+		t.Fatalf("workload: %d %s", code, out)
+	}
+	got, _ := b.Scrape(t).Value(t, "flightrec_syscall_errors_total",
+		map[string]string{"container": live, "syscall": "openat", "errno": "EACCES"})
+	if got != 10 {
+		t.Errorf("openat EACCES after the restart = %v, want 6 before + 4 after = 10", got)
+	}
+	code, body := b.Get(t, "/dump?format=json&previous=true&cgroup="+url.QueryEscape(dead))
+	var frozen dump.RingDump
+	if code != 200 || json.Unmarshal([]byte(body), &frozen) != nil || frozen.Ended != "exited with 7" {
+		t.Errorf("frozen ring after the restart: %d %.300s", code, body)
+	}
+}
+
+func dumpRing(t *testing.T, e *testenv.Exporter, cgroup string) dump.RingDump {
+	t.Helper()
+	var d dump.RingDump
+	if err := json.Unmarshal([]byte(e.MustGet(t, "/dump?format=json&cgroup="+url.QueryEscape(cgroup))), &d); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
