@@ -96,7 +96,7 @@ func Load(cfg Config) (*Recorder, error) {
 		return nil, fmt.Errorf("kernel BTF not found (%w): the recorder needs a kernel built with CONFIG_DEBUG_INFO_BTF=y", err)
 	}
 	if err := rlimit.RemoveMemlock(); err != nil {
-		return nil, fmt.Errorf("raising RLIMIT_MEMLOCK: %w", err)
+		return nil, fmt.Errorf("raising RLIMIT_MEMLOCK: %w (run as root, or with CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE)", err)
 	}
 	spec, err := loadRecorder()
 	if err != nil {

@@ -52,6 +52,8 @@ type options struct {
 	dumpExclude     string
 	pinPath         string
 	stateDir        string
+	maxConcurrent   int
+	writeTimeout    time.Duration
 }
 
 func main() {
@@ -66,11 +68,13 @@ func main() {
 	app.Flag("recorder.capture-bytes", fmt.Sprintf("Bytes of read/write buffers copied into records (0 to %d); 0 copies none.", bpf.MaxCaptureBytes)).Default("64").IntVar(&opts.captureBytes)
 	app.Flag("recorder.reclaim-interval", "How often rings of removed cgroups are freed.").Default("5s").DurationVar(&opts.reclaimInterval)
 	app.Flag("web.external-url", "The URL under which the exporter is reached by people (e.g. through a Service or ingress); used in the links it prints.").Default("").StringVar(&opts.externalURL)
-	dumpEnabled := app.Flag("dump.enabled", "Serve /dump (true or false). The dump shows file paths, addresses and buffer bytes of every container on the node.").Default("true").Enum("true", "false")
+	dumpEnabled := app.Flag("dump.enabled", "Serve /dump (true or false). The dump shows file paths, addresses and buffer bytes of every container on the node.").Default("true").String()
 	app.Flag("dump.namespaces", "Only pods of these namespaces can be dumped (comma-separated; empty: all).").Default("").StringVar(&opts.dumpNamespaces)
 	app.Flag("dump.exclude-namespaces", "Pods of these namespaces cannot be dumped (comma-separated).").Default("").StringVar(&opts.dumpExclude)
 	app.Flag("bpf.pin-path", "Directory on a bpf filesystem where rings and counters are pinned, so that a restarted or upgraded exporter continues them; empty to pin nothing.").Default("/sys/fs/bpf/flightrec").StringVar(&opts.pinPath)
 	app.Flag("dump.state-dir", "Directory where the frozen rings of removed containers are saved, so that they survive a restart; empty to keep them in memory only.").Default("").StringVar(&opts.stateDir)
+	app.Flag("dump.max-concurrent", "Dumps served at once; more are answered 429.").Default("4").IntVar(&opts.maxConcurrent)
+	app.Flag("web.write-timeout", "Longest time to send a response; a client too slow to read a dump is cut off.").Default("60s").DurationVar(&opts.writeTimeout)
 	app.Flag("dump.retention", "How long the frozen ring of a removed container (the previous=true dump) is kept.").Default("1h").DurationVar(&opts.retention)
 	app.Flag("dump.max-frozen", "Most frozen rings kept; the oldest go first.").Default("64").IntVar(&opts.maxFrozen)
 	app.Flag("dump.max-frozen-bytes", "Memory the frozen rings may take; the oldest go first.").Default("268435456").Int64Var(&opts.maxFrozenBytes)
@@ -82,8 +86,15 @@ func main() {
 	app.HelpFlag.Short('h')
 	kingpin.MustParse(app.Parse(os.Args[1:]))
 
-	opts.dumpEnabled = *dumpEnabled == "true"
 	logger := promslog.New(logConfig)
+	switch *dumpEnabled {
+	case "true":
+		opts.dumpEnabled = true
+	case "false":
+	default:
+		logger.Error(fmt.Sprintf("--dump.enabled %q: must be true or false", *dumpEnabled))
+		os.Exit(1)
+	}
 	if err := run(opts, collectorOpts, webFlags, logger); err != nil {
 		logger.Error(err.Error())
 		os.Exit(1)
@@ -97,6 +108,9 @@ func run(opts options, copts *collector.Options, webFlags *web.FlagConfig, logge
 	}
 	if opts.retention <= 0 || opts.maxFrozen < 0 || opts.maxFrozenBytes < 0 {
 		return fmt.Errorf("--dump.retention must be positive, --dump.max-frozen and --dump.max-frozen-bytes not negative")
+	}
+	if opts.maxConcurrent < 1 || opts.writeTimeout <= 0 {
+		return fmt.Errorf("--dump.max-concurrent must be at least 1 and --web.write-timeout positive")
 	}
 	nsFilter, err := dump.NewNamespaceFilter(opts.dumpNamespaces, opts.dumpExclude)
 	if err != nil {
@@ -181,7 +195,8 @@ func run(opts options, copts *collector.Options, webFlags *web.FlagConfig, logge
 	go reclaimer.Run(ctx, opts.reclaimInterval)
 
 	dumps := &dump.Handler{Source: rec, Cgroups: hier, Resolver: resolver, Store: store, Parent: parent,
-		Node: opts.nodeName, BaseURL: opts.externalURL, Arch: arch, Logger: logger, Namespaces: nsFilter}
+		Node: opts.nodeName, BaseURL: opts.externalURL, Arch: arch, Logger: logger, Namespaces: nsFilter,
+		Slots: make(chan struct{}, opts.maxConcurrent)}
 
 	collectors := collector.New(collector.Deps{
 		Source: rec, Labels: resolver, Arch: arch, Logger: logger, Options: copts,
@@ -219,7 +234,8 @@ func run(opts options, copts *collector.Options, webFlags *web.FlagConfig, logge
 		mux.Handle("/", landing)
 	}
 
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: opts.writeTimeout, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
 	errc := make(chan error, 1)
 	go func() { errc <- web.ListenAndServe(srv, webFlags, logger) }()
 	select {

@@ -51,6 +51,9 @@ type Handler struct {
 	// Namespaces limits what can be dumped (--dump.namespaces,
 	// --dump.exclude-namespaces); nil allows everything.
 	Namespaces *NamespaceFilter
+	// Slots bounds the dumps served at once (--dump.max-concurrent); more
+	// are refused with 429. nil: no bound.
+	Slots chan struct{}
 
 	torn atomic.Uint64
 }
@@ -81,6 +84,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if err != nil {
 		http.Error(w, "bad request: "+err.Error(), http.StatusBadRequest)
 		return
+	}
+	if h.Slots != nil {
+		select {
+		case h.Slots <- struct{}{}:
+			defer func() { <-h.Slots }()
+		default:
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, fmt.Sprintf("too many dumps in progress (%d, --dump.max-concurrent): retry shortly", cap(h.Slots)), http.StatusTooManyRequests)
+			return
+		}
 	}
 	switch {
 	case q.Cgroup != "":

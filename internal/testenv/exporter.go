@@ -57,6 +57,14 @@ func FreePort(t testing.TB) string {
 // when the test ends.
 func StartExporter(t testing.TB, args ...string) *Exporter {
 	t.Helper()
+	return StartExporterIn(t, nil, args...)
+}
+
+// StartExporterIn is StartExporter with the exporter run by wrapper (a
+// command that ends by exec'ing its arguments, like unshare), or directly
+// when wrapper is empty.
+func StartExporterIn(t testing.TB, wrapper []string, args ...string) *Exporter {
+	t.Helper()
 	RequireRoot(t)
 	bin := Build(t, "./cmd/flightrec_exporter")
 	e := &Exporter{log: &lockedBuffer{}, done: make(chan struct{})}
@@ -77,7 +85,8 @@ func StartExporter(t testing.TB, args ...string) *Exporter {
 		args = append(args, "--bpf.pin-path=")
 	}
 	e.URL = "http://" + e.Addr
-	e.cmd = exec.Command(bin, args...)
+	argv := append(append(append([]string(nil), wrapper...), bin), args...)
+	e.cmd = exec.Command(argv[0], argv[1:]...)
 	e.cmd.Stdout, e.cmd.Stderr = e.log, e.log
 	if err := e.cmd.Start(); err != nil {
 		t.Fatalf("starting exporter: %v", err)
@@ -183,4 +192,36 @@ func (e *Exporter) Kill() {
 // String names the exporter for messages.
 func (e *Exporter) String() string {
 	return fmt.Sprintf("exporter pid %d at %s", e.cmd.Process.Pid, e.URL)
+}
+
+// RunExporterToExit runs the exporter (through wrapper, if any) expecting it
+// to fail: it returns the exit code and what it printed. It fails the test if
+// the exporter is still running after 60s.
+func RunExporterToExit(t testing.TB, wrapper []string, cred *syscall.Credential, args ...string) (int, string) {
+	t.Helper()
+	bin := Build(t, "./cmd/flightrec_exporter")
+	argv := append(append(append([]string(nil), wrapper...), bin), args...)
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	out := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting exporter: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+		t.Fatalf("exporter still running after 60s:\n%s", out.String())
+	}
+	return cmd.ProcessState.ExitCode(), out.String()
+}
+
+// Unshared wraps a command in a private mount namespace after running setup
+// (shell commands, e.g. mounts that hide a kernel interface).
+func Unshared(setup string) []string {
+	return []string{"unshare", "--mount", "--propagation", "private", "sh", "-c", setup + ` && exec "$0" "$@"`}
 }

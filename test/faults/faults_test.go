@@ -1,0 +1,196 @@
+// Package faults_test checks that the exporter fails or degrades with one
+// clear line when the host lacks what it needs. Needs root.
+package faults_test
+
+import (
+	"net"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/flightrec/flightrec_exporter/internal/cgroups"
+	"github.com/flightrec/flightrec_exporter/internal/testenv"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testenv.Cleanup()
+	os.Exit(code)
+}
+
+// errorLines returns the ERROR lines of a log.
+func errorLines(log string) []string {
+	var out []string
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, "level=ERROR") || strings.HasPrefix(l, "flightrec_exporter: error:") {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func expectFailure(t *testing.T, code int, log string, want ...string) {
+	t.Helper()
+	if code == 0 {
+		t.Fatalf("exporter exited 0; want a failure:\n%s", log)
+	}
+	lines := errorLines(log)
+	if len(lines) != 1 {
+		t.Fatalf("want exactly one error line, got %d:\n%s", len(lines), log)
+	}
+	for _, w := range want {
+		if !strings.Contains(lines[0], w) {
+			t.Errorf("error line %q does not mention %q", lines[0], w)
+		}
+	}
+}
+
+func TestPortInUse(t *testing.T) {
+	testenv.RequireRoot(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	code, log := testenv.RunExporterToExit(t, nil, nil, "--web.listen-address="+l.Addr().String(), "--bpf.pin-path=")
+	expectFailure(t, code, log, "address already in use")
+}
+
+func TestNotRoot(t *testing.T) {
+	testenv.RequireRoot(t) // to switch to nobody
+	code, log := testenv.RunExporterToExit(t, nil, &syscall.Credential{Uid: 65534, Gid: 65534},
+		"--web.listen-address="+testenv.FreePort(t), "--bpf.pin-path=")
+	expectFailure(t, code, log, "CAP_BPF")
+}
+
+func TestNoBTF(t *testing.T) {
+	testenv.RequireRoot(t)
+	code, log := testenv.RunExporterToExit(t, testenv.Unshared("mount -t tmpfs none /sys/kernel/btf"), nil,
+		"--web.listen-address="+testenv.FreePort(t), "--bpf.pin-path=")
+	expectFailure(t, code, log, "BTF", "CONFIG_DEBUG_INFO_BTF")
+}
+
+func TestNoCgroup2(t *testing.T) {
+	testenv.RequireRoot(t)
+	mount, err := cgroups.FindMount()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A cgroup v1-only host: no cgroup2 mount at all.
+	code, log := testenv.RunExporterToExit(t, testenv.Unshared("umount -l "+mount), nil,
+		"--web.listen-address="+testenv.FreePort(t), "--bpf.pin-path=")
+	expectFailure(t, code, log, "cgroup2", "cgroup v2")
+}
+
+func TestNoTracefsIsFine(t *testing.T) {
+	testenv.RequireRoot(t)
+	cg := testenv.NewCgroups(t)
+	// The recorder attaches through BTF, not tracefs/debugfs.
+	e := testenv.StartExporterIn(t, testenv.Unshared("mount -t tmpfs none /sys/kernel/tracing && mount -t tmpfs none /sys/kernel/debug"),
+		"--recorder.cgroup-parent="+cg.Parent)
+	c := cg.Make(t, "/app.scope")
+	if _, code := cg.Run(t, c, nil, "/bin/true"); code != 0 {
+		t.Fatal("true failed")
+	}
+	if body := e.MustGet(t, "/dump?cgroup="+c); !strings.Contains(body, "execve") {
+		t.Errorf("no execve recorded without tracefs:\n%s", body)
+	}
+}
+
+func TestNoBPFFSDegrades(t *testing.T) {
+	testenv.RequireRoot(t)
+	cg := testenv.NewCgroups(t)
+	e := testenv.StartExporter(t, "--recorder.cgroup-parent="+cg.Parent, "--bpf.pin-path="+t.TempDir())
+	if !strings.Contains(e.Log(), "not on a bpf filesystem") || !strings.Contains(e.Log(), "level=WARN") {
+		t.Errorf("no warning about the missing bpffs:\n%s", e.Log())
+	}
+}
+
+func TestBadFlags(t *testing.T) {
+	testenv.RequireRoot(t)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--recorder.ring-size=1000"}, "power of two"},
+		{[]string{"--recorder.max-containers=0"}, "max containers"},
+		{[]string{"--recorder.capture-bytes=4096"}, "capture bytes"},
+		{[]string{"--recorder.cgroup-parent=/no/such/cgroup"}, "--recorder.cgroup-parent"},
+		{[]string{"--collector.syscalls.watch=fsync,nosuchcall"}, "nosuchcall"},
+		{[]string{"--dump.namespaces=Bad_Name"}, "--dump.namespaces"},
+		{[]string{"--dump.enabled=maybe"}, "dump.enabled"},
+		{[]string{"--no-such-flag"}, "no-such-flag"},
+	} {
+		args := append([]string{"--web.listen-address=" + testenv.FreePort(t), "--bpf.pin-path="}, c.args...)
+		code, log := testenv.RunExporterToExit(t, nil, nil, args...)
+		expectFailure(t, code, log, c.want)
+	}
+}
+
+// slowClient sends a request and never reads the answer, with a tiny
+// receive buffer so that the server's writes block.
+func slowClient(t *testing.T, addr, path string) net.Conn {
+	t.Helper()
+	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 2048)
+		})
+		if err != nil {
+			return err
+		}
+		return serr
+	}}
+	conn, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	if _, err := conn.Write([]byte("GET " + path + " HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	return conn
+}
+
+func TestConcurrentDumpsAndSlowClientsAreBounded(t *testing.T) {
+	cg := testenv.NewCgroups(t)
+	e := testenv.StartExporter(t, "--recorder.cgroup-parent="+cg.Parent, "--dump.max-concurrent=2", "--web.write-timeout=3s")
+	c := cg.Make(t, "/noisy.scope")
+	workload := testenv.Build(t, "./test/workload")
+	if out, code := cg.Run(t, c, nil, workload, "write-pattern", "20000"); code != 0 {
+		t.Fatalf("workload: %s", out)
+	}
+	big := "/dump?format=json&cgroup=" + c // a full ring: a few MB of JSON
+	slow := []net.Conn{slowClient(t, e.Addr, big), slowClient(t, e.Addr, big)}
+	// Both slots are held by clients that do not read: the next dump is refused.
+	var code int
+	var body string
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		code, body = e.Get(t, "/dump?limit=1&cgroup="+c)
+		if code == 429 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if code != 429 || !strings.Contains(body, "too many dumps") {
+		t.Fatalf("third concurrent dump: %d %q, want 429", code, body)
+	}
+	// /metrics is never blocked by dumps.
+	e.MustGet(t, "/metrics")
+	// The write timeout cuts the slow clients off and frees their slots.
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		code, _ = e.Get(t, "/dump?limit=1&cgroup="+c)
+		if code == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("dumps still refused (%d) long after the write timeout", code)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, s := range slow {
+		s.Close()
+	}
+}
