@@ -2,6 +2,8 @@ package testenv
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net"
@@ -22,6 +24,10 @@ type Exporter struct {
 	cmd  *exec.Cmd
 	log  *lockedBuffer
 	done chan struct{}
+
+	client     *http.Client
+	scheme     string
+	user, pass string
 }
 
 type lockedBuffer struct {
@@ -65,9 +71,17 @@ func StartExporter(t testing.TB, args ...string) *Exporter {
 // when wrapper is empty.
 func StartExporterIn(t testing.TB, wrapper []string, args ...string) *Exporter {
 	t.Helper()
+	return (&Exporter{}).start(t, wrapper, args...)
+}
+
+func (e *Exporter) start(t testing.TB, wrapper []string, args ...string) *Exporter {
+	t.Helper()
 	RequireRoot(t)
 	bin := Build(t, "./cmd/flightrec_exporter")
-	e := &Exporter{log: &lockedBuffer{}, done: make(chan struct{})}
+	e.log, e.done = &lockedBuffer{}, make(chan struct{})
+	if e.client == nil {
+		e.client, e.scheme = http.DefaultClient, "http"
+	}
 	hasAddr, hasPin := false, false
 	for _, a := range args {
 		hasPin = hasPin || strings.HasPrefix(a, "--bpf.pin-path=")
@@ -84,7 +98,7 @@ func StartExporterIn(t testing.TB, wrapper []string, args ...string) *Exporter {
 		// Tests run side by side: none may pick up another's pinned maps.
 		args = append(args, "--bpf.pin-path=")
 	}
-	e.URL = "http://" + e.Addr
+	e.URL = e.scheme + "://" + e.Addr
 	argv := append(append(append([]string(nil), wrapper...), bin), args...)
 	e.cmd = exec.Command(argv[0], argv[1:]...)
 	e.cmd.Stdout, e.cmd.Stderr = e.log, e.log
@@ -100,6 +114,17 @@ func StartExporterIn(t testing.TB, wrapper []string, args ...string) *Exporter {
 	})
 	e.WaitReady(t)
 	return e
+}
+
+// StartExporterTLS starts an exporter served over TLS with basic auth
+// (its args name the web config) and waits until an authenticated scrape
+// through pool works.
+func StartExporterTLS(t testing.TB, pool *x509.CertPool, user, pass string, args ...string) *Exporter {
+	t.Helper()
+	e := &Exporter{}
+	e.client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	e.user, e.pass, e.scheme = user, pass, "https"
+	return e.start(t, nil, args...)
 }
 
 // WaitReady polls /metrics until the recorder reports itself up.
@@ -128,7 +153,10 @@ func (e *Exporter) get(path string, header ...string) (int, string, error) {
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
-	resp, err := http.DefaultClient.Do(req)
+	if e.user != "" {
+		req.SetBasicAuth(e.user, e.pass)
+	}
+	resp, err := e.client.Do(req)
 	if err != nil {
 		return 0, "", err
 	}

@@ -1,0 +1,170 @@
+// Package access_test checks who can read the exporter: TLS and basic auth
+// from --web.config.file protect /dump as well as /metrics, and
+// --recorder.capture-bytes=0 keeps buffer bytes out of user space. Needs root.
+package access_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/flightrec/flightrec_exporter/internal/testenv"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testenv.Cleanup()
+	os.Exit(code)
+}
+
+// selfSigned writes a certificate for 127.0.0.1 and its key into dir.
+func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "flightrec test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	return certFile, keyFile, pool
+}
+
+func get(t *testing.T, client *http.Client, url, user, pass string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	if user != "" {
+		req.SetBasicAuth(user, pass)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestTLSAndBasicAuthProtectDumpAndMetrics(t *testing.T) {
+	cg := testenv.NewCgroups(t)
+	dir := t.TempDir()
+	certFile, keyFile, pool := selfSigned(t, dir)
+	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	config := filepath.Join(dir, "web.yml")
+	if err := os.WriteFile(config, []byte(fmt.Sprintf("tls_server_config:\n  cert_file: %s\n  key_file: %s\nbasic_auth_users:\n  sre: %s\n",
+		certFile, keyFile, hash)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr := testenv.FreePort(t)
+	// The exporter is ready when an authenticated TLS scrape works; StartExporter polls plain HTTP.
+	e := testenv.StartExporterTLS(t, pool, "sre", "s3cret", "--recorder.cgroup-parent="+cg.Parent,
+		"--web.listen-address="+addr, "--web.config.file="+config)
+	c := cg.Make(t, "/app.scope")
+	if _, code := cg.Run(t, c, nil, "/bin/true"); code != 0 {
+		t.Fatal("true failed")
+	}
+	tlsClient := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 10 * time.Second}
+	base := "https://" + addr
+	for _, path := range []string{"/dump?cgroup=" + url.QueryEscape(c), "/metrics", "/dump"} {
+		if code, _ := get(t, tlsClient, base+path, "", ""); code != http.StatusUnauthorized {
+			t.Errorf("%s without credentials: %d, want 401", path, code)
+		}
+		if code, _ := get(t, tlsClient, base+path, "sre", "wrong"); code != http.StatusUnauthorized {
+			t.Errorf("%s with a wrong password: %d, want 401", path, code)
+		}
+		if code, _ := get(t, tlsClient, base+path, "intruder", "s3cret"); code != http.StatusUnauthorized {
+			t.Errorf("%s with an unknown user: %d, want 401", path, code)
+		}
+		code, body := get(t, tlsClient, base+path, "sre", "s3cret")
+		if code != 200 {
+			t.Errorf("%s with the right credentials: %d %q", path, code, body)
+		}
+		if strings.HasPrefix(path, "/dump?") && !strings.Contains(body, "execve") {
+			t.Errorf("authenticated dump lacks the recorded execve:\n%s", body)
+		}
+	}
+	// TLS only: plain HTTP gets nothing useful.
+	plain := &http.Client{Timeout: 5 * time.Second}
+	if code, body := get(t, plain, "http://"+addr+"/dump?cgroup="+url.QueryEscape(c), "sre", "s3cret"); code == 200 {
+		t.Errorf("plain HTTP answered 200: %.200s", body)
+	}
+	_ = e
+}
+
+func TestCaptureBytesZeroKeepsBuffersInTheKernel(t *testing.T) {
+	cg := testenv.NewCgroups(t)
+	secretFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(secretFile, []byte("flightrec-secret-payload\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	workload := testenv.Build(t, "./test/workload")
+	for _, c := range []struct {
+		capture string
+		visible bool
+	}{{"64", true}, {"0", false}} {
+		e := testenv.StartExporter(t, "--recorder.cgroup-parent="+cg.Parent, "--recorder.capture-bytes="+c.capture)
+		app := cg.Make(t, "/app-"+c.capture+".scope")
+		if out, code := cg.Run(t, app, nil, workload, "write-pattern", "50"); code != 0 {
+			t.Fatalf("workload: %s", out)
+		}
+		// cat reads the secret (read buffer) and writes it (write buffer).
+		if out, code := cg.Run(t, app, nil, "/bin/sh", "-c", "cat "+secretFile+" > /dev/null"); code != 0 {
+			t.Fatalf("sh: %s", out)
+		}
+		body := e.MustGet(t, "/dump?format=json&cgroup="+url.QueryEscape(app))
+		for _, secret := range []string{"flightrec-49", "flightrec-secret-payload"} {
+			if got := strings.Contains(body, secret); got != c.visible {
+				t.Errorf("capture-bytes=%s: buffer bytes %s in the dump: %v, want %v", c.capture, secret, got, c.visible)
+			}
+		}
+		if writes := strings.Count(body, `"syscall": "write"`); writes < 50 {
+			t.Fatalf("capture-bytes=%s: only %d writes recorded", c.capture, writes)
+		}
+		// Paths are recorded either way: only buffers are off.
+		if !strings.Contains(body, secretFile) {
+			t.Errorf("capture-bytes=%s: the path %s is missing", c.capture, secretFile)
+		}
+		e.Stop()
+	}
+}
