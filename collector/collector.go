@@ -58,6 +58,7 @@ type UserCounts struct {
 	Released            func() uint64 // rings freed
 	ReleasedOverwritten func() uint64 // overwritten records of freed rings
 	Frozen              func() (rings int, bytes int64, evicted uint64)
+	KnownCgroups        func() int // cgroups the resolver remembers
 }
 
 // Options are the collectors' own flags.

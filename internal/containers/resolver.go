@@ -175,3 +175,11 @@ func (r *Resolver) Live(id uint64) bool {
 	_, live, ok := r.Path(id)
 	return ok && live
 }
+
+// Len is the number of cgroups the resolver remembers, removed ones in
+// their grace period included.
+func (r *Resolver) Len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.known)
+}
