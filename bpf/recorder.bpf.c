@@ -118,14 +118,16 @@ static __always_inline void stat_inc(u32 i)
 		*v += 1;
 }
 
-/* Is a task in this cgroup recorded? Cheap, and the only work untracked tasks pay. */
-static __always_inline bool in_scope(u64 cgid)
+/*
+ * Is the current task recorded? Sets its cgroup id. Tasks outside the
+ * parent pay one helper call, and only this.
+ */
+static __always_inline bool current_in_scope(u64 *cgid)
 {
-	if (cgid == parent_cgroup_id)
-		return false;
 	if (parent_level > 0 && bpf_get_current_ancestor_cgroup_id(parent_level) != parent_cgroup_id)
 		return false;
-	return true;
+	*cgid = bpf_get_current_cgroup_id();
+	return *cgid != parent_cgroup_id;
 }
 
 static __noinline struct container *add_container(u64 cgid)
@@ -199,7 +201,27 @@ static __always_inline struct record *reserve(struct ring_meta *rm, u32 slot, u6
 static __always_inline void publish(struct record *r, u64 seq, bool finished)
 {
 	__sync_lock_test_and_set(&r->seq, (seq << 1) | (finished ? 1 : 0));
-	stat_inc(STAT_RECORDS);
+}
+
+/* The ring of the thread's cgroup, through the thread's cache. */
+static __always_inline struct ring_meta *ring_cached(struct inflight *in, u64 cgid, u32 *slot)
+{
+	if (in->cgroup_id != cgid) {
+		struct container *c = bpf_map_lookup_elem(&containers, &cgid);
+
+		if (!c)
+			c = add_container(cgid);
+		if (!c)
+			return NULL; /* map full: counted, not cached */
+		in->cgroup_id = cgid;
+		in->slot = c->slot;
+	}
+	*slot = in->slot;
+	if (*slot == SLOT_UNTRACKED) {
+		stat_inc(STAT_UNTRACKED_SYSCALLS);
+		return NULL;
+	}
+	return bpf_map_lookup_elem(&rings, slot);
 }
 
 static __always_inline void fill_common(struct record *r, u64 pid_tgid, s32 nr, u64 ts)
@@ -399,22 +421,24 @@ static __always_inline void capture_exit(struct record *r, struct sc_conf *c, lo
 SEC("tp_btf/sys_enter")
 int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 {
-	u64 cgid = bpf_get_current_cgroup_id();
 	struct ring_meta *rm;
 	struct inflight *in;
 	struct record *r = NULL;
 	struct sc_conf *c;
-	u64 pid_tgid, seq = 0, ts;
+	u64 cgid, pid_tgid, seq = 0, ts;
 	u32 slot, idx = 0, nr = (u32)id;
 
-	if (!in_scope(cgid))
+	if (!current_in_scope(&cgid))
 		return 0;
 	pid_tgid = bpf_get_current_pid_tgid();
 	if ((u32)(pid_tgid >> 32) == self_tgid)
 		return 0;
+	in = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!in)
+		return 0;
 	c = bpf_map_lookup_elem(&sc_confs, &nr);
 	ts = bpf_ktime_get_ns();
-	rm = ring_of(cgid, &slot, true);
+	rm = ring_cached(in, cgid, &slot);
 	if (rm)
 		r = reserve(rm, slot, &seq, &idx);
 	if (r) {
@@ -439,23 +463,21 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 			capture_enter(r, c);
 		publish(r, seq, false);
 	}
-	if (c && (c->flags & SC_NO_RETURN))
+	if (c && (c->flags & SC_NO_RETURN)) {
+		in->nr = -1; /* exit and exit_group never return */
 		return 0;
-
-	in = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (in) {
-		in->seq = r ? seq : 0;
-		in->idx = idx;
-		in->ts_enter = ts;
-		in->nr = (s32)id;
-		in->arg1 = 0;
-		if (c && (c->flags & SC_WATCH)) {
+	}
+	in->seq = r ? seq : 0;
+	in->idx = idx;
+	in->ts_enter = ts;
+	in->nr = (s32)id;
+	in->arg1 = 0;
+	if (c && (c->flags & SC_WATCH)) {
 #if defined(__TARGET_ARCH_x86)
-			in->arg1 = regs->si;
+		in->arg1 = regs->si;
 #else
-			in->arg1 = regs->regs[1];
+		in->arg1 = regs->regs[1];
 #endif
-		}
 	}
 	return 0;
 }
@@ -523,18 +545,18 @@ static __always_inline void count_latency(u64 cgid, u32 nr, u32 op, u64 ns)
 SEC("tp_btf/sys_exit")
 int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 {
-	u64 cgid = bpf_get_current_cgroup_id();
 	struct inflight *in;
 	struct record *r;
 	struct sc_conf *c;
-	u64 want, now, seq;
+	u64 want, now, seq, cgid;
 	u32 idx, nr;
 
-	if (!in_scope(cgid))
-		return 0;
+	/* Only threads that entered a recorded syscall have state: the
+	 * others leave after this one lookup. */
 	in = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0, 0);
 	if (!in || in->nr < 0)
 		return 0;
+	cgid = in->cgroup_id;
 	now = bpf_ktime_get_ns();
 	nr = (u32)in->nr;
 	seq = in->seq;
@@ -593,11 +615,10 @@ static __always_inline struct record *event_record(u64 cgid, u64 pid_tgid, s32 k
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(process_exit, struct task_struct *p, bool group_dead)
 {
-	u64 cgid = bpf_get_current_cgroup_id();
-	u64 pid_tgid, seq;
+	u64 cgid, pid_tgid, seq;
 	struct record *r;
 
-	if (!in_scope(cgid))
+	if (!current_in_scope(&cgid))
 		return 0;
 	pid_tgid = bpf_get_current_pid_tgid();
 	if ((u32)(pid_tgid >> 32) == self_tgid)
@@ -615,12 +636,11 @@ int BPF_PROG(process_exit, struct task_struct *p, bool group_dead)
 SEC("tp_btf/signal_deliver")
 int BPF_PROG(signal_deliver, int sig, struct kernel_siginfo *info, struct k_sigaction *ka)
 {
-	u64 cgid = bpf_get_current_cgroup_id();
-	u64 pid_tgid, seq, addr = 0;
+	u64 cgid, pid_tgid, seq, addr = 0;
 	struct record *r;
 	int hdr[3] = {};
 
-	if (!in_scope(cgid))
+	if (!current_in_scope(&cgid))
 		return 0;
 	pid_tgid = bpf_get_current_pid_tgid();
 	if ((u32)(pid_tgid >> 32) == self_tgid)

@@ -87,7 +87,7 @@ struct sc_conf {
 
 /* Indexes into the per-CPU stats array. */
 enum stat_index {
-	STAT_RECORDS = 0,           /* records written */
+	STAT_UNUSED = 0,            /* records written are the sum of the ring heads */
 	STAT_UNTRACKED_SYSCALLS,    /* syscalls of containers that got no ring */
 	STAT_CONTAINERS_ADDED,      /* rings assigned */
 	STAT_CONTAINERS_UNTRACKED,  /* containers refused a ring (cap reached) */
@@ -119,12 +119,19 @@ struct container {
 	__u32 _pad;
 };
 
+/* Per-thread state (task storage): the syscall in flight, and the ring of
+ * the thread's cgroup, cached so that the per-syscall path needs no hash
+ * lookup. A cached slot stays valid while the thread is in that cgroup:
+ * rings are only released once their cgroup is gone. */
 struct inflight {
-	__u64 seq;      /* sequence of the entry record, 0 = none (no ring) */
-	__u64 ts_enter; /* CLOCK_MONOTONIC at entry */
-	__u64 arg1;     /* futex op, for the latency key */
-	__u32 idx;      /* index into records */
-	__s32 nr;       /* syscall in flight, -1 = none */
+	__u64 seq;       /* sequence of the entry record, 0 = none (no ring) */
+	__u64 ts_enter;  /* CLOCK_MONOTONIC at entry */
+	__u64 arg1;      /* futex op, for the latency key */
+	__u64 cgroup_id; /* cgroup at entry; the ring cache is for this cgroup */
+	__u32 idx;       /* index into records */
+	__s32 nr;        /* syscall in flight, -1 = none */
+	__u32 slot;      /* cached ring slot of cgroup_id (or SLOT_UNTRACKED) */
+	__u32 _pad;
 };
 
 /* Failed syscalls by container, syscall and errno (per CPU). */

@@ -175,7 +175,7 @@ func (r *Recorder) Release(cgroupID uint64) error {
 
 // Stats are the kernel side's own counters, summed over CPUs.
 type Stats struct {
-	Records             uint64 // records written
+	Unused              uint64 // (records written are the sum of the ring heads)
 	UntrackedSyscalls   uint64 // syscalls of containers without a ring
 	ContainersAdded     uint64 // rings assigned
 	ContainersUntracked uint64 // containers refused a ring

@@ -57,6 +57,7 @@ type UserCounts struct {
 	Torn                func() uint64 // records dropped by dumps
 	Released            func() uint64 // rings freed
 	ReleasedOverwritten func() uint64 // overwritten records of freed rings
+	ReleasedWritten     func() uint64 // records written into freed rings
 	Frozen              func() (rings int, bytes int64, evicted uint64)
 	KnownCgroups        func() int // cgroups the resolver remembers
 }

@@ -37,7 +37,7 @@ func newRecorderCollector(d Deps) *recorderCollector {
 		ringRecords:       desc("ring_records", "Records per container ring (--recorder.ring-size)."),
 		ringMemory:        desc("ring_memory_bytes", "Kernel memory reserved for all rings, records and metadata, allocated at start."),
 		untracked:         desc("untracked_containers", "Cgroups refused a ring because every ring was taken."),
-		written:           desc("records_written_total", "Records written into rings by the kernel programs."),
+		written:           desc("records_written_total", "Records written into rings by the kernel programs (the sum of the ring heads, live and freed)."),
 		overwritten:       desc("records_overwritten_total", "Records overwritten by newer ones in their ring (live and freed rings)."),
 		torn:              desc("records_torn_total", "Records dropped by /dump because they were overwritten while being copied."),
 		exitLost:          desc("exits_lost_total", "Syscall exits whose entry record had already been overwritten."),
@@ -97,13 +97,14 @@ func (c *recorderCollector) Update(ch chan<- prometheus.Metric) error {
 		return err
 	}
 	gauge(c.up, 1)
-	var overwritten uint64
+	var overwritten, written uint64
 	for _, r := range rings {
 		overwritten += r.Overwritten(cfg.RingSize)
+		written += r.Written
 	}
 	gauge(c.rings, float64(len(rings)))
 	gauge(c.untracked, float64(len(untracked)))
-	counter(c.written, float64(stats.Records))
+	counter(c.written, float64(written+counts.ReleasedWritten()))
 	counter(c.overwritten, float64(overwritten+counts.ReleasedOverwritten()))
 	counter(c.exitLost, float64(stats.ExitLost))
 	counter(c.untrackedSyscalls, float64(stats.UntrackedSyscalls))

@@ -204,7 +204,8 @@ func run(opts options, copts *collector.Options, webFlags *web.FlagConfig, logge
 		Clock: func(ns uint64) time.Time { return dump.NewClock().Wall(ns) },
 		Counts: collector.UserCounts{
 			Torn: dumps.TornTotal, Released: reclaimer.Released, ReleasedOverwritten: reclaimer.ReleasedOverwritten,
-			Frozen: store.Stats, KnownCgroups: resolver.Len,
+			ReleasedWritten: reclaimer.ReleasedWritten,
+			Frozen:          store.Stats, KnownCgroups: resolver.Len,
 		},
 	})
 	logger.Info("enabled collectors", "collectors", collectors.Names())

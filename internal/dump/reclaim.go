@@ -32,6 +32,7 @@ type Reclaimer struct {
 
 	released    atomic.Uint64
 	overwritten atomic.Uint64
+	written     atomic.Uint64
 	trigger     chan struct{}
 }
 
@@ -54,6 +55,9 @@ func (rc *Reclaimer) Released() uint64 { return rc.released.Load() }
 // ReleasedOverwritten counts the overwritten records of freed rings, so that
 // a total over live and freed rings never goes backwards.
 func (rc *Reclaimer) ReleasedOverwritten() uint64 { return rc.overwritten.Load() }
+
+// ReleasedWritten counts the records written into rings freed since.
+func (rc *Reclaimer) ReleasedWritten() uint64 { return rc.written.Load() }
 
 // Reclaim does one pass and returns how many rings it freed.
 func (rc *Reclaimer) Reclaim(now time.Time) (int, error) {
@@ -102,6 +106,7 @@ func (rc *Reclaimer) Reclaim(now time.Time) (int, error) {
 		freed++
 		rc.released.Add(1)
 		rc.overwritten.Add(r.Overwritten(rc.RingSize))
+		rc.written.Add(r.Written)
 	}
 	for _, id := range untracked {
 		if !rc.Resolver.Live(id) {
