@@ -1,6 +1,8 @@
 package bpf
 
 import (
+	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/bits"
@@ -23,7 +25,6 @@ type Config struct {
 	ParentCgroupID uint64 // containers are the cgroups strictly below this one
 	ParentLevel    int    // depth of the parent below the cgroup2 root (root = 0)
 	CaptureBytes   int    // bytes of read/write buffers copied; 0 copies none
-	SelfPID        int    // this process, never recorded
 	Arch           syscalls.Arch
 	Watch          []string // syscalls whose calls and latency are counted
 	ErrorSeries    int      // capacity of the error counters (container × syscall × errno)
@@ -102,6 +103,16 @@ func Load(cfg Config) (*Recorder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading embedded BPF object: %w", err)
 	}
+	var cookie [8]byte
+	if _, err := rand.Read(cookie[:]); err != nil {
+		return nil, fmt.Errorf("marker cookie: %w", err)
+	}
+	// Low half: an option no prctl has, whatever the kernel truncates to.
+	selfCookie := binary.NativeEndian.Uint64(cookie[:])&^0xffffffff | 0x666c6972
+	prctlNr, ok := cfg.Arch.Number("prctl")
+	if !ok {
+		return nil, fmt.Errorf("no prctl syscall on %s", cfg.Arch)
+	}
 	shift := uint(bits.TrailingZeros(uint(cfg.RingSize)))
 	rings := uint32(cfg.MaxRings)
 	spec.Maps["records"].MaxEntries = rings << shift
@@ -115,7 +126,8 @@ func Load(cfg Config) (*Recorder, error) {
 		"ring_shift":       uint32(shift),
 		"parent_cgroup_id": cfg.ParentCgroupID,
 		"parent_level":     uint32(cfg.ParentLevel),
-		"self_tgid":        uint32(cfg.SelfPID),
+		"self_cookie":      selfCookie,
+		"prctl_nr":         uint32(prctlNr),
 		"capture_bytes":    uint32(cfg.CaptureBytes),
 	} {
 		if err := spec.Variables[name].Set(v); err != nil {
@@ -145,7 +157,14 @@ func Load(cfg Config) (*Recorder, error) {
 		r.Close()
 		return nil, err
 	}
+	if err := r.findSelf(coll.Programs["find_self"], selfCookie); err != nil {
+		r.Close()
+		return nil, err
+	}
 	for name, prog := range coll.Programs {
+		if name == "find_self" {
+			continue
+		}
 		l, err := link.AttachTracing(link.TracingOptions{Program: prog})
 		if err != nil {
 			r.Close()
@@ -154,6 +173,27 @@ func Load(cfg Config) (*Recorder, error) {
 		r.links = append(r.links, l)
 	}
 	return r, nil
+}
+
+// findSelf learns this process's thread group id as the kernel sees it (in
+// a container's pid namespace, os.Getpid is not it), so that the recorder
+// never records the exporter.
+func (r *Recorder) findSelf(prog *ebpf.Program, cookie uint64) error {
+	l, err := link.AttachTracing(link.TracingOptions{Program: prog})
+	if err != nil {
+		return fmt.Errorf("attaching find_self: %w", err)
+	}
+	defer l.Close()
+	// Fails with EINVAL; find_self notes who made it.
+	_, _, _ = unix.Syscall6(unix.SYS_PRCTL, uintptr(cookie), uintptr(^cookie), 0, 0, 0, 0)
+	var tgid uint32
+	if err := r.maps.Self.Lookup(uint32(0), &tgid); err != nil {
+		return fmt.Errorf("reading own pid: %w", err)
+	}
+	if tgid == 0 {
+		return errors.New("the kernel did not see the exporter's marker syscall: cannot exclude the exporter from recording")
+	}
+	return nil
 }
 
 // newCollection loads the maps and programs, reusing the maps pinned at

@@ -22,7 +22,8 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 volatile const u32 ring_shift = 12;        /* log2(records per ring) */
 volatile const u64 parent_cgroup_id = 1;   /* containers are strict descendants */
 volatile const u32 parent_level = 0;       /* cgroup level of the parent */
-volatile const u32 self_tgid = 0;          /* the exporter itself is never recorded */
+volatile const u64 self_cookie = 0;        /* find_self: the exporter's marker prctl option */
+volatile const u32 prctl_nr = 157;         /* find_self: prctl on this architecture */
 volatile const u32 capture_bytes = 64;     /* 0: buffers are never copied */
 
 #define MAX_SYSCALL_NR 1024
@@ -80,6 +81,16 @@ struct {
 	__uint(max_entries, STAT_MAX);
 } stats SEC(".maps");
 
+/* The exporter's own thread group id in the initial pid namespace, found by
+ * find_self; the exporter is never recorded. A pid from user space would be
+ * wrong in a container's pid namespace. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, u32);
+	__type(value, u32);
+	__uint(max_entries, 1);
+} self SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__type(key, struct err_key);
@@ -116,6 +127,14 @@ static __always_inline void stat_inc(u32 i)
 	u64 *v = bpf_map_lookup_elem(&stats, &i);
 	if (v)
 		*v += 1;
+}
+
+static __always_inline bool is_self(u64 pid_tgid)
+{
+	u32 zero = 0;
+	u32 *tgid = bpf_map_lookup_elem(&self, &zero);
+
+	return tgid && *tgid == (u32)(pid_tgid >> 32);
 }
 
 /*
@@ -431,7 +450,7 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 	if (!current_in_scope(&cgid))
 		return 0;
 	pid_tgid = bpf_get_current_pid_tgid();
-	if ((u32)(pid_tgid >> 32) == self_tgid)
+	if (is_self(pid_tgid))
 		return 0;
 	in = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!in)
@@ -621,7 +640,7 @@ int BPF_PROG(process_exit, struct task_struct *p, bool group_dead)
 	if (!current_in_scope(&cgid))
 		return 0;
 	pid_tgid = bpf_get_current_pid_tgid();
-	if ((u32)(pid_tgid >> 32) == self_tgid)
+	if (is_self(pid_tgid))
 		return 0;
 	r = event_record(cgid, pid_tgid, EV_PROCESS_EXIT, &seq);
 	if (!r)
@@ -643,7 +662,7 @@ int BPF_PROG(signal_deliver, int sig, struct kernel_siginfo *info, struct k_siga
 	if (!current_in_scope(&cgid))
 		return 0;
 	pid_tgid = bpf_get_current_pid_tgid();
-	if ((u32)(pid_tgid >> 32) == self_tgid)
+	if (is_self(pid_tgid))
 		return 0;
 	r = event_record(cgid, pid_tgid, EV_SIGNAL, &seq);
 	if (!r)
@@ -712,4 +731,30 @@ SEC("tp_btf/cgroup_rmdir")
 int BPF_PROG(cgroup_rmdir, struct cgroup *cgrp, const char *path)
 {
 	return cgroup_event(cgrp, path, CGROUP_EVENT_RMDIR);
+}
+
+/*
+ * Attached only while the exporter starts: it makes prctl(self_cookie,
+ * ~self_cookie), which fails with EINVAL, and this program notes who did.
+ */
+SEC("tp_btf/sys_enter")
+int BPF_PROG(find_self, struct pt_regs *regs, long id)
+{
+	u64 a0, a1;
+	u32 zero = 0, tgid;
+
+	if (id != prctl_nr)
+		return 0;
+#if defined(__TARGET_ARCH_x86)
+	a0 = regs->di;
+	a1 = regs->si;
+#else
+	a0 = regs->orig_x0;
+	a1 = regs->regs[1];
+#endif
+	if (a0 != self_cookie || a1 != ~self_cookie)
+		return 0;
+	tgid = bpf_get_current_pid_tgid() >> 32;
+	bpf_map_update_elem(&self, &zero, &tgid, BPF_ANY);
+	return 0;
 }

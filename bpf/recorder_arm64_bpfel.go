@@ -26,9 +26,11 @@ const (
 	recorderMapRings          = "rings"
 	recorderMapScConfs        = "sc_confs"
 	recorderMapScratch        = "scratch"
+	recorderMapSelf           = "self"
 	recorderMapStats          = "stats"
 	recorderProgCgroupMkdir   = "cgroup_mkdir"
 	recorderProgCgroupRmdir   = "cgroup_rmdir"
+	recorderProgFindSelf      = "find_self"
 	recorderProgMarkVictim    = "mark_victim"
 	recorderProgProcessExit   = "process_exit"
 	recorderProgSignalDeliver = "signal_deliver"
@@ -37,8 +39,9 @@ const (
 	recorderVarCaptureBytes   = "capture_bytes"
 	recorderVarParentCgroupId = "parent_cgroup_id"
 	recorderVarParentLevel    = "parent_level"
+	recorderVarPrctlNr        = "prctl_nr"
 	recorderVarRingShift      = "ring_shift"
-	recorderVarSelfTgid       = "self_tgid"
+	recorderVarSelfCookie     = "self_cookie"
 )
 
 // loadRecorder returns the embedded CollectionSpec for recorder.
@@ -85,6 +88,7 @@ type recorderSpecs struct {
 type recorderProgramSpecs struct {
 	CgroupMkdir   *ebpf.ProgramSpec `ebpf:"cgroup_mkdir"`
 	CgroupRmdir   *ebpf.ProgramSpec `ebpf:"cgroup_rmdir"`
+	FindSelf      *ebpf.ProgramSpec `ebpf:"find_self"`
 	MarkVictim    *ebpf.ProgramSpec `ebpf:"mark_victim"`
 	ProcessExit   *ebpf.ProgramSpec `ebpf:"process_exit"`
 	SignalDeliver *ebpf.ProgramSpec `ebpf:"signal_deliver"`
@@ -106,6 +110,7 @@ type recorderMapSpecs struct {
 	Rings        *ebpf.MapSpec `ebpf:"rings"`
 	ScConfs      *ebpf.MapSpec `ebpf:"sc_confs"`
 	Scratch      *ebpf.MapSpec `ebpf:"scratch"`
+	Self         *ebpf.MapSpec `ebpf:"self"`
 	Stats        *ebpf.MapSpec `ebpf:"stats"`
 }
 
@@ -116,8 +121,9 @@ type recorderVariableSpecs struct {
 	CaptureBytes   *ebpf.VariableSpec `ebpf:"capture_bytes"`
 	ParentCgroupId *ebpf.VariableSpec `ebpf:"parent_cgroup_id"`
 	ParentLevel    *ebpf.VariableSpec `ebpf:"parent_level"`
+	PrctlNr        *ebpf.VariableSpec `ebpf:"prctl_nr"`
 	RingShift      *ebpf.VariableSpec `ebpf:"ring_shift"`
-	SelfTgid       *ebpf.VariableSpec `ebpf:"self_tgid"`
+	SelfCookie     *ebpf.VariableSpec `ebpf:"self_cookie"`
 }
 
 // recorderObjects contains all objects after they have been loaded into the kernel.
@@ -150,6 +156,7 @@ type recorderMaps struct {
 	Rings        *ebpf.Map `ebpf:"rings"`
 	ScConfs      *ebpf.Map `ebpf:"sc_confs"`
 	Scratch      *ebpf.Map `ebpf:"scratch"`
+	Self         *ebpf.Map `ebpf:"self"`
 	Stats        *ebpf.Map `ebpf:"stats"`
 }
 
@@ -165,6 +172,7 @@ func (m *recorderMaps) Close() error {
 		m.Rings,
 		m.ScConfs,
 		m.Scratch,
+		m.Self,
 		m.Stats,
 	)
 }
@@ -176,8 +184,9 @@ type recorderVariables struct {
 	CaptureBytes   *ebpf.Variable `ebpf:"capture_bytes"`
 	ParentCgroupId *ebpf.Variable `ebpf:"parent_cgroup_id"`
 	ParentLevel    *ebpf.Variable `ebpf:"parent_level"`
+	PrctlNr        *ebpf.Variable `ebpf:"prctl_nr"`
 	RingShift      *ebpf.Variable `ebpf:"ring_shift"`
-	SelfTgid       *ebpf.Variable `ebpf:"self_tgid"`
+	SelfCookie     *ebpf.Variable `ebpf:"self_cookie"`
 }
 
 // recorderPrograms contains all programs after they have been loaded into the kernel.
@@ -186,6 +195,7 @@ type recorderVariables struct {
 type recorderPrograms struct {
 	CgroupMkdir   *ebpf.Program `ebpf:"cgroup_mkdir"`
 	CgroupRmdir   *ebpf.Program `ebpf:"cgroup_rmdir"`
+	FindSelf      *ebpf.Program `ebpf:"find_self"`
 	MarkVictim    *ebpf.Program `ebpf:"mark_victim"`
 	ProcessExit   *ebpf.Program `ebpf:"process_exit"`
 	SignalDeliver *ebpf.Program `ebpf:"signal_deliver"`
@@ -197,6 +207,7 @@ func (p *recorderPrograms) Close() error {
 	return _RecorderClose(
 		p.CgroupMkdir,
 		p.CgroupRmdir,
+		p.FindSelf,
 		p.MarkVictim,
 		p.ProcessExit,
 		p.SignalDeliver,

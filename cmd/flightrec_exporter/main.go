@@ -142,7 +142,7 @@ func run(opts options, copts *collector.Options, webFlags *web.FlagConfig, logge
 	}
 	cfg := bpf.Config{
 		RingSize: opts.ringSize, MaxRings: opts.maxRings, CaptureBytes: opts.captureBytes,
-		ParentCgroupID: parentID, ParentLevel: cgroups.Level(parent), SelfPID: os.Getpid(), Arch: arch,
+		ParentCgroupID: parentID, ParentLevel: cgroups.Level(parent), Arch: arch,
 		Watch: copts.Watched(), ErrorSeries: copts.ErrorSeries, LatencySeries: copts.LatencySeries,
 		PinPath: opts.pinPath,
 	}

@@ -422,3 +422,32 @@ func TestDumpAccessFlags(t *testing.T) {
 		t.Error("the index lists a ring that cannot be dumped")
 	}
 }
+
+func TestExporterInATrackedContainerDoesNotRecordItself(t *testing.T) {
+	cg := testenv.NewCgroups(t)
+	self := cg.Make(t, "/exporter.scope")
+	app := cg.Make(t, "/app.scope")
+	// As in a DaemonSet pod: its own pid namespace (it is pid 1 there) and a
+	// cgroup below the recorded parent.
+	wrapper := []string{"unshare", "--pid", "--fork", "--kill-child", "--mount-proc", "sh", "-c",
+		"echo $$ > " + filepath.Join(cg.Mount, self, "cgroup.procs") + ` && exec "$0" "$@"`}
+	e := testenv.StartExporterIn(t, wrapper, "--recorder.cgroup-parent="+cg.Parent)
+	if _, code := cg.Run(t, app, nil, "/bin/true"); code != 0 {
+		t.Fatal("true failed")
+	}
+	for i := 0; i < 5; i++ {
+		e.MustGet(t, "/metrics")
+		e.MustGet(t, "/dump?cgroup="+url.QueryEscape(app))
+	}
+	var idx dump.Index
+	if err := json.Unmarshal([]byte(e.MustGet(t, "/dump?format=json")), &idx); err != nil {
+		t.Fatal(err)
+	}
+	var rings []string
+	for _, r := range idx.Rings {
+		rings = append(rings, r.Cgroup)
+	}
+	if len(rings) != 1 || rings[0] != app {
+		t.Errorf("rings %v, want only %s: the exporter must not record itself", rings, app)
+	}
+}
