@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
@@ -119,6 +120,13 @@ func (c *Client) listWatch() cache.ListerWatcher {
 			})
 			c.health.observe(ctx, err)
 			if err != nil {
+				if utilnet.IsConnectionRefused(err) {
+					// The reflector retries a refused streaming list after a
+					// sleep that ignores ctx (up to 30s). Without the errno it
+					// returns instead and retries with a backoff that ends with
+					// ctx, so Start's goroutines stop promptly.
+					return nil, fmt.Errorf("watch pods of node %s: %s", c.node, err.Error())
+				}
 				return nil, fmt.Errorf("watch pods of node %s: %w", c.node, err)
 			}
 			return w, nil
@@ -202,6 +210,10 @@ func (d debugHandler) Enabled(ctx context.Context, l slog.Level) bool {
 }
 
 func (d debugHandler) Handle(ctx context.Context, r slog.Record) error {
+	// logr passes errors on without asking Enabled.
+	if !d.h.Enabled(ctx, slog.LevelDebug) {
+		return nil
+	}
 	r.Level = slog.LevelDebug
 	return d.h.Handle(ctx, r)
 }

@@ -168,7 +168,7 @@ func (c *Client) Start(ctx context.Context) {
 }
 
 // Done is closed when the informer started by Start has stopped, after the
-// context given to Start ended.
+// context given to Start ended (never if Start was not called).
 func (c *Client) Done() <-chan struct{} {
 	return c.done
 }

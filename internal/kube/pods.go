@@ -28,7 +28,8 @@ type ContainerRef struct {
 	Namespace, Pod, PodUID, Container string
 	// ContainerID is the runtime id, hex only (no "containerd://" prefix).
 	ContainerID string
-	// RestartCount is the number of restarts before this run.
+	// RestartCount is the number of restarts of the container before this
+	// run (status.containerStatuses[].restartCount, less one for Previous).
 	RestartCount int32
 	// Init is set for init containers (including sidecars).
 	Init bool
