@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -30,6 +31,8 @@ import (
 	"github.com/flightrec/flightrec_exporter/internal/cgroups"
 	"github.com/flightrec/flightrec_exporter/internal/containers"
 	"github.com/flightrec/flightrec_exporter/internal/dump"
+	"github.com/flightrec/flightrec_exporter/internal/kube"
+	"github.com/flightrec/flightrec_exporter/internal/route"
 	"github.com/flightrec/flightrec_exporter/internal/syscalls"
 )
 
@@ -55,6 +58,12 @@ type options struct {
 	stateDir        string
 	maxConcurrent   int
 	writeTimeout    time.Duration
+	kubeconfig      string
+	peerSelector    string
+	peerNamespace   string
+	peerScheme      string
+	peerCAFile      string
+	listen          []string // --web.listen-address
 }
 
 func main() {
@@ -80,6 +89,11 @@ func main() {
 	app.Flag("dump.max-frozen", "Most frozen rings kept; the oldest go first.").Default("64").IntVar(&opts.maxFrozen)
 	app.Flag("dump.max-frozen-bytes", "Memory the frozen rings may take; the oldest go first.").Default("268435456").Int64Var(&opts.maxFrozenBytes)
 	app.Flag("kubernetes.node-name", "Name of this node (the DaemonSet sets it from the downward API); the hostname when empty.").Envar("NODE_NAME").Default("").StringVar(&opts.nodeName)
+	app.Flag("kubeconfig", "Kubeconfig to reach the Kubernetes API; in a pod the in-cluster config is used. Without either, cgroups are labelled as on a plain host.").Default("").StringVar(&opts.kubeconfig)
+	app.Flag("dump.peer-selector", "Label selector of this exporter's DaemonSet pods: a dump of a pod on another node is forwarded to the exporter there.").Default("app.kubernetes.io/name=flightrec-exporter").StringVar(&opts.peerSelector)
+	app.Flag("dump.peer-namespace", "Namespace of this exporter's DaemonSet pods.").Envar("POD_NAMESPACE").Default("").StringVar(&opts.peerNamespace)
+	app.Flag("dump.peer-scheme", "How peers are reached: http or https (with TLS in --web.config.file).").Default("http").StringVar(&opts.peerScheme)
+	app.Flag("dump.peer-ca-file", "CA certificate that verifies peers over https; without it their certificates are not verified (they are addressed by pod IP).").Default("").StringVar(&opts.peerCAFile)
 	collectorOpts := collector.AddFlags(app)
 	logConfig := &promslog.Config{}
 	flag.AddFlags(app, logConfig)
@@ -95,6 +109,9 @@ func main() {
 	default:
 		logger.Error(fmt.Sprintf("--dump.enabled %q: must be true or false", *dumpEnabled))
 		os.Exit(1)
+	}
+	if webFlags.WebListenAddresses != nil {
+		opts.listen = *webFlags.WebListenAddresses
 	}
 	if err := run(opts, collectorOpts, webFlags, logger); err != nil {
 		logger.Error(err.Error())
@@ -198,6 +215,11 @@ func run(opts options, copts *collector.Options, webFlags *web.FlagConfig, logge
 	dumps := &dump.Handler{Source: rec, Cgroups: hier, Resolver: resolver, Store: store, Parent: parent,
 		Node: opts.nodeName, BaseURL: opts.externalURL, Arch: arch, Logger: logger, Namespaces: nsFilter,
 		Slots: make(chan struct{}, opts.maxConcurrent)}
+	if opts.kubeconfig != "" || kube.InCluster() {
+		if err := useKubernetes(ctx, opts, resolver, dumps, logger); err != nil {
+			return err
+		}
+	}
 
 	collectors := collector.New(collector.Deps{
 		Source: rec, Labels: resolver, Arch: arch, Logger: logger, Options: copts,
@@ -257,4 +279,31 @@ func run(opts options, copts *collector.Options, webFlags *web.FlagConfig, logge
 		defer cancel()
 		return srv.Shutdown(shutdownCtx)
 	}
+}
+
+// useKubernetes labels containers by namespace, pod and container from the
+// API server, and forwards dumps of pods on other nodes.
+func useKubernetes(ctx context.Context, opts options, resolver *containers.Resolver, dumps *dump.Handler, logger *slog.Logger) error {
+	kc, err := kube.New(kube.Config{Kubeconfig: opts.kubeconfig, NodeName: opts.nodeName, Logger: logger})
+	if err != nil {
+		return fmt.Errorf("kubernetes: %w", err)
+	}
+	client, err := peerClient(opts.peerScheme, opts.peerCAFile)
+	if err != nil {
+		return err
+	}
+	port := "9747"
+	if len(opts.listen) > 0 {
+		if _, p, err := net.SplitHostPort(opts.listen[0]); err == nil {
+			port = p
+		}
+	}
+	kc.Start(ctx)
+	resolver.SetDirectory(kubeDirectory{kc})
+	dumps.Router = &route.Forwarder{
+		Locator: kubeLocator{c: kc, namespace: opts.peerNamespace, selector: opts.peerSelector, defaultPort: port},
+		Node:    opts.nodeName, Scheme: opts.peerScheme, Client: client, Logger: logger,
+	}
+	logger.Info("labelling containers from the Kubernetes API", "node", opts.nodeName)
+	return nil
 }

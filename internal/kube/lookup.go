@@ -3,6 +3,8 @@ package kube
 import (
 	"context"
 	"fmt"
+	"net"
+	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -34,8 +36,9 @@ func (c *Client) LookupPod(ctx context.Context, namespace, name string) ([]PodRe
 }
 
 // Peers lists the running pods matching labelSelector in namespace (the
-// exporter's own DaemonSet) as node name -> pod IP. Pods being deleted or
-// without an IP are left out; of two pods on one node (during a rollout)
+// exporter's own DaemonSet) as node name -> address: the pod IP, with
+// ":port" when a container declares a port named "http". Pods being deleted
+// or without an IP are left out; of two pods on one node (during a rollout)
 // the newer wins. Without a deadline on ctx, the request timeout applies.
 func (c *Client) Peers(ctx context.Context, namespace, labelSelector string) (map[string]string, error) {
 	ctx, cancel := c.requestContext(ctx)
@@ -56,6 +59,13 @@ func (c *Client) Peers(ctx context.Context, namespace, labelSelector string) (ma
 		}
 		newest[p.Spec.NodeName] = p.CreationTimestamp
 		peers[p.Spec.NodeName] = p.Status.PodIP
+		for _, c := range p.Spec.Containers {
+			for _, port := range c.Ports {
+				if port.Name == "http" {
+					peers[p.Spec.NodeName] = net.JoinHostPort(p.Status.PodIP, strconv.Itoa(int(port.ContainerPort)))
+				}
+			}
+		}
 	}
 	return peers, nil
 }

@@ -1,0 +1,264 @@
+// Package kubernetes_test runs the real exporter against kubelet-shaped
+// cgroups and a Kubernetes API served by the test: pod labels, pod dumps,
+// restarts and previous runs, deletions, an API that comes up late, and
+// dumps forwarded between two exporters standing for two nodes. Needs root.
+package kubernetes_test
+
+import (
+	"encoding/json"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/flightrec/flightrec_exporter/internal/dump"
+	"github.com/flightrec/flightrec_exporter/internal/kube/kubetest"
+	"github.com/flightrec/flightrec_exporter/internal/testenv"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testenv.Cleanup()
+	os.Exit(code)
+}
+
+var nobody = &syscall.Credential{Uid: 65534, Gid: 65534}
+
+// waitFor polls cond until it holds or 30s pass.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+func podDump(t *testing.T, e *testenv.Exporter, query string) (int, dump.PodDump) {
+	t.Helper()
+	code, body := e.Get(t, "/dump?format=json&"+query)
+	var d dump.PodDump
+	if code == 200 {
+		if err := json.Unmarshal([]byte(body), &d); err != nil {
+			t.Fatalf("decoding %s: %v\n%s", query, err, body)
+		}
+	}
+	return code, d
+}
+
+func countEACCES(entries []dump.Entry, path string) int {
+	n := 0
+	for _, e := range entries {
+		if e.Syscall == "openat" && e.Errno == "EACCES" && strings.Contains(e.Params, path) {
+			n++
+		}
+	}
+	return n
+}
+
+func secretFile(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(p, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestPodLabelsRestartsAndDeletion(t *testing.T) {
+	cg := testenv.NewCgroups(t)
+	api := kubetest.NewServer(t)
+	uid, run1, run2 := testenv.RandomUID(), testenv.RandomHex(32), testenv.RandomHex(32)
+	pod := kubetest.Pod("shop", "cart", uid, "node-a", "10.0.0.9", map[string]string{"app": run1})
+	api.AddPod(pod)
+	e := testenv.StartExporter(t, "--recorder.cgroup-parent="+cg.Parent, "--kubeconfig="+api.Kubeconfig(t),
+		"--kubernetes.node-name=node-a", "--collector.grace-period=1s", "--recorder.reclaim-interval=200ms")
+	secret := secretFile(t)
+
+	// Run 1: fails with EACCES, exits 1.
+	c1 := cg.Make(t, testenv.KubeletPath("besteffort", uid, run1))
+	if _, code := cg.Run(t, c1, nobody, "/bin/sh", "-c", "cat "+secret+"; exit 1"); code != 1 {
+		t.Fatalf("run 1 exit %d, want 1", code)
+	}
+	labels := map[string]string{"namespace": "shop", "pod": "cart", "container": "app", "syscall": "openat", "errno": "EACCES"}
+	waitFor(t, "pod labels on the error series", func() bool {
+		v, ok := e.Scrape(t).Value(t, "flightrec_syscall_errors_total", labels)
+		return ok && v == 1
+	})
+	code, d := podDump(t, e, "namespace=shop&pod=cart")
+	if code != 200 || d.Node != "node-a" || len(d.Rings) != 1 || d.Rings[0].Container != "app" || countEACCES(d.Entries, secret) != 1 {
+		t.Fatalf("pod dump: %d %+v", code, d.Rings)
+	}
+	if d.Entries[0].Container != "app" {
+		t.Errorf("entries lack the container column: %+v", d.Entries[0])
+	}
+	text := e.MustGet(t, "/dump?pod=cart") // unambiguous without namespace
+	if !strings.Contains(text, "# node=node-a namespace=shop pod=cart") || !regexp.MustCompile(`(?m)^\S+ +app +\d+ `).MatchString(text) {
+		t.Errorf("text pod dump lacks the node/pod header or the container column:\n%.600s", text)
+	}
+
+	// The container restarts: a new cgroup, the old one removed.
+	cg.Remove(t, c1)
+	restarted := pod.DeepCopy()
+	restarted.Status.ContainerStatuses[0].ContainerID = "containerd://" + run2
+	restarted.Status.ContainerStatuses[0].RestartCount = 1
+	restarted.Status.ContainerStatuses[0].LastTerminationState = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
+		ExitCode: 1, ContainerID: "containerd://" + run1}}
+	api.UpdatePod(restarted)
+	c2 := cg.Make(t, testenv.KubeletPath("besteffort", uid, run2))
+	if _, code := cg.Run(t, c2, nil, "/bin/true"); code != 0 {
+		t.Fatal("run 2 failed")
+	}
+	waitFor(t, "the frozen first run", func() bool {
+		code, _ := podDump(t, e, "namespace=shop&pod=cart&container=app&previous=true")
+		return code == 200
+	})
+	_, prev := podDump(t, e, "namespace=shop&pod=cart&container=app&previous=true")
+	if len(prev.Rings) != 1 || prev.Rings[0].Ended != "exited with 1" || countEACCES(prev.Entries, secret) != 1 {
+		t.Fatalf("previous=true: %+v", prev.Rings)
+	}
+	last := prev.Entries[len(prev.Entries)-2:]
+	if last[0].Syscall != "exit_group" || last[0].Params != "1" || last[1].Kind != dump.KindExit {
+		t.Errorf("previous run does not end in exit_group(1): %+v", last)
+	}
+	_, cur := podDump(t, e, "namespace=shop&pod=cart&container=app")
+	if len(cur.Rings) != 1 || cur.Rings[0].FrozenAt != nil || countEACCES(cur.Entries, secret) != 0 {
+		t.Errorf("current run: %+v", cur.Rings)
+	}
+	foundTrue := false
+	for _, en := range cur.Entries {
+		foundTrue = foundTrue || strings.HasPrefix(en.Params, `"/bin/true"`)
+	}
+	if !foundTrue {
+		t.Error("current run lacks its execve of /bin/true")
+	}
+
+	// The pod is deleted: series go after the grace period, frozen rings stay.
+	cg.Remove(t, c2)
+	api.DeletePod("shop", "cart")
+	waitFor(t, "the pod's series to vanish", func() bool {
+		return len(e.Scrape(t).Find("flightrec_syscall_errors_total", map[string]string{"pod": "cart"})) == 0
+	})
+	if code, _ := podDump(t, e, "namespace=shop&pod=cart&container=app&previous=2"); code != 200 {
+		t.Errorf("frozen first run gone with the pod: %d", code)
+	}
+	if code, body := e.Get(t, "/dump?namespace=shop&pod=cart"); code != 404 {
+		t.Errorf("live dump of a deleted pod: %d %s", code, body)
+	}
+}
+
+func TestAmbiguousPodName(t *testing.T) {
+	cg := testenv.NewCgroups(t)
+	api := kubetest.NewServer(t)
+	e := testenv.StartExporter(t, "--recorder.cgroup-parent="+cg.Parent, "--kubeconfig="+api.Kubeconfig(t), "--kubernetes.node-name=node-a")
+	for _, ns := range []string{"blue", "green"} {
+		uid, id := testenv.RandomUID(), testenv.RandomHex(32)
+		api.AddPod(kubetest.Pod(ns, "web", uid, "node-a", "10.0.0.1", map[string]string{"nginx": id}))
+		c := cg.Make(t, testenv.KubeletPath("burstable", uid, id))
+		waitFor(t, "the pod in the informer", func() bool {
+			if _, code := cg.Run(t, c, nil, "/bin/true"); code != 0 {
+				t.Fatal("true failed")
+			}
+			code, _ := e.Get(t, "/dump?namespace="+ns+"&pod=web")
+			return code == 200
+		})
+	}
+	code, body := e.Get(t, "/dump?pod=web")
+	if code != 400 || !strings.Contains(body, "blue, green") || !strings.Contains(body, "namespace=") {
+		t.Errorf("ambiguous pod: %d %q", code, body)
+	}
+}
+
+func TestAPIServerDownAtStartThenUp(t *testing.T) {
+	cg := testenv.NewCgroups(t)
+	addr := kubetest.FreeAddr(t)
+	e := testenv.StartExporter(t, "--recorder.cgroup-parent="+cg.Parent, "--kubeconfig="+kubetest.KubeconfigFor(t, addr),
+		"--kubernetes.node-name=node-a")
+	uid, id := testenv.RandomUID(), testenv.RandomHex(32)
+	c := cg.Make(t, testenv.KubeletPath("guaranteed", uid, id))
+	secret := secretFile(t)
+	if _, code := cg.Run(t, c, nobody, "/bin/cat", secret); code != 1 {
+		t.Fatal("cat should fail")
+	}
+	// Recording and metrics go on without the API: labelled by cgroup path.
+	v, ok := e.Scrape(t).Value(t, "flightrec_syscall_errors_total", map[string]string{"container": c, "syscall": "openat", "errno": "EACCES"})
+	if !ok || v != 1 {
+		t.Fatalf("without the API: %v %v", v, ok)
+	}
+	api := kubetest.NewServerAt(t, addr)
+	api.AddPod(kubetest.Pod("late", "starter", uid, "node-a", "10.0.0.2", map[string]string{"main": id}))
+	waitFor(t, "pod labels once the API answers", func() bool {
+		v, ok := e.Scrape(t).Value(t, "flightrec_syscall_errors_total",
+			map[string]string{"namespace": "late", "pod": "starter", "container": "main", "errno": "EACCES"})
+		return ok && v == 1
+	})
+	if n := strings.Count(e.Log(), "unreachable"); n != 1 {
+		t.Errorf("the outage was logged %d times, want once:\n%s", n, e.Log())
+	}
+}
+
+// exporterPod is an exporter's own DaemonSet pod in the fake API.
+func exporterPod(node, addr string) *corev1.Pod {
+	host, port, _ := net.SplitHostPort(addr)
+	p := kubetest.Pod("monitoring", "flightrec-"+node, testenv.RandomUID(), node, host, map[string]string{"exporter": testenv.RandomHex(32)})
+	p.Labels = map[string]string{"app.kubernetes.io/name": "flightrec-exporter"}
+	n, _ := strconv.Atoi(port)
+	p.Spec.Containers[0].Ports = []corev1.ContainerPort{{Name: "http", ContainerPort: int32(n)}}
+	return p
+}
+
+func TestDumpsAreForwardedToThePodsNode(t *testing.T) {
+	cg := testenv.NewCgroups(t)
+	api := kubetest.NewServer(t)
+	kubeconfig := api.Kubeconfig(t)
+	nodeA, nodeB := cg.Make(t, "/node-a"), cg.Make(t, "/node-b")
+	addrA, addrB := testenv.FreePort(t), testenv.FreePort(t)
+	api.AddPod(exporterPod("node-a", addrA))
+	api.AddPod(exporterPod("node-b", addrB))
+	common := []string{"--kubeconfig=" + kubeconfig, "--dump.peer-namespace=monitoring"}
+	a := testenv.StartExporter(t, append(common, "--recorder.cgroup-parent="+nodeA, "--kubernetes.node-name=node-a", "--web.listen-address="+addrA)...)
+	b := testenv.StartExporter(t, append(common, "--recorder.cgroup-parent="+nodeB, "--kubernetes.node-name=node-b", "--web.listen-address="+addrB)...)
+
+	uid, id := testenv.RandomUID(), testenv.RandomHex(32)
+	api.AddPod(kubetest.Pod("shop", "cart", uid, "node-b", "10.0.1.5", map[string]string{"app": id}))
+	c := cg.Make(t, "/node-b"+testenv.KubeletPath("besteffort", uid, id))
+	if _, code := cg.Run(t, c, nil, "/bin/echo", "hello from node b"); code != 0 {
+		t.Fatal("echo failed")
+	}
+	waitFor(t, "node b to label the pod", func() bool {
+		code, _ := b.Get(t, "/dump?namespace=shop&pod=cart")
+		return code == 200
+	})
+	// Asked on node a, answered by node b.
+	code, d := podDump(t, a, "namespace=shop&pod=cart")
+	if code != 200 || d.Node != "node-b" {
+		t.Fatalf("dump through node a: %d node %q", code, d.Node)
+	}
+	found := false
+	for _, en := range d.Entries {
+		found = found || strings.Contains(en.Params, "hello from node b")
+	}
+	if !found {
+		t.Error("forwarded dump lacks the workload's syscalls")
+	}
+	// A pod the API places on node a that node a has no ring for: b forwards
+	// to a once, a answers itself — no loop.
+	api.AddPod(kubetest.Pod("shop", "ghost", testenv.RandomUID(), "node-a", "10.0.0.7", map[string]string{"app": testenv.RandomHex(32)}))
+	code, body := b.Get(t, "/dump?namespace=shop&pod=ghost")
+	if code != 404 || !strings.Contains(body, "node node-a") {
+		t.Errorf("ghost pod: %d %q, want node a's 404", code, body)
+	}
+	if code, body := a.Get(t, "/dump?namespace=shop&pod=nosuchpod"); code != 404 {
+		t.Errorf("unknown pod: %d %q", code, body)
+	}
+	_ = url.QueryEscape
+}
