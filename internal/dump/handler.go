@@ -143,6 +143,7 @@ type PodDump struct {
 	Namespace string     `json:"namespace"`
 	Pod       string     `json:"pod"`
 	Previous  int        `json:"previous"`
+	Note      string     `json:"note,omitempty"`
 	Rings     []RingInfo `json:"rings"`
 	Entries   []Entry    `json:"entries"`
 }
@@ -221,7 +222,8 @@ func (q Query) keep(e *Entry) bool {
 	if q.Syscalls != nil && (e.Kind != KindSyscall || !q.Syscalls[int(e.Nr)]) {
 		return false
 	}
-	if q.Failed && !e.Failed() {
+	// How a process ended stays in a failed=true dump: it is the story's end.
+	if q.Failed && e.Kind == KindSyscall && !e.Failed() {
 		return false
 	}
 	if !q.Since.IsZero() && e.Time.Before(q.Since) {
@@ -344,6 +346,17 @@ func (h *Handler) servePod(w http.ResponseWriter, req *http.Request, q Query) er
 	if err != nil {
 		return err
 	}
+	fellBack := false
+	if len(rings) == 0 && q.Previous == 0 {
+		// Not running now (a crash-looping container between restarts):
+		// its last run is what the person following an alert's link needs.
+		last := q
+		last.Previous = 1
+		if rings, err = h.podRings(last); err != nil {
+			return err
+		}
+		fellBack = len(rings) > 0
+	}
 	if len(rings) == 0 {
 		if h.Router != nil && h.Router.Route(w, req, q.Namespace, q.Pod) {
 			return nil
@@ -364,6 +377,10 @@ func (h *Handler) servePod(w http.ResponseWriter, req *http.Request, q Query) er
 		return err
 	}
 	d := PodDump{Node: h.Node, Namespace: rings[0].info.Namespace, Pod: q.Pod, Previous: q.Previous}
+	if fellBack {
+		d.Previous = 1
+		d.Note = "no container of this pod is running on this node now: showing the last run"
+	}
 	for i := range rings {
 		if err := h.load(&rings[i]); err != nil {
 			return err
@@ -376,6 +393,9 @@ func (h *Handler) servePod(w http.ResponseWriter, req *http.Request, q Query) er
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	fmt.Fprintf(w, "# node=%s namespace=%s pod=%s previous=%d shown=%d\n", d.Node, d.Namespace, d.Pod, d.Previous, len(d.Entries))
+	if d.Note != "" {
+		fmt.Fprintf(w, "# %s\n", d.Note)
+	}
 	for _, r := range d.Rings {
 		writeRingHeader(w, r, -1)
 	}
