@@ -659,6 +659,10 @@ int BPF_PROG(signal_deliver, int sig, struct kernel_siginfo *info, struct k_siga
 	struct record *r;
 	int hdr[3] = {};
 
+	/* The SIGKILL with no siginfo that exit_group and execve send to the
+	 * other threads is not news: their exit records follow. */
+	if (sig == 9 && !info)
+		return 0;
 	if (!current_in_scope(&cgid))
 		return 0;
 	pid_tgid = bpf_get_current_pid_tgid();

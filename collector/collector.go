@@ -39,6 +39,8 @@ type Source interface {
 // Labeler names the container of a cgroup id.
 type Labeler interface {
 	Labels(cgroupID uint64) (containers.Labels, bool)
+	// LabelSet is the labels of the containers alive (in some run).
+	LabelSet() map[containers.Labels]bool
 }
 
 // Deps is what collectors are built from.
@@ -50,6 +52,7 @@ type Deps struct {
 	Clock   func(monoNs uint64) time.Time // kernel timestamp to wall clock
 	Counts  UserCounts
 	Options *Options
+	Retired *Retired // counts of ended runs of live containers; nil: none kept
 }
 
 // UserCounts are counts kept in user space, reported by the recorder collector.

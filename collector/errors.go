@@ -45,7 +45,7 @@ func (c *errorsCollector) Update(ch chan<- prometheus.Metric) error {
 		if !ok {
 			continue
 		}
-		key := [5]string{l.Namespace, l.Pod, l.Container, c.d.Arch.Name(e.Nr), syscalls.ErrnoName(e.Errno)}
+		key := errorKey(l, c.d.Arch.Name(e.Nr), e.Errno)
 		s := series[key]
 		if s == nil {
 			s = &errorSeries{labels: key}
@@ -56,6 +56,7 @@ func (c *errorsCollector) Update(ch chan<- prometheus.Metric) error {
 			s.lastNs, s.seq = e.LastNs, e.LastSeq
 		}
 	}
+	c.d.Retired.mergeErrors(series, c.d.Labels.LabelSet())
 	for _, s := range series {
 		m := prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(s.count), s.labels[:]...)
 		if s.seq != 0 {
@@ -69,3 +70,5 @@ func (c *errorsCollector) Update(ch chan<- prometheus.Metric) error {
 	}
 	return nil
 }
+
+func errnoName(errno int) string { return syscalls.ErrnoName(errno) }

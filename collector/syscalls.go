@@ -36,6 +36,17 @@ func newSyscallsCollector(d Deps) *syscallsCollector {
 	return c
 }
 
+// opLabel is the op label of a watched syscall.
+func opLabel(syscall string, op uint32) string {
+	switch syscall {
+	case "futex":
+		return futexOp(op)
+	case "futex_waitv":
+		return "wait"
+	}
+	return ""
+}
+
 // futexOp names what a futex command does to its caller.
 func futexOp(cmd uint32) string {
 	switch cmd {
@@ -66,26 +77,15 @@ func (c *syscallsCollector) Update(ch chan<- prometheus.Metric) error {
 		if !ok {
 			continue
 		}
-		name := c.d.Arch.Name(l.Nr)
-		op := ""
-		switch name {
-		case "futex":
-			op = futexOp(l.Op)
-		case "futex_waitv":
-			op = "wait"
-		}
-		key := [5]string{cl.Namespace, cl.Pod, cl.Container, name, op}
+		key := latencyKey(cl, c.d.Arch.Name(l.Nr), l.Op)
 		s := series[key]
 		if s == nil {
 			s = &latencySeries{labels: key}
 			series[key] = s
 		}
-		s.count += l.Count
-		s.sumNs += l.SumNs
-		for i, b := range l.Buckets {
-			s.buckets[i] += b
-		}
+		s.add(l)
 	}
+	c.d.Retired.mergeLatencies(series, c.d.Labels.LabelSet())
 	for _, s := range series {
 		ch <- prometheus.MustNewConstMetric(c.calls, prometheus.CounterValue, float64(s.count), s.labels[:]...)
 		buckets := make(map[float64]uint64, len(c.bounds))

@@ -195,6 +195,12 @@ func run(opts options, copts *collector.Options, webFlags *web.FlagConfig, logge
 		logger.Info("frozen rings reloaded", "dir", opts.stateDir, "rings", n)
 	}
 	reclaimer := dump.NewReclaimer(rec, resolver, store, cfg.RingSize, logger)
+	retired := collector.NewRetired()
+	reclaimer.Retire = func(ids []uint64) {
+		if err := retired.Absorb(rec, resolver, arch, ids); err != nil {
+			logger.Error("keeping the counts of ended containers", "err", err)
+		}
+	}
 	go func() {
 		err := rec.WatchCgroups(ctx, func(ev bpf.CgroupEvent) {
 			if ev.Removed {
@@ -222,7 +228,7 @@ func run(opts options, copts *collector.Options, webFlags *web.FlagConfig, logge
 	}
 
 	collectors := collector.New(collector.Deps{
-		Source: rec, Labels: resolver, Arch: arch, Logger: logger, Options: copts,
+		Source: rec, Labels: resolver, Arch: arch, Logger: logger, Options: copts, Retired: retired,
 		Clock: func(ns uint64) time.Time { return dump.NewClock().Wall(ns) },
 		Counts: collector.UserCounts{
 			Torn: dumps.TornTotal, Released: reclaimer.Released, ReleasedOverwritten: reclaimer.ReleasedOverwritten,

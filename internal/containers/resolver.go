@@ -21,9 +21,10 @@ type Labels struct {
 }
 
 type entry struct {
-	path   string
-	id     cgroupid.Identity
-	goneAt time.Time // zero while the cgroup exists
+	path    string
+	id      cgroupid.Identity
+	goneAt  time.Time // zero while the cgroup exists
+	expired bool      // grace period over: forgotten at the next Forget
 }
 
 func newEntry(path string) *entry {
@@ -101,6 +102,34 @@ func (r *Resolver) Learn(id uint64, path string) {
 	}
 }
 
+// Forget drops cgroups whose state has been retired.
+func (r *Resolver) Forget(ids []uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, id := range ids {
+		delete(r.known, id)
+	}
+}
+
+// LabelSet is the set of labels of the cgroups remembered and not expired:
+// a container is alive while one of its runs is.
+func (r *Resolver) LabelSet() map[Labels]bool {
+	r.mu.Lock()
+	entries := make([]*entry, 0, len(r.known))
+	for _, e := range r.known {
+		if !e.expired && e.path != "" {
+			entries = append(entries, e)
+		}
+	}
+	dir := r.dir
+	r.mu.Unlock()
+	set := make(map[Labels]bool, len(entries))
+	for _, e := range entries {
+		set[labelsOf(e, dir)] = true
+	}
+	return set
+}
+
 // Labels returns the metric labels of cgroup id; false for a cgroup whose
 // path was never known. A Kubernetes container the directory does not know
 // (yet: the API server may be down) is labelled by its cgroup path.
@@ -114,25 +143,29 @@ func (r *Resolver) Labels(id uint64) (Labels, bool) {
 	if e == nil || e.path == "" {
 		return Labels{}, false
 	}
+	return labelsOf(e, dir), true
+}
+
+func labelsOf(e *entry, dir Directory) Labels {
 	if dir != nil && e.id.Kubernetes {
 		if e.id.ContainerID != "" {
 			if l, ok := dir.Container(e.id.ContainerID); ok {
-				return l, true
+				return l
 			}
 		}
 		if e.id.PodUID != "" && e.id.IsContainer() {
 			// A container of a known pod that is in no container status: the sandbox.
 			if ns, pod, ok := dir.Pod(e.id.PodUID); ok {
-				return Labels{Namespace: ns, Pod: pod, Container: SandboxContainer}, true
+				return Labels{Namespace: ns, Pod: pod, Container: SandboxContainer}
 			}
 		}
 	}
-	return Labels{Container: e.path}, true
+	return Labels{Container: e.path}
 }
 
 // Update walks the hierarchy: it learns new cgroups, marks removed ones, and
-// returns the ids removed in this walk and those whose grace period ended
-// (which it forgets). seen are ids the kernel holds state for: one that
+// returns the ids removed in this walk and those whose grace period ended;
+// the caller retires their state, then calls Forget. seen are ids the kernel holds state for: one that
 // vanished before any walk saw it starts its grace period now, unlabelled.
 func (r *Resolver) Update(now time.Time, seen []uint64) (removed, expired []uint64, err error) {
 	live, err := r.cgroups.Walk(r.parent)
@@ -162,8 +195,8 @@ func (r *Resolver) Update(now time.Time, seen []uint64) (removed, expired []uint
 		case e.goneAt.IsZero():
 			e.goneAt = now
 			removed = append(removed, id)
-		case now.Sub(e.goneAt) >= r.grace:
-			delete(r.known, id)
+		case now.Sub(e.goneAt) >= r.grace && !e.expired:
+			e.expired = true
 			expired = append(expired, id)
 		}
 	}

@@ -29,6 +29,9 @@ type Reclaimer struct {
 	Store    *Store // frozen rings of removed cgroups
 	RingSize int
 	Logger   *slog.Logger
+	// Retire is called with the cgroups whose counters are about to be
+	// deleted, while their labels are still known.
+	Retire func(ids []uint64)
 
 	released    atomic.Uint64
 	overwritten atomic.Uint64
@@ -117,6 +120,9 @@ func (rc *Reclaimer) Reclaim(now time.Time) (int, error) {
 	}
 	rc.Store.Expire(now)
 	if len(expired) > 0 {
+		if rc.Retire != nil {
+			rc.Retire(expired)
+		}
 		gone := make(map[uint64]bool, len(expired))
 		for _, id := range expired {
 			gone[id] = true
@@ -124,6 +130,7 @@ func (rc *Reclaimer) Reclaim(now time.Time) (int, error) {
 		if err := rc.Source.ForgetCounters(gone); err != nil {
 			return freed, err
 		}
+		rc.Resolver.Forget(expired)
 	}
 	return freed, nil
 }

@@ -141,6 +141,22 @@ func TestPodLabelsRestartsAndDeletion(t *testing.T) {
 	if !foundTrue {
 		t.Error("current run lacks its execve of /bin/true")
 	}
+	// Once the first run's kernel counters expire, the container's counter
+	// must not drop: the run ended, the container lives on.
+	known := func() float64 {
+		v, _ := e.Scrape(t).Value(t, "flightrec_recorder_known_cgroups", nil)
+		return v
+	}
+	before := known()
+	waitFor(t, "the first run's counters to expire", func() bool {
+		if v, _ := e.Scrape(t).Value(t, "flightrec_syscall_errors_total", labels); v != 1 {
+			t.Fatalf("EACCES counter of the restarted container is %v, want it to stay 1", v)
+		}
+		return known() < before
+	})
+	if v, _ := e.Scrape(t).Value(t, "flightrec_syscall_errors_total", labels); v != 1 {
+		t.Fatalf("after the first run expired, EACCES counter is %v, want 1", v)
+	}
 
 	// The pod is deleted: series go after the grace period, frozen rings stay.
 	cg.Remove(t, c2)

@@ -1,0 +1,135 @@
+package collector
+
+import (
+	"sync"
+
+	"github.com/flightrec/flightrec_exporter/bpf"
+	"github.com/flightrec/flightrec_exporter/internal/containers"
+)
+
+// Retired keeps the final counts of cgroups whose kernel counters were
+// deleted (a container run that ended), for as long as the container they
+// belong to lives on in another run. Without it a restarted container's
+// counters would drop when its old run's counters expire, and rate() and
+// increase() would read the drop as a reset.
+type Retired struct {
+	mu   sync.Mutex
+	errs map[[5]string]uint64
+	lats map[[5]string]*latencySeries
+}
+
+// NewRetired returns an empty store.
+func NewRetired() *Retired {
+	return &Retired{errs: map[[5]string]uint64{}, lats: map[[5]string]*latencySeries{}}
+}
+
+// Absorb adds the current counts of the cgroups ids, about to be deleted
+// from the kernel maps, to the retired totals of their labels.
+func (r *Retired) Absorb(src Source, labels Labeler, arch interface{ Name(int) string }, ids []uint64) error {
+	gone := make(map[uint64]bool, len(ids))
+	for _, id := range ids {
+		gone[id] = true
+	}
+	errs, err := src.ErrorCounts()
+	if err != nil {
+		return err
+	}
+	lats, err := src.Latencies()
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, e := range errs {
+		if !gone[e.CgroupID] {
+			continue
+		}
+		if l, ok := labels.Labels(e.CgroupID); ok {
+			r.errs[errorKey(l, arch.Name(e.Nr), e.Errno)] += e.Count
+		}
+	}
+	for _, lc := range lats {
+		if !gone[lc.CgroupID] {
+			continue
+		}
+		if l, ok := labels.Labels(lc.CgroupID); ok {
+			key := latencyKey(l, arch.Name(lc.Nr), lc.Op)
+			s := r.lats[key]
+			if s == nil {
+				s = &latencySeries{labels: key}
+				r.lats[key] = s
+			}
+			s.add(lc)
+		}
+	}
+	return nil
+}
+
+// mergeErrors adds retired totals to series of live containers and drops
+// those of containers that are gone.
+func (r *Retired) mergeErrors(series map[[5]string]*errorSeries, alive map[containers.Labels]bool) {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for key, n := range r.errs {
+		if !alive[containers.Labels{Namespace: key[0], Pod: key[1], Container: key[2]}] {
+			delete(r.errs, key)
+			continue
+		}
+		s := series[key]
+		if s == nil {
+			s = &errorSeries{labels: key}
+			series[key] = s
+		}
+		s.count += n
+	}
+}
+
+func (r *Retired) mergeLatencies(series map[[5]string]*latencySeries, alive map[containers.Labels]bool) {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for key, old := range r.lats {
+		if !alive[containers.Labels{Namespace: key[0], Pod: key[1], Container: key[2]}] {
+			delete(r.lats, key)
+			continue
+		}
+		s := series[key]
+		if s == nil {
+			s = &latencySeries{labels: key}
+			series[key] = s
+		}
+		s.count += old.count
+		s.sumNs += old.sumNs
+		for i, b := range old.buckets {
+			s.buckets[i] += b
+		}
+	}
+}
+
+// Len counts the retired series, for the exporter's own metrics.
+func (r *Retired) Len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.errs) + len(r.lats)
+}
+
+func errorKey(l containers.Labels, syscall string, errno int) [5]string {
+	return [5]string{l.Namespace, l.Pod, l.Container, syscall, errnoName(errno)}
+}
+
+func latencyKey(l containers.Labels, syscall string, op uint32) [5]string {
+	return [5]string{l.Namespace, l.Pod, l.Container, syscall, opLabel(syscall, op)}
+}
+
+func (s *latencySeries) add(l bpf.LatencyCount) {
+	s.count += l.Count
+	s.sumNs += l.SumNs
+	for i, b := range l.Buckets {
+		s.buckets[i] += b
+	}
+}
