@@ -12,7 +12,7 @@ LDFLAGS   := -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision=$(R
              -X $(VERSION_PKG).BuildDate=$(shell date -u +%Y%m%d-%H:%M:%S)
 ARGS      ?=
 
-.PHONY: all build generate test unit lint bench run demo clean
+.PHONY: all build generate dashboards test unit lint bench run demo clean
 
 all: lint build test
 
@@ -23,6 +23,10 @@ build:
 ## generate: recompile the BPF objects and regenerate committed tables (needs clang)
 generate:
 	$(GO) generate ./...
+
+## dashboards: regenerate the committed Grafana dashboards from dashboards/internal/build
+dashboards:
+	$(GO) run ./dashboards/gen -out dashboards
 
 ## lint: gofmt and go vet
 lint:
@@ -35,7 +39,7 @@ test: lint
 
 ## unit: the tests that need no root
 unit:
-	$(GO) test -count=1 -short ./internal/... ./bpf/ ./collector/
+	$(GO) test -count=1 -short ./internal/... ./bpf/ ./collector/ ./alerts/ ./dashboards/... ./charts/...
 
 ## bench: the overhead benchmark (root; see test/bench/README.md)
 bench:

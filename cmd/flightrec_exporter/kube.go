@@ -28,6 +28,15 @@ func (d kubeDirectory) Pod(uid string) (string, string, bool) {
 	return p.Namespace, p.Name, ok
 }
 
+func (d kubeDirectory) Containers() []containers.Labels {
+	refs := d.c.Containers()
+	out := make([]containers.Labels, 0, len(refs))
+	for _, r := range refs {
+		out = append(out, containers.Labels{Namespace: r.Namespace, Pod: r.Pod, Container: r.Container})
+	}
+	return out
+}
+
 // kubeLocator finds pods on other nodes and the exporters there.
 type kubeLocator struct {
 	c                   *kube.Client

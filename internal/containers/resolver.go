@@ -37,6 +37,9 @@ type Directory interface {
 	Container(containerID string) (Labels, bool)
 	// Pod finds a pod by UID.
 	Pod(uid string) (namespace, name string, ok bool)
+	// Containers lists the containers of the pods that exist: they live on
+	// between two runs (a crash loop's back-off).
+	Containers() []Labels
 }
 
 // SandboxContainer is the container label of a pod's sandbox (pause)
@@ -126,6 +129,11 @@ func (r *Resolver) LabelSet() map[Labels]bool {
 	set := make(map[Labels]bool, len(entries))
 	for _, e := range entries {
 		set[labelsOf(e, dir)] = true
+	}
+	if dir != nil {
+		for _, l := range dir.Containers() {
+			set[l] = true
+		}
 	}
 	return set
 }

@@ -394,3 +394,23 @@ func (c *Client) podDeleted(obj any) {
 		c.retired.forget(string(pod.UID))
 	}
 }
+
+// Containers lists the containers of every pod of this node (one entry per
+// container name, whatever its runs).
+func (c *Client) Containers() []ContainerRef {
+	var out []ContainerRef
+	for _, obj := range c.informer.GetStore().List() {
+		pod, ok := obj.(*corev1.Pod)
+		if !ok {
+			continue
+		}
+		seen := map[string]bool{}
+		for _, ref := range containerRefs(pod) {
+			if !seen[ref.Container] {
+				seen[ref.Container] = true
+				out = append(out, ref)
+			}
+		}
+	}
+	return out
+}
