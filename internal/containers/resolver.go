@@ -25,6 +25,7 @@ type entry struct {
 	id      cgroupid.Identity
 	goneAt  time.Time // zero while the cgroup exists
 	expired bool      // grace period over: forgotten at the next Forget
+	named   *Labels   // the last names the directory gave, kept when the pod is deleted
 }
 
 func newEntry(path string) *entry {
@@ -128,7 +129,7 @@ func (r *Resolver) LabelSet() map[Labels]bool {
 	r.mu.Unlock()
 	set := make(map[Labels]bool, len(entries))
 	for _, e := range entries {
-		set[labelsOf(e, dir)] = true
+		set[r.labelsOf(e, dir)] = true
 	}
 	if dir != nil {
 		for _, l := range dir.Containers() {
@@ -151,24 +152,42 @@ func (r *Resolver) Labels(id uint64) (Labels, bool) {
 	if e == nil || e.path == "" {
 		return Labels{}, false
 	}
-	return labelsOf(e, dir), true
+	return r.labelsOf(e, dir), true
 }
 
-func labelsOf(e *entry, dir Directory) Labels {
+// labelsOf names an entry, through the directory when it knows the
+// container, else as it last did (the pod may be gone while the cgroup's
+// last run is frozen or its series are in their grace period), else by path.
+func (r *Resolver) labelsOf(e *entry, dir Directory) Labels {
+	if l, ok := directoryLabels(e, dir); ok {
+		r.mu.Lock()
+		e.named = &l
+		r.mu.Unlock()
+		return l
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if e.named != nil {
+		return *e.named
+	}
+	return Labels{Container: e.path}
+}
+
+func directoryLabels(e *entry, dir Directory) (Labels, bool) {
 	if dir != nil && e.id.Kubernetes {
 		if e.id.ContainerID != "" {
 			if l, ok := dir.Container(e.id.ContainerID); ok {
-				return l
+				return l, true
 			}
 		}
 		if e.id.PodUID != "" && e.id.IsContainer() {
 			// A container of a known pod that is in no container status: the sandbox.
 			if ns, pod, ok := dir.Pod(e.id.PodUID); ok {
-				return Labels{Namespace: ns, Pod: pod, Container: SandboxContainer}
+				return Labels{Namespace: ns, Pod: pod, Container: SandboxContainer}, true
 			}
 		}
 	}
-	return Labels{Container: e.path}
+	return Labels{}, false
 }
 
 // Update walks the hierarchy: it learns new cgroups, marks removed ones, and

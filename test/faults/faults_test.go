@@ -156,13 +156,15 @@ func slowClient(t *testing.T, addr, path string) net.Conn {
 
 func TestConcurrentDumpsAndSlowClientsAreBounded(t *testing.T) {
 	cg := testenv.NewCgroups(t)
-	e := testenv.StartExporter(t, "--recorder.cgroup-parent="+cg.Parent, "--dump.max-concurrent=2", "--web.write-timeout=3s")
+	// A ring so big that its JSON dump (tens of MB) cannot hide in socket buffers.
+	e := testenv.StartExporter(t, "--recorder.cgroup-parent="+cg.Parent, "--dump.max-concurrent=2", "--web.write-timeout=3s",
+		"--recorder.ring-size=65536", "--recorder.max-containers=2")
 	c := cg.Make(t, "/noisy.scope")
 	workload := testenv.Build(t, "./test/workload")
-	if out, code := cg.Run(t, c, nil, workload, "write-pattern", "20000"); code != 0 {
+	if out, code := cg.Run(t, c, nil, workload, "write-pattern", "70000"); code != 0 {
 		t.Fatalf("workload: %s", out)
 	}
-	big := "/dump?format=json&cgroup=" + c // a full ring: a few MB of JSON
+	big := "/dump?format=json&cgroup=" + c
 	slow := []net.Conn{slowClient(t, e.Addr, big), slowClient(t, e.Addr, big)}
 	// Both slots are held by clients that do not read: the next dump is refused.
 	var code int
