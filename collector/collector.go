@@ -63,6 +63,7 @@ type UserCounts struct {
 	ReleasedWritten     func() uint64 // records written into freed rings
 	Frozen              func() (rings int, bytes int64, evicted uint64)
 	KnownCgroups        func() int // cgroups the resolver remembers
+	DumpsInProgress     func() int
 }
 
 // Options are the collectors' own flags.

@@ -21,6 +21,7 @@ type recorderCollector struct {
 	untrackedSyscalls, assigned, refused, released, containerFull *prometheus.Desc
 	faults, mapFull, mapEntries, mapMax, mapMemory, eventsLost    *prometheus.Desc
 	frozen, frozenBytes, frozenEvicted                            *prometheus.Desc
+	inProgress                                                    *prometheus.Desc
 	known                                                         *prometheus.Desc
 	statsEnabled, progRuns, progRuntime, progMisses               *prometheus.Desc
 }
@@ -48,6 +49,7 @@ func newRecorderCollector(d Deps) *recorderCollector {
 		containerFull:     desc("container_map_full_total", "Syscalls from cgroups that could not even be counted as untracked: container map full."),
 		faults:            desc("payload_faults_total", "Arguments in user memory that could not be copied (not paged in, bad pointers)."),
 		eventsLost:        desc("cgroup_events_lost_total", "cgroup creations and removals lost because the event buffer was full; such cgroups are named at the next walk."),
+		inProgress:        prometheus.NewDesc("flightrec_dump_in_progress", "Dumps being served now (--dump.max-concurrent bounds it).", nil, nil),
 		known:             desc("known_cgroups", "Cgroups below the parent the exporter remembers (live ones and removed ones within the grace period)."),
 		frozen:            prometheus.NewDesc("flightrec_dump_frozen_rings", "Rings of removed containers kept in memory for previous=true dumps.", nil, nil),
 		frozenBytes:       prometheus.NewDesc("flightrec_dump_frozen_bytes", "Estimated memory of the frozen rings (--dump.max-frozen-bytes bounds it).", nil, nil),
@@ -76,6 +78,9 @@ func (c *recorderCollector) Update(ch chan<- prometheus.Metric) error {
 	gauge(c.ringRecords, float64(cfg.RingSize))
 	counter(c.torn, float64(counts.Torn()))
 	counter(c.released, float64(counts.Released()))
+	if counts.DumpsInProgress != nil {
+		gauge(c.inProgress, float64(counts.DumpsInProgress()))
+	}
 	if counts.KnownCgroups != nil {
 		gauge(c.known, float64(counts.KnownCgroups()))
 	}

@@ -233,7 +233,7 @@ func run(opts options, copts *collector.Options, webFlags *web.FlagConfig, logge
 		Counts: collector.UserCounts{
 			Torn: dumps.TornTotal, Released: reclaimer.Released, ReleasedOverwritten: reclaimer.ReleasedOverwritten,
 			ReleasedWritten: reclaimer.ReleasedWritten,
-			Frozen:          store.Stats, KnownCgroups: resolver.Len,
+			Frozen:          store.Stats, KnownCgroups: resolver.Len, DumpsInProgress: dumps.InProgress,
 		},
 	})
 	logger.Info("enabled collectors", "collectors", collectors.Names())

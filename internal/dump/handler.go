@@ -58,6 +58,9 @@ type Handler struct {
 	torn atomic.Uint64
 }
 
+// InProgress is the number of dumps being served.
+func (h *Handler) InProgress() int { return len(h.Slots) }
+
 // TornTotal counts records dropped by dumps because they were overwritten
 // while being copied.
 func (h *Handler) TornTotal() uint64 { return h.torn.Load() }
@@ -95,6 +98,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			return
 		}
 	}
+	sw := &startedWriter{ResponseWriter: w}
+	w = sw
 	switch {
 	case q.Cgroup != "":
 		err = h.serveCgroup(w, q)
@@ -102,6 +107,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		err = h.servePod(w, req, q)
 	default:
 		err = h.serveIndex(w, q)
+	}
+	if err != nil && sw.started {
+		// The answer was on its way: a client gone or too slow (--web.write-timeout).
+		h.Logger.Debug("dump cut short", "err", err)
+		return
 	}
 	if err != nil {
 		var he *httpError
@@ -112,6 +122,23 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		h.Logger.Error("dump failed", "err", err)
 		http.Error(w, "internal error: "+err.Error(), http.StatusInternalServerError)
 	}
+}
+
+// startedWriter notes whether the answer has begun, after which an error
+// can no longer change its status.
+type startedWriter struct {
+	http.ResponseWriter
+	started bool
+}
+
+func (w *startedWriter) WriteHeader(code int) {
+	w.started = true
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *startedWriter) Write(b []byte) (int, error) {
+	w.started = true
+	return w.ResponseWriter.Write(b)
 }
 
 // RingInfo describes one ring in a dump.

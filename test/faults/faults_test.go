@@ -157,7 +157,7 @@ func slowClient(t *testing.T, addr, path string) net.Conn {
 func TestConcurrentDumpsAndSlowClientsAreBounded(t *testing.T) {
 	cg := testenv.NewCgroups(t)
 	// A ring so big that its JSON dump (tens of MB) cannot hide in socket buffers.
-	e := testenv.StartExporter(t, "--recorder.cgroup-parent="+cg.Parent, "--dump.max-concurrent=2", "--web.write-timeout=3s",
+	e := testenv.StartExporter(t, "--recorder.cgroup-parent="+cg.Parent, "--dump.max-concurrent=2", "--web.write-timeout=10s",
 		"--recorder.ring-size=65536", "--recorder.max-containers=2")
 	c := cg.Make(t, "/noisy.scope")
 	workload := testenv.Build(t, "./test/workload")
@@ -166,16 +166,18 @@ func TestConcurrentDumpsAndSlowClientsAreBounded(t *testing.T) {
 	}
 	big := "/dump?format=json&cgroup=" + c
 	slow := []net.Conn{slowClient(t, e.Addr, big), slowClient(t, e.Addr, big)}
-	// Both slots are held by clients that do not read: the next dump is refused.
-	var code int
-	var body string
+	// Both slots are held by clients that do not read...
 	for deadline := time.Now().Add(20 * time.Second); ; {
-		code, body = e.Get(t, "/dump?limit=1&cgroup="+c)
-		if code == 429 || time.Now().After(deadline) {
+		if v, _ := e.Scrape(t).Value(t, "flightrec_dump_in_progress", nil); v == 2 {
 			break
 		}
-		time.Sleep(10 * time.Millisecond)
+		if time.Now().After(deadline) {
+			t.Fatal("the slow clients' dumps never held both slots")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
+	// ...so the next dump is refused, and /metrics still answers.
+	code, body := e.Get(t, "/dump?limit=1&cgroup="+c)
 	if code != 429 || !strings.Contains(body, "too many dumps") {
 		t.Fatalf("third concurrent dump: %d %q, want 429", code, body)
 	}

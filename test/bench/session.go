@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+
+	"github.com/cilium/ebpf/link"
+)
+
+// modeID names what is attached while a workload runs.
+type modeID int
+
+const (
+	modeNone              modeID = iota // nothing
+	modeFloor                           // empty tp_btf programs on sys_enter/sys_exit
+	modeExporter                        // the exporter, default settings (capture 64 bytes)
+	modeExporterNoCapture               // the exporter with --recorder.capture-bytes=0
+	modeStrace                          // strace -f -qq -o /dev/null around the workload
+)
+
+// modeInfo is how a mode is keyed and shown.
+type modeInfo struct {
+	id    modeID
+	key   string // stable key, used in results
+	label string // report row label
+}
+
+var allModes = []modeInfo{
+	{modeNone, "none", "none"},
+	{modeFloor, "floor", "floor (empty tp_btf)"},
+	{modeExporter, "exporter", "exporter (capture 64 B)"},
+	{modeExporterNoCapture, "exporter-nocapture", "exporter (capture 0)"},
+	{modeStrace, "strace", "strace -f"},
+}
+
+// isExporter says whether the mode runs the exporter.
+func (m modeInfo) isExporter() bool { return m.id == modeExporter || m.id == modeExporterNoCapture }
+
+// straceArgs wrap a command in strace; output is thrown away, so its cost
+// is tracing and decoding, not writing.
+var straceArgs = []string{"strace", "-f", "-qq", "-o", "/dev/null"}
+
+// session is one mode set up for one round.
+type session struct {
+	mode  modeInfo
+	floor *floorTracer
+	exp   *exporterProc
+	ours  map[link.ID]bool // cached ourLinks
+}
+
+// startSession attaches the mode's tracer: loads the floor, or starts the
+// exporter and waits until it records.
+func (b *bench) startSession(ctx context.Context, m modeInfo) (*session, error) {
+	s := &session{mode: m}
+	var err error
+	switch m.id {
+	case modeFloor:
+		s.floor, err = attachFloor()
+	case modeExporter:
+		s.exp, err = startExporter(ctx, b.exporter, b.cg.parent(), b.tmp, b.exporterFlags)
+	case modeExporterNoCapture:
+		s.exp, err = startExporter(ctx, b.exporter, b.cg.parent(), b.tmp, append([]string{"--recorder.capture-bytes=0"}, b.exporterFlags...))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("mode %s: %w", m.key, err)
+	}
+	return s, nil
+}
+
+// wrap returns the command line to run argv under this mode, and whether
+// the workload must count its parent's (the tracer's) CPU time.
+func (s *session) wrap(argv []string) ([]string, bool) {
+	if s.mode.id == modeStrace {
+		return append(append([]string{}, straceArgs...), argv...), true
+	}
+	return argv, false
+}
+
+// ourLinks are the sys_enter/sys_exit links this session made.
+func (s *session) ourLinks() map[link.ID]bool {
+	if s.ours != nil {
+		return s.ours
+	}
+	ids := map[link.ID]bool{}
+	if s.floor != nil {
+		maps.Copy(ids, s.floor.linkIDs())
+	}
+	if s.exp != nil {
+		maps.Copy(ids, s.exp.linkIDs())
+	}
+	s.ours = ids
+	return ids
+}
+
+// close detaches the floor or stops the exporter.
+func (s *session) close() error {
+	var errs []error
+	if s.floor != nil {
+		errs = append(errs, s.floor.close())
+	}
+	if s.exp != nil {
+		errs = append(errs, s.exp.stop())
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("ending mode %s: %w", s.mode.key, err)
+	}
+	return nil
+}

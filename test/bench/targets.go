@@ -1,0 +1,79 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Targets of the issue, reported (never asserted).
+const (
+	targetTrackedRatio = 3.0  // exporter added / floor added, tracked container
+	targetOutsideRatio = 1.3  // the same, outside tracked cgroups
+	targetLossPct      = 10.0 // realistic throughput loss
+	targetRingBytes    = 1 << 20
+	// CPU counts as flat from 10k to 1M syscalls/s when it grows by at most
+	// this fraction, or by at most flatSlackMs (the 10 ms tick over a run).
+	flatFraction = 0.25
+	flatSlackMs  = 2.0
+)
+
+func (b *bench) writeTargets(w *strings.Builder) {
+	w.WriteString("## Targets\n\n")
+	for _, m := range b.modes {
+		if !m.isExporter() {
+			continue
+		}
+		for _, wl := range microWorkloads {
+			for _, pl := range placements {
+				limit := targetTrackedRatio
+				if pl == placeOutside {
+					limit = targetOutsideRatio
+				}
+				data := b.res.micro[microKey(wl.key, pl)]
+				added := summarize(paired(data[m.key], data["none"], cpuDiff)).med
+				floor := summarize(paired(data["floor"], data["none"], cpuDiff)).med
+				fmt.Fprintf(w, "- %s, %s %s: added cost ≤ %.1f× the floor's — %s\n", m.label, wl.key, placementTitle(pl), limit, ratioVerdict(added, floor, limit))
+			}
+		}
+		if b.real != nil {
+			none, smp := b.res.real["none"], b.res.real[m.key]
+			l := summarize(paired(smp, none, func(x, y realSample) float64 { return loss(b.real, x.value, y.value) })).med
+			fmt.Fprintf(w, "- %s, %s throughput loss ≤ %.0f%% — %s\n", m.label, b.real.name(), targetLossPct, limitVerdict(l, targetLossPct, "%.1f%%"))
+		}
+	}
+	if len(b.res.cpu) > 0 {
+		lo := summarize(pick(b.res.cpu[10_000], func(s cpuSample) float64 { return s.msPerSec })).med
+		hi := summarize(pick(b.res.cpu[1_000_000], func(s cpuSample) float64 { return s.msPerSec })).med
+		allowed := max(lo*(1+flatFraction), lo+flatSlackMs)
+		verdict := fmt.Sprintf("**met**: %.1f → %.1f ms/s", lo, hi)
+		if hi > allowed {
+			verdict = fmt.Sprintf("**missed**: %.1f → %.1f ms/s, %.1f ms/s above the flat allowance of %.1f ms/s", lo, hi, hi-allowed, allowed)
+		}
+		fmt.Fprintf(w, "- exporter CPU flat from 10k to 1M syscalls/s (grows by ≤ %.0f%% or ≤ %.0f ms/s) — %s\n", 100*flatFraction, flatSlackMs, verdict)
+	}
+	if m := b.res.mem; m != nil {
+		fmt.Fprintf(w, "- kernel memory per container ring ≤ 1 MiB at the default ring size — %s\n", limitVerdict(m.perRing(), targetRingBytes, "%.0f bytes"))
+	}
+	w.WriteString("\n")
+}
+
+// ratioVerdict judges added/floor against limit.
+func ratioVerdict(added, floor, limit float64) string {
+	if floor <= 0 {
+		return fmt.Sprintf("**undetermined**: the floor's added cost (%.1f ns) is not above noise; exporter added %.1f ns", floor, added)
+	}
+	r := added / floor
+	if r <= limit {
+		return fmt.Sprintf("**met**: %.2f× (%.1f ns vs floor %.1f ns)", r, added, floor)
+	}
+	return fmt.Sprintf("**missed** by %.0f%%: %.2f× (%.1f ns vs floor %.1f ns; %.1f ns per syscall over the %.1f ns allowed)",
+		100*(r/limit-1), r, added, floor, added-limit*floor, limit*floor)
+}
+
+// limitVerdict judges v ≤ limit.
+func limitVerdict(v, limit float64, verb string) string {
+	if v <= limit {
+		return fmt.Sprintf("**met**: "+verb, v)
+	}
+	return fmt.Sprintf("**missed** by "+verb+": "+verb, v-limit, v)
+}
