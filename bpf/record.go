@@ -9,8 +9,8 @@ import (
 // Layout of struct record in recorder.h. TestRecordLayout checks these
 // against the BTF of the compiled object.
 const (
-	RecordSize  = 256
-	payloadSize = 136
+	RecordSize  = 248
+	payloadSize = 128
 
 	offSeq     = 0
 	offEnter   = 8
@@ -28,7 +28,7 @@ const (
 	offPFlags  = 117
 	offPayload = 120
 
-	payloadStr2Off  = 68
+	payloadStr2Off  = 64
 	payloadArgvOff  = 48
 	payloadSABufOff = 112
 )

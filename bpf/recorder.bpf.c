@@ -570,8 +570,14 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	u64 want, now, seq, cgid;
 	u32 idx, nr;
 
-	/* Only threads that entered a recorded syscall have state: the
-	 * others leave after this one lookup. */
+	/* Tasks outside the parent leave after one cheap helper call. */
+	if (parent_level > 0) {
+		if (bpf_get_current_ancestor_cgroup_id(parent_level) != parent_cgroup_id)
+			return 0;
+	} else if (bpf_get_current_cgroup_id() == parent_cgroup_id) {
+		return 0;
+	}
+	/* Only threads that entered a recorded syscall have state. */
 	in = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0, 0);
 	if (!in || in->nr < 0)
 		return 0;

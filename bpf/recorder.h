@@ -7,8 +7,8 @@
 #ifndef FLIGHTREC_RECORDER_H
 #define FLIGHTREC_RECORDER_H
 
-#define RECORD_SIZE 256
-#define PAYLOAD_SIZE 136
+#define RECORD_SIZE 248 /* 4096 records: 992 KiB per ring */
+#define PAYLOAD_SIZE 128
 #define COMM_LEN 16
 
 /* Special record kinds, stored in record.nr (syscall numbers are >= 0). */
@@ -25,7 +25,7 @@
 #define LAYOUT_BUF 5      /* buffer at 0, len1 */
 #define LAYOUT_SA_BUF 6   /* sockaddr at 0 (len1), buffer at PAYLOAD_SA_BUF_OFF (len2) */
 
-#define PAYLOAD_STR2_OFF 68
+#define PAYLOAD_STR2_OFF 64
 #define PAYLOAD_ARGV_OFF 48
 #define PAYLOAD_SA_BUF_OFF 112
 

@@ -73,7 +73,7 @@ func main() {
 	app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").StringVar(&opts.telemetryPath)
 	app.Flag("path.cgroupfs", "cgroup2 mount point; found in /proc/self/mountinfo when empty.").Default("").StringVar(&opts.cgroupfs)
 	app.Flag("recorder.cgroup-parent", "Record every cgroup below this one (path relative to the cgroup2 mount).").Default("/").StringVar(&opts.parent)
-	app.Flag("recorder.ring-size", "Records kept per container (a power of two); each takes 256 bytes of kernel memory.").Default("4096").IntVar(&opts.ringSize)
+	app.Flag("recorder.ring-size", "Records kept per container (a power of two); each takes 248 bytes of kernel memory.").Default("4096").IntVar(&opts.ringSize)
 	app.Flag("recorder.max-containers", "Containers that can have a ring at once; more are counted as untracked. Kernel memory is allocated for all of them at start.").Default("128").IntVar(&opts.maxRings)
 	app.Flag("recorder.capture-bytes", fmt.Sprintf("Bytes of read/write buffers copied into records (0 to %d); 0 copies none.", bpf.MaxCaptureBytes)).Default("64").IntVar(&opts.captureBytes)
 	app.Flag("recorder.reclaim-interval", "How often rings of removed cgroups are freed.").Default("5s").DurationVar(&opts.reclaimInterval)
