@@ -175,6 +175,10 @@ type PodDump struct {
 	Entries   []Entry    `json:"entries"`
 }
 
+// RecentRestart is how recent the end of a container's previous run must be
+// for a live pod dump to show that run too.
+const RecentRestart = 10 * time.Minute
+
 // ring is a ring to dump: live in the kernel or frozen in the store.
 type ring struct {
 	info    RingInfo
@@ -333,6 +337,15 @@ func (h *Handler) podRings(q Query) ([]ring, error) {
 				found = append(found, h.liveRing(r, path))
 			}
 		}
+		// A container that restarted lately (a crash loop) shows its last run
+		// before the current one: that is where the crash is.
+		now := time.Now()
+		for _, r := range found {
+			l := containers.Labels{Namespace: r.info.Namespace, Pod: r.info.Pod, Container: r.info.Container}
+			if p, ok := h.Store.Previous(1, func(g *Frozen) bool { return g.Labels == l }); ok && now.Sub(p.FrozenAt) < RecentRestart {
+				found = append(found, frozenRing(p))
+			}
+		}
 	} else {
 		// The n-th previous run of each container of the pod.
 		seen := map[containers.Labels]bool{}
@@ -359,7 +372,7 @@ func (h *Handler) podRings(q Query) ([]ring, error) {
 		return nil, &httpError{http.StatusBadRequest, fmt.Sprintf(
 			"pod %q exists in several namespaces (%s): add namespace=", q.Pod, strings.Join(names, ", "))}
 	}
-	sort.Slice(found, func(i, j int) bool { return found[i].info.Container < found[j].info.Container })
+	sort.SliceStable(found, func(i, j int) bool { return found[i].info.Container < found[j].info.Container })
 	return found, nil
 }
 

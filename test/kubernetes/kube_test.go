@@ -15,7 +15,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -31,17 +30,6 @@ func TestMain(m *testing.M) {
 }
 
 var nobody = &syscall.Credential{Uid: 65534, Gid: 65534}
-
-// waitFor polls cond until it holds or 30s pass.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-}
 
 func podDump(t *testing.T, e *testenv.Exporter, query string) (int, dump.PodDump) {
 	t.Helper()
@@ -90,7 +78,7 @@ func TestPodLabelsRestartsAndDeletion(t *testing.T) {
 		t.Fatalf("run 1 exit %d, want 1", code)
 	}
 	labels := map[string]string{"namespace": "shop", "pod": "cart", "container": "app", "syscall": "openat", "errno": "EACCES"}
-	waitFor(t, "pod labels on the error series", func() bool {
+	testenv.WaitFor(t, "pod labels on the error series", func() bool {
 		v, ok := e.Scrape(t).Value(t, "flightrec_syscall_errors_total", labels)
 		return ok && v == 1
 	})
@@ -118,7 +106,7 @@ func TestPodLabelsRestartsAndDeletion(t *testing.T) {
 	if _, code := cg.Run(t, c2, nil, "/bin/true"); code != 0 {
 		t.Fatal("run 2 failed")
 	}
-	waitFor(t, "the frozen first run", func() bool {
+	testenv.WaitFor(t, "the frozen first run", func() bool {
 		code, _ := podDump(t, e, "namespace=shop&pod=cart&container=app&previous=true")
 		return code == 200
 	})
@@ -130,8 +118,10 @@ func TestPodLabelsRestartsAndDeletion(t *testing.T) {
 	if last[0].Syscall != "exit_group" || last[0].Params != "1" || last[1].Kind != dump.KindExit {
 		t.Errorf("previous run does not end in exit_group(1): %+v", last)
 	}
+	// The live dump shows the current run, and the run before it, which
+	// ended a moment ago: that is where a crash loop's evidence is.
 	_, cur := podDump(t, e, "namespace=shop&pod=cart&container=app")
-	if len(cur.Rings) != 1 || cur.Rings[0].FrozenAt != nil || countEACCES(cur.Entries, secret) != 0 {
+	if len(cur.Rings) != 2 || cur.Rings[0].FrozenAt != nil || cur.Rings[1].Ended != "exited with 1" || countEACCES(cur.Entries, secret) != 1 {
 		t.Errorf("current run: %+v", cur.Rings)
 	}
 	foundTrue := false
@@ -148,7 +138,7 @@ func TestPodLabelsRestartsAndDeletion(t *testing.T) {
 		return v
 	}
 	before := known()
-	waitFor(t, "the first run's counters to expire", func() bool {
+	testenv.WaitFor(t, "the first run's counters to expire", func() bool {
 		if v, _ := e.Scrape(t).Value(t, "flightrec_syscall_errors_total", labels); v != 1 {
 			t.Fatalf("EACCES counter of the restarted container is %v, want it to stay 1", v)
 		}
@@ -161,10 +151,10 @@ func TestPodLabelsRestartsAndDeletion(t *testing.T) {
 	// The pod is deleted: series go after the grace period, frozen rings stay.
 	cg.Remove(t, c2)
 	api.DeletePod("shop", "cart")
-	waitFor(t, "the pod's series to vanish", func() bool {
+	testenv.WaitFor(t, "the pod's series to vanish", func() bool {
 		return len(e.Scrape(t).Find("flightrec_syscall_errors_total", map[string]string{"pod": "cart"})) == 0
 	})
-	waitFor(t, "both runs frozen", func() bool {
+	testenv.WaitFor(t, "both runs frozen", func() bool {
 		code, _ := podDump(t, e, "namespace=shop&pod=cart&container=app&previous=2")
 		return code == 200
 	})
@@ -187,7 +177,7 @@ func TestAmbiguousPodName(t *testing.T) {
 		uid, id := testenv.RandomUID(), testenv.RandomHex(32)
 		api.AddPod(kubetest.Pod(ns, "web", uid, "node-a", "10.0.0.1", map[string]string{"nginx": id}))
 		c := cg.Make(t, testenv.KubeletPath("burstable", uid, id))
-		waitFor(t, "the pod in the informer", func() bool {
+		testenv.WaitFor(t, "the pod in the informer", func() bool {
 			if _, code := cg.Run(t, c, nil, "/bin/true"); code != 0 {
 				t.Fatal("true failed")
 			}
@@ -219,7 +209,7 @@ func TestAPIServerDownAtStartThenUp(t *testing.T) {
 	}
 	api := kubetest.NewServerAt(t, addr)
 	api.AddPod(kubetest.Pod("late", "starter", uid, "node-a", "10.0.0.2", map[string]string{"main": id}))
-	waitFor(t, "pod labels once the API answers", func() bool {
+	testenv.WaitFor(t, "pod labels once the API answers", func() bool {
 		v, ok := e.Scrape(t).Value(t, "flightrec_syscall_errors_total",
 			map[string]string{"namespace": "late", "pod": "starter", "container": "main", "errno": "EACCES"})
 		return ok && v == 1
@@ -257,7 +247,7 @@ func TestDumpsAreForwardedToThePodsNode(t *testing.T) {
 	if _, code := cg.Run(t, c, nil, "/bin/echo", "hello from node b"); code != 0 {
 		t.Fatal("echo failed")
 	}
-	waitFor(t, "node b to label the pod", func() bool {
+	testenv.WaitFor(t, "node b to label the pod", func() bool {
 		code, _ := b.Get(t, "/dump?namespace=shop&pod=cart")
 		return code == 200
 	})

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/flightrec/flightrec_exporter/internal/dump"
 	"github.com/flightrec/flightrec_exporter/internal/testenv"
@@ -57,7 +56,7 @@ func TestSIGKILLedExporterResumesTheTape(t *testing.T) {
 		t.Fatal("dead container did not exit 7")
 	}
 	cg.Remove(t, dead)
-	waitFor(t, "the frozen ring", func() bool {
+	testenv.WaitFor(t, "the frozen ring", func() bool {
 		code, _ := a.Get(t, "/dump?previous=true&cgroup="+url.QueryEscape(dead))
 		return code == 200
 	})
@@ -67,7 +66,7 @@ func TestSIGKILLedExporterResumesTheTape(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = sleeper.Process.Kill(); _ = sleeper.Wait() })
-	waitFor(t, "the sleeper to block", func() bool {
+	testenv.WaitFor(t, "the sleeper to block", func() bool {
 		for _, e := range dumpRing(t, a, live).Entries {
 			if e.Syscall == "clock_nanosleep" && !e.Finished && e.PID == uint32(sleeper.Process.Pid) {
 				return true
@@ -99,7 +98,7 @@ func TestSIGKILLedExporterResumesTheTape(t *testing.T) {
 	// exporter completes its record and records the death.
 	_ = sleeper.Process.Kill()
 	_ = sleeper.Wait()
-	waitFor(t, "the sleeper's death in the ring", func() bool {
+	testenv.WaitFor(t, "the sleeper's death in the ring", func() bool {
 		for _, e := range dumpRing(t, b, live).Entries {
 			if e.Kind == dump.KindExit && e.PID == uint32(sleeper.Process.Pid) && e.Signal == "SIGKILL" {
 				return true
@@ -130,14 +129,4 @@ func dumpRing(t *testing.T, e *testenv.Exporter, cgroup string) dump.RingDump {
 		t.Fatal(err)
 	}
 	return d
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
