@@ -39,6 +39,7 @@ type sizes struct {
 	reps                    int           // runs per micro workload and mode in a round; the best counts
 	straceDivisor           int           // strace runs N/straceDivisor iterations: it is ~100× slower
 	redisRequests           int           // per redis-benchmark test (SET and GET)
+	redisReps               int           // realistic runs per mode and round; the best counts
 	redisStraceDivisor      int           // fewer requests under strace
 	tarFiles                int           // files in the tar tree (4 KiB each)
 	pacedFor                time.Duration // per rate, for the exporter CPU measurement
@@ -46,12 +47,12 @@ type sizes struct {
 
 var (
 	fullSizes = sizes{
-		getppid: 1_000_000, openat: 400_000, fileio: 100_000, reps: 3, straceDivisor: 100,
-		redisRequests: 200_000, redisStraceDivisor: 5, tarFiles: 5000, pacedFor: 5 * time.Second,
+		getppid: 500_000, openat: 200_000, fileio: 60_000, reps: 7, straceDivisor: 100,
+		redisRequests: 100_000, redisReps: 2, redisStraceDivisor: 5, tarFiles: 5000, pacedFor: 5 * time.Second,
 	}
 	quickSizes = sizes{
 		getppid: 100_000, openat: 30_000, fileio: 10_000, reps: 1, straceDivisor: 100,
-		redisRequests: 5_000, redisStraceDivisor: 5, tarFiles: 200, pacedFor: 1500 * time.Millisecond,
+		redisRequests: 5_000, redisReps: 1, redisStraceDivisor: 5, tarFiles: 200, pacedFor: 1500 * time.Millisecond,
 	}
 )
 

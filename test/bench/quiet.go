@@ -10,6 +10,10 @@ import (
 // none, or if they cannot be listed).
 func (b *bench) foreign(s *session) string {
 	found, err := foreignLinks(s.ourLinks())
+	for try := 0; err != nil && try < 5; try++ {
+		time.Sleep(10 * time.Millisecond) // a link being freed can answer EAGAIN
+		found, err = foreignLinks(s.ourLinks())
+	}
 	if err != nil {
 		b.noteOnce("Could not check for other processes' syscall tracers: " + err.Error())
 		return ""
@@ -60,7 +64,11 @@ func (b *bench) cleanRun(ctx context.Context, s *session, what string, tries int
 			return true, nil
 		}
 		if try >= tries {
-			b.res.foreign = append(b.res.foreign, fmt.Sprintf("%s (kept after %d tries): %s", what, tries, pre+post))
+			seen := post
+			if seen == "" {
+				seen = pre
+			}
+			b.res.foreign = append(b.res.foreign, fmt.Sprintf("%s (kept after %d tries): %s", what, tries, seen))
 			return false, nil
 		}
 		b.res.discarded++

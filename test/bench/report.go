@@ -33,13 +33,14 @@ func (b *bench) writeHeader(w *strings.Builder) {
 	if b.cfg.quick {
 		quick = " **(-quick: smoke-test sizes, numbers are not meaningful)**"
 	}
-	fmt.Fprintf(w, "- Rounds: %d%s; every mode is measured once per round, in an order rotated each round; cells are median (min–max) over rounds\n", b.cfg.rounds, quick)
+	fmt.Fprintf(w, "- Rounds: %d%s; in every round each workload is measured under every mode back to back, in an order rotated each round; cells are median (min–max) over rounds\n", b.cfg.rounds, quick)
 	fmt.Fprintf(w, "- Sizes: getppid %d calls, openat %d calls, file I/O %d ops (×3 syscalls) per run, best of %d runs per round; under strace ÷%d. ",
 		z.getppid, z.openat, z.fileio, z.reps, z.straceDivisor)
 	if r, ok := b.real.(*redisWorkload); ok && r != nil {
-		fmt.Fprintf(w, "redis-benchmark %d SET + %d GET, %d clients, 64 B values (÷%d under strace). ", z.redisRequests, z.redisRequests, redisClients, z.redisStraceDivisor)
+		fmt.Fprintf(w, "redis-benchmark %d SET + %d GET, %d clients, 64 B values (÷%d under strace), best of %d runs per round. ",
+			z.redisRequests, z.redisRequests, redisClients, z.redisStraceDivisor, max(z.redisReps, 1))
 	} else if b.real != nil {
-		fmt.Fprintf(w, "tar of %d files × 4 KiB on tmpfs. ", z.tarFiles)
+		fmt.Fprintf(w, "tar of %d files × 4 KiB on tmpfs, best of %d runs per round. ", z.tarFiles, max(z.redisReps, 1))
 	}
 	fmt.Fprintf(w, "Paced runs: %s per rate.\n", z.pacedFor)
 	fmt.Fprintf(w, "- Exporter: default flags (ring size, max containers) except --recorder.cgroup-parent=%s %s; modes: %s\n\n",
@@ -99,6 +100,7 @@ func (b *bench) writeMicro(w *strings.Builder) {
 	w.WriteString("## Micro workloads: cost per syscall\n\n")
 	w.WriteString("*ns/syscall* is on-CPU time per syscall of the workload thread (CLOCK_THREAD_CPUTIME_ID, measured inside the workload; an in-kernel tracer runs on that thread) — for strace, plus strace's own CPU time — in the best of the round's runs (interference only adds time). " +
 		"*added* is mode − none, paired within each round. *× floor* is the median added cost over the floor's median added cost (in parentheses: the range of the per-round ratios). " +
+		"Where the per-round ratios spread widely, the median ratio is within the machine's noise (heavier syscalls vary by ±10% from process to process on a VM). " +
 		"*wall* is elapsed time per syscall (sensitive to other load on the machine). *records/syscall* is the exporter's records_written_total increase per syscall the workload made (≈1 when recorded, 0 when not).\n\n")
 	for _, wl := range microWorkloads {
 		for _, pl := range placements {

@@ -5,28 +5,44 @@ import (
 	"fmt"
 )
 
-// measure runs every round: each mode once per round, in an order rotated
-// by the round number, every workload inside each mode.
+// measure runs every round. A round measures each micro workload under
+// every mode back to back (a short-lived session per mode, in an order
+// rotated by the round number, so that the modes compared are measured
+// seconds apart), then the realistic workload and the exporter's own CPU
+// under one session per mode.
 func (b *bench) measure(ctx context.Context) error {
 	for r := 0; r < b.cfg.rounds; r++ {
-		for i := range b.modes {
-			m := b.modes[(i+r)%len(b.modes)]
-			b.logf("round %d/%d, mode %s", r+1, b.cfg.rounds, m.key)
-			if err := b.measureMode(ctx, r, m); err != nil {
-				return fmt.Errorf("round %d: %w", r+1, err)
+		for _, w := range microWorkloads {
+			b.logf("round %d/%d, %s", r+1, b.cfg.rounds, w.key)
+			err := b.eachMode(ctx, r, func(s *session, where string) error {
+				return b.measureMicro(ctx, s, w, where)
+			})
+			if err != nil {
+				return err
 			}
+		}
+		b.logf("round %d/%d, realistic workload and exporter CPU", r+1, b.cfg.rounds)
+		if err := b.eachMode(ctx, r, b.measureRest(ctx)); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// runTries is how often a run is repeated while other processes' syscall
-// tracers are attached, before it is kept anyway (and flagged).
-const runTries = 3
+// eachMode runs f under a fresh session of every mode, in the round's
+// rotated order.
+func (b *bench) eachMode(ctx context.Context, round int, f func(s *session, where string) error) error {
+	for i := range b.modes {
+		m := b.modes[(i+round)%len(b.modes)]
+		if err := b.underMode(ctx, m, fmt.Sprintf("round %d, mode %s", round+1, m.key), f); err != nil {
+			return fmt.Errorf("round %d: %w", round+1, err)
+		}
+	}
+	return nil
+}
 
-// measureMode sets one mode up, runs every workload under it and tears it
-// down again.
-func (b *bench) measureMode(ctx context.Context, round int, m modeInfo) (err error) {
+// underMode sets mode m up, runs f and tears the mode down again.
+func (b *bench) underMode(ctx context.Context, m modeInfo, where string, f func(s *session, where string) error) (err error) {
 	s, err := b.startSession(ctx, m)
 	if err != nil {
 		return err
@@ -36,23 +52,25 @@ func (b *bench) measureMode(ctx context.Context, round int, m modeInfo) (err err
 			err = cerr
 		}
 	}()
-	where := fmt.Sprintf("round %d, mode %s", round+1, m.key)
-	if err := b.measureMicro(ctx, s, where); err != nil {
-		return err
-	}
-	if b.real != nil {
-		var smp realSample
-		_, err := b.cleanRun(ctx, s, where+", "+b.real.name(), runTries, func() (err error) {
-			smp, err = b.real.run(ctx, b, s)
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("mode %s, %s: %w", m.key, b.real.name(), err)
+	return f(s, where)
+}
+
+// runTries is how often a run is repeated while other processes' syscall
+// tracers are attached, before it is kept anyway (and flagged).
+const runTries = 3
+
+// measureRest measures, under one mode, the realistic workload and, for
+// the exporter, its CPU against the syscall rate and its kernel memory.
+func (b *bench) measureRest(ctx context.Context) func(s *session, where string) error {
+	return func(s *session, where string) (err error) {
+		if b.real != nil {
+			if err := b.measureRealistic(ctx, s, where); err != nil {
+				return err
+			}
 		}
-		b.res.real[m.key] = append(b.res.real[m.key], smp)
-		b.logf("  %-16s %s", b.real.name(), b.real.format(smp))
-	}
-	if m.id == modeExporter {
+		if s.mode.id != modeExporter {
+			return nil
+		}
 		if err := b.measureExporterCPU(ctx, s, where); err != nil {
 			return fmt.Errorf("exporter CPU: %w", err)
 		}
@@ -61,42 +79,65 @@ func (b *bench) measureMode(ctx context.Context, round int, m modeInfo) (err err
 				return err
 			}
 		}
+		return nil
 	}
+}
+
+// measureRealistic runs the realistic workload sizes.redisReps times and
+// keeps the best run (clean runs first).
+func (b *bench) measureRealistic(ctx context.Context, s *session, where string) error {
+	var best realSample
+	bestClean, have := false, false
+	for rep := 0; rep < max(b.cfg.sizes.redisReps, 1); rep++ {
+		var smp realSample
+		clean, err := b.cleanRun(ctx, s, where+", "+b.real.name(), runTries, func() (err error) {
+			smp, err = b.real.run(ctx, b, s)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("mode %s, %s: %w", s.mode.key, b.real.name(), err)
+		}
+		_, higherBetter := b.real.unit()
+		better := smp.value < best.value
+		if higherBetter {
+			better = smp.value > best.value
+		}
+		if !have || (clean && !bestClean) || (clean == bestClean && better) {
+			best, bestClean, have = smp, clean, true
+		}
+	}
+	b.res.real[s.mode.key] = append(b.res.real[s.mode.key], best)
+	b.logf("  %-18s %s: %s, best of %d", s.mode.key, b.real.name(), b.real.format(best), max(b.cfg.sizes.redisReps, 1))
 	return nil
 }
 
-// measureMicro runs every micro workload in both placements, each
-// sizes.reps times (interleaved), and keeps the best run of each: on a
+// measureMicro runs micro workload w in both placements, each sizes.reps
+// times (interleaved), and keeps the best run of each: on a
 // shared machine interference only ever adds CPU time. Runs during which
 // other processes' syscall tracers were attached are repeated, and count
 // only when no clean run was had.
-func (b *bench) measureMicro(ctx context.Context, s *session, where string) error {
+func (b *bench) measureMicro(ctx context.Context, s *session, w microWorkload, where string) error {
 	best := map[string]microSample{}
 	for rep := 0; rep < b.cfg.sizes.reps; rep++ {
-		for _, w := range microWorkloads {
-			for _, pl := range placements {
-				var smp microSample
-				clean, err := b.cleanRun(ctx, s, fmt.Sprintf("%s, %s %s", where, w.key, pl), runTries, func() (err error) {
-					smp, err = b.runMicro(ctx, s, w, pl)
-					return err
-				})
-				if err != nil {
-					return fmt.Errorf("mode %s, %s %s: %w", s.mode.key, w.key, pl, err)
-				}
-				smp.foreign = !clean
-				k := microKey(w.key, pl)
-				if cur, ok := best[k]; !ok || smp.better(cur) {
-					best[k] = smp
-				}
+		for _, pl := range placements {
+			var smp microSample
+			clean, err := b.cleanRun(ctx, s, fmt.Sprintf("%s, %s %s", where, w.key, pl), runTries, func() (err error) {
+				smp, err = b.runMicro(ctx, s, w, pl)
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("mode %s, %s %s: %w", s.mode.key, w.key, pl, err)
+			}
+			smp.foreign = !clean
+			if cur, ok := best[pl]; !ok || smp.better(cur) {
+				best[pl] = smp
 			}
 		}
 	}
-	for _, w := range microWorkloads {
-		for _, pl := range placements {
-			smp := best[microKey(w.key, pl)]
-			b.res.addMicro(w.key, pl, s.mode.key, smp)
-			b.logf("  %-8s %-7s %8.1f ns/syscall CPU (%.1f wall), best of %d", w.key, pl, smp.cpuNs, smp.wallNs, b.cfg.sizes.reps)
-		}
+	for _, pl := range placements {
+		smp := best[pl]
+		b.res.addMicro(w.key, pl, s.mode.key, smp)
+		b.logf("  %-18s %-8s %-7s %8.1f ns/syscall CPU (%.1f wall), best of %d", s.mode.key, w.key, pl, smp.cpuNs, smp.wallNs, b.cfg.sizes.reps)
 	}
 	return nil
 }

@@ -39,16 +39,22 @@ func foreignLinks(ours map[link.ID]bool) (map[link.ID]string, error) {
 	return found, nil
 }
 
-// describeLinks says which process holds each link.
+// describeLinks says which process holds the links, briefly:
+// "links 12 (sys_enter), 13 (sys_exit) held by PID 9 (cmdline…)".
 func describeLinks(found map[link.ID]string) string {
 	holders := linkHolders()
-	var out []string
+	byHolder := map[string][]string{}
 	for id, hook := range found {
 		h := holders[id]
 		if h == "" {
 			h = "held by no process (pinned?)"
 		}
-		out = append(out, fmt.Sprintf("link %d on %s, %s", id, hook, h))
+		byHolder[h] = append(byHolder[h], fmt.Sprintf("%d (%s)", id, hook))
+	}
+	var out []string
+	for h, links := range byHolder {
+		sort.Strings(links)
+		out = append(out, fmt.Sprintf("links %s %s", strings.Join(links, ", "), h))
 	}
 	sort.Strings(out)
 	return strings.Join(out, "; ")
@@ -66,7 +72,11 @@ func linkHolders() map[link.ID]string {
 			continue
 		}
 		cmd, _ := os.ReadFile(filepath.Join(p, "cmdline"))
-		desc := fmt.Sprintf("held by PID %s (%s)", pid, strings.TrimSpace(strings.ReplaceAll(string(cmd), "\x00", " ")))
+		line := strings.TrimSpace(strings.ReplaceAll(string(cmd), "\x00", " "))
+		if r := []rune(line); len(r) > 100 {
+			line = string(r[:100]) + "…"
+		}
+		desc := fmt.Sprintf("held by PID %s (%s)", pid, line)
 		for id := range ids {
 			out[id] = desc
 		}
