@@ -234,15 +234,23 @@ func newCollection(spec *ebpf.CollectionSpec, pinPath string) (coll *ebpf.Collec
 // checkBPFFS makes dir on a bpf filesystem, or says why it cannot.
 func checkBPFFS(dir string) error {
 	const bpffsMagic = 0xcafe4a11
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("--bpf.pin-path %s: %w", dir, err)
+	// The nearest existing ancestor tells which filesystem dir would be on.
+	existing := filepath.Clean(dir)
+	for {
+		if _, err := os.Stat(existing); err == nil || existing == "/" || existing == "." {
+			break
+		}
+		existing = filepath.Dir(existing)
 	}
 	var st unix.Statfs_t
-	if err := unix.Statfs(dir, &st); err != nil {
+	if err := unix.Statfs(existing, &st); err != nil {
 		return fmt.Errorf("--bpf.pin-path %s: %w", dir, err)
 	}
 	if st.Type != bpffsMagic {
 		return fmt.Errorf("--bpf.pin-path %s is not on a bpf filesystem (mount -t bpf bpf /sys/fs/bpf): %w", dir, ErrNoBPFFS)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("--bpf.pin-path %s: %w", dir, err)
 	}
 	return nil
 }

@@ -198,3 +198,18 @@ func TestConcurrentDumpsAndSlowClientsAreBounded(t *testing.T) {
 		s.Close()
 	}
 }
+
+func TestDefaultPinPathWithoutBPFFS(t *testing.T) {
+	cg := testenv.NewCgroups(t)
+	// Like the default /sys/fs/bpf/flightrec on a host that mounted no bpffs:
+	// a directory that cannot even be created must not stop the exporter.
+	pin := "/sys/fs/bpf/flightrec-test-" + testenv.RandomHex(4)
+	t.Cleanup(func() { os.RemoveAll(pin) })
+	e := testenv.StartExporter(t, "--recorder.cgroup-parent="+cg.Parent, "--bpf.pin-path="+pin)
+	if _, err := os.Stat("/sys/fs/bpf"); err == nil && !strings.Contains(e.Log(), "level=WARN") {
+		return // this host has a bpffs there: pinning worked
+	}
+	if !strings.Contains(e.Log(), "not on a bpf filesystem") {
+		t.Errorf("no warning about the missing bpffs:\n%s", e.Log())
+	}
+}
