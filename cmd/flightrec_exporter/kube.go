@@ -37,6 +37,11 @@ func (d kubeDirectory) Containers() []containers.Labels {
 	return out
 }
 
+func (d kubeDirectory) Restarts(id string) (int, bool) {
+	r, ok := d.c.Container(id)
+	return int(r.RestartCount), ok
+}
+
 // kubeLocator finds pods on other nodes and the exporters there.
 type kubeLocator struct {
 	c                   *kube.Client

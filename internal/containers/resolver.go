@@ -41,6 +41,8 @@ type Directory interface {
 	// Containers lists the containers of the pods that exist: they live on
 	// between two runs (a crash loop's back-off).
 	Containers() []Labels
+	// Restarts is the restart count of the run with this container id.
+	Restarts(containerID string) (int, bool)
 }
 
 // SandboxContainer is the container label of a pod's sandbox (pause)
@@ -234,6 +236,18 @@ func (r *Resolver) Update(now time.Time, seen []uint64) (removed, expired []uint
 func (r *Resolver) Live(id uint64) bool {
 	_, live, ok := r.Path(id)
 	return ok && live
+}
+
+// Restarts is how many times the container had restarted before the run in
+// cgroup id (Kubernetes only).
+func (r *Resolver) Restarts(id uint64) (int, bool) {
+	r.mu.Lock()
+	e, dir := r.known[id], r.dir
+	r.mu.Unlock()
+	if e == nil || dir == nil || e.id.ContainerID == "" {
+		return 0, false
+	}
+	return dir.Restarts(e.id.ContainerID)
 }
 
 // Len is the number of cgroups the resolver remembers, removed ones in

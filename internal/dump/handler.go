@@ -155,6 +155,7 @@ type RingInfo struct {
 	ExitLost    uint64     `json:"exit_lost"`
 	FrozenAt    *time.Time `json:"frozen_at,omitempty"` // set for the ring of an earlier run
 	Ended       string     `json:"ended,omitempty"`     // how that run ended
+	Restarts    *int       `json:"restarts,omitempty"`  // Kubernetes: restarts of the container before this run
 }
 
 // RingDump is the /dump?cgroup=...&format=json answer.
@@ -189,10 +190,14 @@ type ring struct {
 
 func (h *Handler) liveRing(r bpf.Ring, path string) ring {
 	l, _ := h.Resolver.Labels(r.CgroupID)
-	return ring{live: true, slot: r.Slot, info: RingInfo{
+	info := RingInfo{
 		Cgroup: path, CgroupID: r.CgroupID, Identity: cgroupid.Parse(path).Label(path),
 		Namespace: l.Namespace, Pod: l.Pod, Container: l.Container,
-	}}
+	}
+	if n, ok := h.Resolver.Restarts(r.CgroupID); ok {
+		info.Restarts = &n
+	}
+	return ring{live: true, slot: r.Slot, info: info}
 }
 
 func frozenRing(f *Frozen) ring {
@@ -201,6 +206,7 @@ func frozenRing(f *Frozen) ring {
 		Cgroup: f.Cgroup, CgroupID: f.CgroupID, Identity: cgroupid.Parse(f.Cgroup).Label(f.Cgroup),
 		Namespace: f.Labels.Namespace, Pod: f.Labels.Pod, Container: f.Labels.Container,
 		Written: f.Written, Overwritten: f.Overwritten, Torn: f.Torn, FrozenAt: &at, Ended: f.Ended,
+		Restarts: f.Restarts,
 	}}
 }
 
@@ -459,6 +465,9 @@ func writeRingHeader(w http.ResponseWriter, r RingInfo, shown int) {
 		fmt.Fprintf(w, " namespace=%s pod=%s container=%s", r.Namespace, r.Pod, r.Container)
 	}
 	fmt.Fprintf(w, " written=%d overwritten=%d torn=%d", r.Written, r.Overwritten, r.Torn)
+	if r.Restarts != nil {
+		fmt.Fprintf(w, " restarts=%d", *r.Restarts)
+	}
 	if r.FrozenAt != nil {
 		fmt.Fprintf(w, " frozen_at=%s ended=%q", r.FrozenAt.Format(time.RFC3339), r.Ended)
 	}

@@ -98,7 +98,11 @@ func (rc *Reclaimer) Reclaim(now time.Time) (int, error) {
 			if path == "" {
 				path = labels.Container
 			}
-			rc.Store.Freeze(snap, path, labels, rc.RingSize, now)
+			var restarts *int
+			if n, ok := rc.Resolver.Restarts(r.CgroupID); ok {
+				restarts = &n
+			}
+			rc.Store.Freeze(snap, path, labels, restarts, rc.RingSize, now)
 			if err := rc.Store.SaveError(); err != nil {
 				rc.Logger.Warn("frozen ring kept in memory only", "err", err)
 			}

@@ -25,6 +25,7 @@ type Frozen struct {
 	Overwritten uint64
 	Torn        uint64
 	Records     []bpf.Record
+	Restarts    *int // Kubernetes: restarts of the container before this run
 	bytes       int64
 }
 
@@ -50,8 +51,9 @@ type Store struct {
 func NewStore(l Limits) *Store { return &Store{limits: l} }
 
 // Freeze builds a frozen ring from a snapshot and keeps it.
-func (s *Store) Freeze(snap bpf.Snapshot, path string, labels containers.Labels, ringSize int, now time.Time) *Frozen {
+func (s *Store) Freeze(snap bpf.Snapshot, path string, labels containers.Labels, restarts *int, ringSize int, now time.Time) *Frozen {
 	f := &Frozen{
+		Restarts: restarts,
 		CgroupID: snap.Ring.CgroupID, Cgroup: path, Labels: labels, FrozenAt: now,
 		Ended: howItEnded(snap.Records), Written: snap.Ring.Written,
 		Overwritten: snap.Ring.Overwritten(ringSize), Torn: snap.Torn, Records: snap.Records,

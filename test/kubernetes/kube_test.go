@@ -123,6 +123,8 @@ func TestPodLabelsRestartsAndDeletion(t *testing.T) {
 	_, cur := podDump(t, e, "namespace=shop&pod=cart&container=app")
 	if len(cur.Rings) != 2 || cur.Rings[0].FrozenAt != nil || cur.Rings[1].Ended != "exited with 1" || countEACCES(cur.Entries, secret) != 1 {
 		t.Errorf("current run: %+v", cur.Rings)
+	} else if r0, r1 := cur.Rings[0].Restarts, cur.Rings[1].Restarts; r0 == nil || *r0 != 1 || r1 == nil || *r1 != 0 {
+		t.Errorf("restart counts: current %v, previous %v; want 1 and 0", r0, r1)
 	}
 	foundTrue := false
 	for _, en := range cur.Entries {
