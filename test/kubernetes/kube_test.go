@@ -120,7 +120,11 @@ func TestPodLabelsRestartsAndDeletion(t *testing.T) {
 	}
 	// The live dump shows the current run, and the run before it, which
 	// ended a moment ago: that is where a crash loop's evidence is.
-	_, cur := podDump(t, e, "namespace=shop&pod=cart&container=app")
+	var cur dump.PodDump
+	testenv.WaitFor(t, "the informer to name the second run", func() bool {
+		_, cur = podDump(t, e, "namespace=shop&pod=cart&container=app")
+		return len(cur.Rings) > 0 && cur.Rings[0].FrozenAt == nil
+	})
 	if len(cur.Rings) != 2 || cur.Rings[0].FrozenAt != nil || cur.Rings[1].Ended != "exited with 1" || countEACCES(cur.Entries, secret) != 1 {
 		t.Errorf("current run: %+v", cur.Rings)
 	} else if r0, r1 := cur.Rings[0].Restarts, cur.Rings[1].Restarts; r0 == nil || *r0 != 1 || r1 == nil || *r1 != 0 {
