@@ -175,7 +175,6 @@ func (r *Recorder) Release(cgroupID uint64) error {
 
 // Stats are the kernel side's own counters, summed over CPUs.
 type Stats struct {
-	Unused              uint64 // (records written are the sum of the ring heads)
 	UntrackedSyscalls   uint64 // syscalls of containers without a ring
 	ContainersAdded     uint64 // rings assigned
 	ContainersUntracked uint64 // containers refused a ring
@@ -189,8 +188,10 @@ type Stats struct {
 
 // Stats reads the kernel's counters.
 func (r *Recorder) Stats() (Stats, error) {
+	// Index 0 (enum stat_index in recorder.h) is unused: records written
+	// are the sum of the ring heads.
 	var out [10]uint64
-	for i := range out {
+	for i := 1; i < len(out); i++ {
 		var perCPU []uint64
 		if err := r.maps.Stats.Lookup(uint32(i), &perCPU); err != nil {
 			return Stats{}, fmt.Errorf("reading stats: %w", err)
@@ -199,7 +200,7 @@ func (r *Recorder) Stats() (Stats, error) {
 			out[i] += v
 		}
 	}
-	return Stats{out[0], out[1], out[2], out[3], out[4], out[5], out[6], out[7], out[8], out[9]}, nil
+	return Stats{out[1], out[2], out[3], out[4], out[5], out[6], out[7], out[8], out[9]}, nil
 }
 
 // Record copies the single record seq of the ring in slot, if the ring
