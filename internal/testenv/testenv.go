@@ -109,6 +109,15 @@ func (c *Cgroups) cleanup(t testing.TB) func() {
 // returns its path relative to the mount.
 func (c *Cgroups) Make(t testing.TB, rel string) string {
 	t.Helper()
+	path, err := c.Mkdir(rel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// Mkdir is Make for goroutines other than the test's: it returns the error.
+func (c *Cgroups) Mkdir(rel string) (string, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	path := c.Parent
@@ -116,56 +125,86 @@ func (c *Cgroups) Make(t testing.TB, rel string) string {
 		path += "/" + part
 		err := os.Mkdir(filepath.Join(c.Mount, path), 0o755)
 		if err != nil && !errors.Is(err, os.ErrExist) {
-			t.Fatalf("creating cgroup %s: %v", path, err)
+			return "", fmt.Errorf("creating cgroup %s: %w", path, err)
 		}
 		if err == nil {
 			c.dirs = append(c.dirs, path)
 		}
 	}
-	return path
+	return path, nil
 }
 
 // Remove deletes an empty cgroup made by Make, as a container runtime does
 // when the container is gone.
 func (c *Cgroups) Remove(t testing.TB, path string) {
 	t.Helper()
-	if err := os.Remove(filepath.Join(c.Mount, path)); err != nil {
-		t.Fatalf("removing cgroup %s: %v", path, err)
+	if err := c.Rmdir(path); err != nil {
+		t.Fatal(err)
 	}
+}
+
+// Rmdir is Remove for goroutines other than the test's: it returns the error.
+func (c *Cgroups) Rmdir(path string) error {
+	if err := os.Remove(filepath.Join(c.Mount, path)); err != nil {
+		return fmt.Errorf("removing cgroup %s: %w", path, err)
+	}
+	return nil
 }
 
 // Command prepares a command that starts inside cgroup path (relative to
 // the mount) from its very first instruction, via clone3(CLONE_INTO_CGROUP).
+// The cgroup's descriptor stays open until the test ends.
 func (c *Cgroups) Command(t testing.TB, path string, name string, args ...string) *exec.Cmd {
 	t.Helper()
-	dir, err := os.Open(filepath.Join(c.Mount, path))
+	cmd, dir, err := c.command(path, name, args...)
 	if err != nil {
-		t.Fatalf("opening cgroup %s: %v", path, err)
+		t.Fatal(err)
 	}
 	t.Cleanup(func() { dir.Close() })
+	return cmd
+}
+
+func (c *Cgroups) command(path string, name string, args ...string) (*exec.Cmd, *os.File, error) {
+	dir, err := os.Open(filepath.Join(c.Mount, path))
+	if err != nil {
+		return nil, nil, fmt.Errorf("opening cgroup %s: %w", path, err)
+	}
 	cmd := exec.Command(name, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(dir.Fd())}
 	c.mu.Lock()
 	c.procs = append(c.procs, cmd)
 	c.mu.Unlock()
-	return cmd
+	return cmd, dir, nil
 }
 
 // Run runs a command in cgroup path and returns its combined output and
 // exit code; failing to start it fails the test.
 func (c *Cgroups) Run(t testing.TB, path string, cred *syscall.Credential, name string, args ...string) (string, int) {
 	t.Helper()
-	cmd := c.Command(t, path, name, args...)
+	out, code, err := c.Exec(path, cred, name, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out, code
+}
+
+// Exec is Run for goroutines other than the test's: it returns the error
+// of starting the command. The cgroup's descriptor is closed on return.
+func (c *Cgroups) Exec(path string, cred *syscall.Credential, name string, args ...string) (string, int, error) {
+	cmd, dir, err := c.command(path, name, args...)
+	if err != nil {
+		return "", -1, err
+	}
+	defer dir.Close()
 	cmd.SysProcAttr.Credential = cred
 	out, err := cmd.CombinedOutput()
 	var exit *exec.ExitError
 	switch {
 	case err == nil:
-		return string(out), 0
+		return string(out), 0, nil
 	case errors.As(err, &exit):
-		return string(out), exit.ExitCode()
+		return string(out), exit.ExitCode(), nil
 	default:
-		t.Fatalf("running %s in %s: %v", name, path, err)
-		return "", -1
+		return "", -1, fmt.Errorf("running %s in %s: %w", name, path, err)
 	}
 }

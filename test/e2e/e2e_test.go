@@ -214,17 +214,16 @@ scrape_configs:
 				st.LastTerminationState = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1, ContainerID: "containerd://" + prev}}
 			}
 			api.UpdatePod(p)
-			c := cg.Make(t, testenv.KubeletPath("besteffort", uid, id))
-			cg.Run(t, c, nil, workload, "fsync", filepath.Join(scratch, "f"), "3")
-			cg.Run(t, c, nil, workload, "mutex", "2", "5")
-			cg.Run(t, c, &syscall.Credential{Uid: 65534, Gid: 65534}, "/bin/sh", "-c",
-				"echo x >> /etc/passwd; echo x >> /etc/passwd; exit 1")
-			cg.Remove(t, c)
+			if err := crashOnce(cg, testenv.KubeletPath("besteffort", uid, id), workload, scratch); err != nil {
+				t.Errorf("crash loop, run %d: %v", run, err)
+				return
+			}
 			prev = id
 			time.Sleep(300 * time.Millisecond) // back-off between restarts
 		}
 	}()
-	t.Cleanup(func() { close(stop); wg.Wait() })
+	// Stopped by defer, before any cleanup closes what the loop still uses.
+	defer func() { close(stop); wg.Wait() }()
 
 	// for: 2m in the shipped rule, then Alertmanager's group_wait.
 	var fired alert
@@ -293,4 +292,26 @@ func query(prom, expr string) (int, error) {
 		return 0, fmt.Errorf("%s", r.Error)
 	}
 	return len(r.Data.Result), nil
+}
+
+// crashOnce is one run of the crash loop in a fresh container cgroup.
+func crashOnce(cg *testenv.Cgroups, rel, workload, scratch string) error {
+	c, err := cg.Mkdir(rel)
+	if err != nil {
+		return err
+	}
+	runs := []struct {
+		cred *syscall.Credential
+		argv []string
+	}{
+		{nil, []string{workload, "fsync", filepath.Join(scratch, "f"), "3"}},
+		{nil, []string{workload, "mutex", "2", "5"}},
+		{&syscall.Credential{Uid: 65534, Gid: 65534}, []string{"/bin/sh", "-c", "echo x >> /etc/passwd; echo x >> /etc/passwd; exit 1"}},
+	}
+	for _, r := range runs {
+		if _, _, err := cg.Exec(c, r.cred, r.argv[0], r.argv[1:]...); err != nil {
+			return err
+		}
+	}
+	return cg.Rmdir(c)
 }
