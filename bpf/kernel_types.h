@@ -80,8 +80,17 @@ struct kernfs_node {
 
 struct cgroup_root;
 
+struct cgroup;
+
+struct cgroup_subsys_state {
+	struct cgroup *cgroup;
+	struct cgroup_subsys_state *parent;
+} __attribute__((preserve_access_index));
+
 struct cgroup {
+	struct cgroup_subsys_state self; /* self.parent is the parent cgroup's */
 	struct kernfs_node *kn;
+	int level;
 	struct cgroup_root *root;
 } __attribute__((preserve_access_index));
 

