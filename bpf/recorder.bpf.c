@@ -175,6 +175,12 @@ static __always_inline bool task_in_scope(struct task_struct *t, u64 *cgid)
 	return *cgid != parent_cgroup_id;
 }
 
+/* bpf_get_current_pid_tgid() of task t, by two loads instead of a helper call. */
+static __always_inline u64 task_pid_tgid(struct task_struct *t)
+{
+	return ((u64)(u32)t->tgid << 32) | (u32)t->pid;
+}
+
 /* The command name of task t, two 8-byte loads instead of a helper call. */
 static __always_inline void copy_comm(char *dst, struct task_struct *t)
 {
@@ -507,7 +513,7 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 
 	if (!task_in_scope(t, &cgid))
 		return 0;
-	pid_tgid = bpf_get_current_pid_tgid();
+	pid_tgid = task_pid_tgid(t);
 	if (is_self(pid_tgid))
 		return 0;
 	in = bpf_task_storage_get(&inflight, t, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
@@ -701,7 +707,7 @@ int BPF_PROG(process_exit, struct task_struct *p, bool group_dead)
 
 	if (!task_in_scope(t, &cgid))
 		return 0;
-	pid_tgid = bpf_get_current_pid_tgid();
+	pid_tgid = task_pid_tgid(t);
 	if (is_self(pid_tgid))
 		return 0;
 	r = event_record(cgid, pid_tgid, EV_PROCESS_EXIT, &seq);
@@ -728,7 +734,7 @@ int BPF_PROG(signal_deliver, int sig, struct kernel_siginfo *info, struct k_siga
 		return 0;
 	if (!task_in_scope(t, &cgid))
 		return 0;
-	pid_tgid = bpf_get_current_pid_tgid();
+	pid_tgid = task_pid_tgid(t);
 	if (is_self(pid_tgid))
 		return 0;
 	r = event_record(cgid, pid_tgid, EV_SIGNAL, &seq);

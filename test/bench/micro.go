@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -97,6 +98,9 @@ func (b *bench) runMicro(ctx context.Context, s *session, w microWorkload, place
 		cg = b.cg.container(w.key)
 	}
 	argv := append([]string{b.workload, w.key, "-n", strconv.Itoa(n)}, w.args...)
+	if cpu := workloadCPU(); cpu >= 0 {
+		argv = append(argv, "-cpu", strconv.Itoa(cpu))
+	}
 	argv, tracer := s.wrap(argv)
 	if tracer {
 		argv = append(argv, "-tracer-cpu")
@@ -132,6 +136,16 @@ func (b *bench) runMicro(ctx context.Context, s *session, w microWorkload, place
 		smp.records = (after - before) / float64(r.syscalls+r.warmup)
 	}
 	return smp, nil
+}
+
+// workloadCPU is the CPU micro workloads are pinned to: the last one, as
+// the system's own housekeeping tends to run on CPU 0. -1 (no pinning) on
+// a single-CPU machine.
+func workloadCPU() int {
+	if n := runtime.NumCPU(); n > 1 {
+		return n - 1
+	}
+	return -1
 }
 
 // runIn runs argv to completion as a process that starts inside cgroup cg

@@ -43,6 +43,9 @@ func (b *bench) writeHeader(w *strings.Builder) {
 		fmt.Fprintf(w, "tar of %d files × 4 KiB on tmpfs, best of %d runs per round. ", z.tarFiles, max(z.redisReps, 1))
 	}
 	fmt.Fprintf(w, "Paced runs: %s per rate.\n", z.pacedFor)
+	if cpu := workloadCPU(); cpu >= 0 {
+		fmt.Fprintf(w, "- Micro workloads run with their measuring thread pinned to CPU %d (harness, exporter and tracers are not pinned)\n", cpu)
+	}
 	fmt.Fprintf(w, "- Exporter: default flags (ring size, max containers) except --recorder.cgroup-parent=%s %s; modes: %s\n\n",
 		b.cg.parent(), strings.Join(b.exporterFlags, " "), b.modeLabels())
 	for _, n := range b.notes {

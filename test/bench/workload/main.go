@@ -18,6 +18,9 @@
 //	openat  -n N            N openat calls on a missing path (ENOENT)
 //	fileio  -n N -dir D     N × (openat, write 64 bytes, close) on a file in D
 //	paced   -rate R -d DUR  getppid at R calls per second for DUR
+//
+// With -cpu N the measuring thread runs on CPU N only, so that runs do not
+// differ by where the scheduler happened to put them.
 package main
 
 import (
@@ -26,6 +29,8 @@ import (
 	"os"
 	"runtime"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func main() {
@@ -39,12 +44,21 @@ func main() {
 	rate := fs.Int("rate", 10_000, "paced: getppid calls per second")
 	dur := fs.Duration("d", 3*time.Second, "paced: how long to run")
 	tracer := fs.Bool("tracer-cpu", false, "also count the parent process's (the tracer's) CPU time during the loop")
+	cpu := fs.Int("cpu", -1, "pin the measuring thread to this CPU (-1: do not pin)")
 	if err := fs.Parse(os.Args[2:]); err != nil {
 		os.Exit(2)
 	}
 	// One OS thread does all the work; no allocation happens in the loops,
 	// so the Go runtime stays quiet while they run.
 	runtime.LockOSThread()
+	if *cpu >= 0 {
+		var set unix.CPUSet
+		set.Set(*cpu)
+		if err := unix.SchedSetaffinity(0, &set); err != nil {
+			fmt.Fprintf(os.Stderr, "workload: pinning to CPU %d: %v\n", *cpu, err)
+			os.Exit(1)
+		}
+	}
 	m := &meter{tracer: *tracer}
 	var err error
 	switch os.Args[1] {
