@@ -43,7 +43,7 @@ unit:
 
 ## bench: the overhead benchmark (root; see test/bench/README.md)
 bench:
-	$(GO) run ./test/bench -rounds 5 -out bench-results.md
+	$(GO) run ./test/bench -rounds 7 -out bench-results.md
 
 ## run: build and run the exporter with default settings (root)
 run: build

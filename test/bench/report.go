@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -102,7 +103,7 @@ func (b *bench) sanityNotes() []string {
 func (b *bench) writeMicro(w *strings.Builder) {
 	w.WriteString("## Micro workloads: cost per syscall\n\n")
 	w.WriteString("*ns/syscall* is on-CPU time per syscall of the workload thread (CLOCK_THREAD_CPUTIME_ID, measured inside the workload; an in-kernel tracer runs on that thread) — for strace, plus strace's own CPU time — in the best of the round's runs (interference only adds time). " +
-		"*added* is mode − none, paired within each round. *× floor* is the median added cost over the floor's median added cost (in parentheses: the range of the per-round ratios). " +
+		"*added* is mode − none, paired within each round. *× floor* is the median added cost over the floor's median added cost (in parentheses: the range of the per-round ratios, and the ratio of the best runs over all rounds, (best mode − best none) / (best floor − best none), which drops whatever noise added to a whole round). " +
 		"Where the per-round ratios spread widely, the median ratio is within the machine's noise (heavier syscalls vary by ±10% from process to process on a VM). " +
 		"*wall* is elapsed time per syscall (sensitive to other load on the machine). *records/syscall* is the exporter's records_written_total increase per syscall the workload made (≈1 when recorded, 0 when not).\n\n")
 	for _, wl := range microWorkloads {
@@ -136,7 +137,7 @@ func (b *bench) writeMicroTable(w *strings.Builder, wl microWorkload, pl string)
 			a := summarize(paired(smp, none, cpuDiff))
 			added = a.format("%+.1f")
 			if m.id != modeFloor {
-				ratio = ratioText(a.med, floorAdded.med) + roundRatios(smp, data["floor"], none)
+				ratio = ratioText(a.med, floorAdded.med) + parenthesized(roundRatios(smp, data["floor"], none), bestRatioText(smp, data["floor"], none))
 			}
 		}
 		if m.isExporter() {
@@ -167,6 +168,35 @@ func ratioText(a, floor float64) string {
 	return fmt.Sprintf("%.2f×", a/floor)
 }
 
+// parenthesized joins the non-empty parts as " (a; b)", or "" when none.
+func parenthesized(parts ...string) string {
+	parts = slices.DeleteFunc(parts, func(p string) bool { return p == "" })
+	if len(parts) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(parts, "; ") + ")"
+}
+
+// bestRatio is the ratio of added costs over the best run of each mode in
+// all rounds; ok is false when the floor's best added cost is not positive.
+func bestRatio(smp, floor, none []microSample) (r float64, ok bool) {
+	cpu := func(s microSample) float64 { return s.cpuNs }
+	n := summarize(pick(none, cpu)).lo
+	f := summarize(pick(floor, cpu)).lo - n
+	if len(smp) == 0 || f <= 0 {
+		return 0, false
+	}
+	return (summarize(pick(smp, cpu)).lo - n) / f, true
+}
+
+// bestRatioText is bestRatio for a table cell.
+func bestRatioText(smp, floor, none []microSample) string {
+	if r, ok := bestRatio(smp, floor, none); ok {
+		return fmt.Sprintf("best runs %.2f×", r)
+	}
+	return ""
+}
+
 // roundRatios is the range of the per-round ratios of added costs, which
 // shows how far the median ratio can be trusted; "" when a round's floor
 // added cost was not positive or there is one round.
@@ -184,7 +214,7 @@ func roundRatios(smp, floor, none []microSample) string {
 		rs = append(rs, (smp[i].cpuNs-none[i].cpuNs)/f)
 	}
 	r := summarize(rs)
-	return fmt.Sprintf(" (rounds %.1f–%.1f×)", r.lo, r.hi)
+	return fmt.Sprintf("rounds %.1f–%.1f×", r.lo, r.hi)
 }
 
 func (b *bench) writeRealistic(w *strings.Builder) {

@@ -32,7 +32,11 @@ func (b *bench) writeTargets(w *strings.Builder) {
 				data := b.res.micro[microKey(wl.key, pl)]
 				added := summarize(paired(data[m.key], data["none"], cpuDiff)).med
 				floor := summarize(paired(data["floor"], data["none"], cpuDiff)).med
-				fmt.Fprintf(w, "- %s, %s %s: added cost ≤ %.1f× the floor's — %s\n", m.label, wl.key, placementTitle(pl), limit, ratioVerdict(added, floor, limit))
+				best := ""
+				if r, ok := bestRatio(data[m.key], data["floor"], data["none"]); ok {
+					best = fmt.Sprintf(" (best runs: %.2f×)", r)
+				}
+				fmt.Fprintf(w, "- %s, %s %s: added cost ≤ %.1f× the floor's — %s%s\n", m.label, wl.key, placementTitle(pl), limit, ratioVerdict(added, floor, limit), best)
 			}
 		}
 		if b.real != nil {
