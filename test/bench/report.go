@@ -35,7 +35,7 @@ func (b *bench) writeHeader(w *strings.Builder) {
 		quick = " **(-quick: smoke-test sizes, numbers are not meaningful)**"
 	}
 	fmt.Fprintf(w, "- Rounds: %d%s; in every round each workload is measured under every mode back to back, in an order rotated each round; cells are median (min–max) over rounds\n", b.cfg.rounds, quick)
-	fmt.Fprintf(w, "- Sizes: getppid %d calls, openat %d calls, file I/O %d ops (×3 syscalls) per run, best of %d runs per round; under strace ÷%d. ",
+	fmt.Fprintf(w, "- Sizes: getppid %d calls, openat %d calls, file I/O %d ops (×3 syscalls) per run, best of %d runs per round, each run under a fresh session of its mode (programs loaded anew); under strace ÷%d. ",
 		z.getppid, z.openat, z.fileio, z.reps, z.straceDivisor)
 	if r, ok := b.real.(*redisWorkload); ok && r != nil {
 		fmt.Fprintf(w, "redis-benchmark %d SET + %d GET, %d clients, 64 B values (÷%d under strace), best of %d runs per round. ",

@@ -6,7 +6,7 @@ import (
 )
 
 // measure runs every round. A round measures each micro workload under
-// every mode back to back (a short-lived session per mode, in an order
+// every mode back to back (a fresh session per run, modes in an order
 // rotated by the round number, so that the modes compared are measured
 // seconds apart), then the realistic workload and the exporter's own CPU
 // under one session per mode.
@@ -14,10 +14,7 @@ func (b *bench) measure(ctx context.Context) error {
 	for r := 0; r < b.cfg.rounds; r++ {
 		for _, w := range microWorkloads {
 			b.logf("round %d/%d, %s", r+1, b.cfg.rounds, w.key)
-			err := b.eachMode(ctx, r, func(s *session, where string) error {
-				return b.measureMicro(ctx, s, w, where)
-			})
-			if err != nil {
+			if err := b.measureMicro(ctx, r, w); err != nil {
 				return err
 			}
 		}
@@ -111,33 +108,52 @@ func (b *bench) measureRealistic(ctx context.Context, s *session, where string) 
 	return nil
 }
 
-// measureMicro runs micro workload w in both placements, each sizes.reps
-// times (interleaved), and keeps the best run of each: on a
-// shared machine interference only ever adds CPU time. Runs during which
-// other processes' syscall tracers were attached are repeated, and count
-// only when no clean run was had.
-func (b *bench) measureMicro(ctx context.Context, s *session, w microWorkload, where string) error {
-	best := map[string]microSample{}
-	for rep := 0; rep < b.cfg.sizes.reps; rep++ {
-		for _, pl := range placements {
-			var smp microSample
-			clean, err := b.cleanRun(ctx, s, fmt.Sprintf("%s, %s %s", where, w.key, pl), runTries, func() (err error) {
-				smp, err = b.runMicro(ctx, s, w, pl)
-				return err
+// measureMicro runs micro workload w under every mode (in the round's
+// rotated order) in both placements, sizes.reps times each, and keeps the
+// best run of each: on a shared machine interference only ever adds CPU
+// time. Every run of a mode has a session of its own: a loaded program's
+// cost varies with where its image lands (by tens of ns per syscall on a VM,
+// for identical programs), and only fresh sessions sample that. Runs during
+// which other processes' syscall tracers were attached are repeated, and
+// count only when no clean run was had.
+func (b *bench) measureMicro(ctx context.Context, round int, w microWorkload) error {
+	for i := range b.modes {
+		m := b.modes[(i+round)%len(b.modes)]
+		where := fmt.Sprintf("round %d, mode %s", round+1, m.key)
+		best := map[string]microSample{}
+		for rep := 0; rep < b.cfg.sizes.reps; rep++ {
+			err := b.underMode(ctx, m, where, func(s *session, where string) error {
+				return b.runMicroPlacements(ctx, s, w, where, best)
 			})
 			if err != nil {
-				return fmt.Errorf("mode %s, %s %s: %w", s.mode.key, w.key, pl, err)
-			}
-			smp.foreign = !clean
-			if cur, ok := best[pl]; !ok || smp.better(cur) {
-				best[pl] = smp
+				return fmt.Errorf("round %d: %w", round+1, err)
 			}
 		}
+		for _, pl := range placements {
+			smp := best[pl]
+			b.res.addMicro(w.key, pl, m.key, smp)
+			b.logf("  %-18s %-8s %-7s %8.1f ns/syscall CPU (%.1f wall), best of %d sessions", m.key, w.key, pl, smp.cpuNs, smp.wallNs, b.cfg.sizes.reps)
+		}
 	}
+	return nil
+}
+
+// runMicroPlacements runs w once in each placement under session s and
+// keeps the better run in best.
+func (b *bench) runMicroPlacements(ctx context.Context, s *session, w microWorkload, where string, best map[string]microSample) error {
 	for _, pl := range placements {
-		smp := best[pl]
-		b.res.addMicro(w.key, pl, s.mode.key, smp)
-		b.logf("  %-18s %-8s %-7s %8.1f ns/syscall CPU (%.1f wall), best of %d", s.mode.key, w.key, pl, smp.cpuNs, smp.wallNs, b.cfg.sizes.reps)
+		var smp microSample
+		clean, err := b.cleanRun(ctx, s, fmt.Sprintf("%s, %s %s", where, w.key, pl), runTries, func() (err error) {
+			smp, err = b.runMicro(ctx, s, w, pl)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("mode %s, %s %s: %w", s.mode.key, w.key, pl, err)
+		}
+		smp.foreign = !clean
+		if cur, ok := best[pl]; !ok || smp.better(cur) {
+			best[pl] = smp
+		}
 	}
 	return nil
 }
