@@ -35,7 +35,8 @@ func (b *bench) pickRealistic() (realistic, error) {
 		server, err1 := exec.LookPath("redis-server")
 		client, err2 := exec.LookPath("redis-benchmark")
 		if err1 == nil && err2 == nil {
-			return &redisWorkload{server: server, client: client}, nil
+			taskset, _ := exec.LookPath("taskset") // optional: only pins the client
+			return &redisWorkload{server: server, client: client, taskset: taskset}, nil
 		}
 		if b.cfg.realistic == "redis" {
 			return nil, fmt.Errorf("-realistic redis: %w (apt-get install redis-server redis-tools)", errors.Join(err1, err2))

@@ -13,7 +13,10 @@ import (
 
 // redisWorkload runs redis-server in a tracked container and drives it
 // with redis-benchmark from outside over loopback.
-type redisWorkload struct{ server, client string }
+type redisWorkload struct {
+	server, client string
+	taskset        string // pins the client to another CPU than the server's; "" when not installed
+}
 
 func (r *redisWorkload) name() string         { return "redis" }
 func (r *redisWorkload) unit() (string, bool) { return "requests/s", true }
@@ -32,8 +35,14 @@ func (r *redisWorkload) run(ctx context.Context, b *bench, s *session) (realSamp
 	// A fresh container per run: a cgroup that was killed cannot be reused.
 	b.runSeq++
 	cg := b.cg.container(fmt.Sprintf("redis-%d", b.runSeq))
-	argv, _ := s.wrap([]string{r.server, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", b.tmp, "--daemonize", "no", "--loglevel", "warning"})
+	server := []string{r.server, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", b.tmp, "--daemonize", "no", "--loglevel", "warning"}
+	if cpu := workloadCPU(); cpu >= 0 {
+		// The server's main thread on the micro workloads' CPU, the client
+		// on another: they no longer trade places from run to run.
+		server = append(server, "--server_cpulist", strconv.Itoa(cpu))
+	}
+	argv, _ := s.wrap(server)
 	cmd, err := b.commandIn(cg, argv)
 	if err != nil {
 		return realSample{}, err
@@ -74,8 +83,12 @@ func (r *redisWorkload) run(ctx context.Context, b *bench, s *session) (realSamp
 	if err != nil {
 		return realSample{}, err
 	}
-	out, err := b.runIn(ctx, b.cg.outside(), []string{r.client, "-h", "127.0.0.1", "-p", strconv.Itoa(port),
-		"-n", strconv.Itoa(n), "-c", strconv.Itoa(redisClients), "-d", "64", "-t", "set,get", "--csv"}, 10*time.Minute)
+	client := []string{r.client, "-h", "127.0.0.1", "-p", strconv.Itoa(port),
+		"-n", strconv.Itoa(n), "-c", strconv.Itoa(redisClients), "-d", "64", "-t", "set,get", "--csv"}
+	if cpu := workloadCPU(); cpu > 0 && r.taskset != "" {
+		client = append([]string{r.taskset, "-c", strconv.Itoa(cpu - 1)}, client...)
+	}
+	out, err := b.runIn(ctx, b.cg.outside(), client, 10*time.Minute)
 	if err != nil {
 		return realSample{}, err
 	}

@@ -45,7 +45,7 @@ func (b *bench) writeHeader(w *strings.Builder) {
 	}
 	fmt.Fprintf(w, "Paced runs: %s per rate.\n", z.pacedFor)
 	if cpu := workloadCPU(); cpu >= 0 {
-		fmt.Fprintf(w, "- Micro workloads run with their measuring thread pinned to CPU %d (harness, exporter and tracers are not pinned)\n", cpu)
+		fmt.Fprintf(w, "- Micro workloads run with their measuring thread pinned to CPU %d, as does redis-server's main thread (server_cpulist); redis-benchmark runs on CPU %d when taskset is installed; harness, exporter and tracers are not pinned\n", cpu, max(cpu-1, 0))
 	}
 	fmt.Fprintf(w, "- Exporter: default flags (ring size, max containers) except --recorder.cgroup-parent=%s %s; modes: %s\n\n",
 		b.cg.parent(), strings.Join(b.exporterFlags, " "), b.modeLabels())
