@@ -392,16 +392,20 @@ static __always_inline void capture_argv(struct record *r, u64 argvp)
 		r->pflags |= PF_ARGV_TRUNC;
 }
 
+/*
+ * Bound checks on a length passed to a helper are made on a 64-bit copy
+ * kept opaque with barrier_var, so that the compiler cannot move the check
+ * to a narrower register than the one the verifier sees at the call.
+ */
 static __always_inline void capture_sockaddr(struct record *r, u64 ptr, u32 len, u32 max)
 {
-	if (!ptr || !len)
+	u64 n = len < max ? len : max;
+
+	barrier_var(n);
+	if (!ptr || n == 0 || n > SOCKADDR_MAX)
 		return;
-	if (len > max)
-		len = max;
-	if (len > SOCKADDR_MAX)
-		return;
-	if (bpf_probe_read_user(r->payload, len, (void *)ptr) == 0)
-		r->len1 = len;
+	if (bpf_probe_read_user(r->payload, n, (void *)ptr) == 0)
+		r->len1 = n;
 	else
 		stat_inc(STAT_PAYLOAD_FAULTS);
 }
@@ -409,15 +413,16 @@ static __always_inline void capture_sockaddr(struct record *r, u64 ptr, u32 len,
 static __always_inline void capture_buf(struct record *r, u64 ptr, u64 len, bool after_sockaddr)
 {
 	u32 max = after_sockaddr ? PAYLOAD_SIZE - PAYLOAD_SA_BUF_OFF : PAYLOAD_SIZE;
-	u32 n;
+	u64 n;
 
 	if (!ptr || !len || !capture_bytes)
 		return;
 	if (max > capture_bytes)
 		max = capture_bytes;
-	n = len < max ? (u32)len : max;
+	n = len < max ? len : max;
 	if (len > n)
 		r->pflags |= PF_BUF_TRUNC;
+	barrier_var(n);
 	if (after_sockaddr) {
 		if (n > PAYLOAD_SIZE - PAYLOAD_SA_BUF_OFF)
 			return;
