@@ -73,41 +73,45 @@ func (r *Retired) mergeErrors(series map[[5]string]*errorSeries, alive map[conta
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for key, n := range r.errs {
-		if !alive[containers.Labels{Namespace: key[0], Pod: key[1], Container: key[2]}] {
-			delete(r.errs, key)
-			continue
-		}
-		s := series[key]
-		if s == nil {
-			s = &errorSeries{labels: key}
-			series[key] = s
-		}
-		s.count += n
-	}
+	mergeRetired(r.errs, series, alive,
+		func(key [5]string) *errorSeries { return &errorSeries{labels: key} },
+		func(s *errorSeries, n uint64) { s.count += n })
 }
 
+// mergeLatencies is mergeErrors for the watched syscalls' histograms.
 func (r *Retired) mergeLatencies(series map[[5]string]*latencySeries, alive map[containers.Labels]bool) {
 	if r == nil {
 		return
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for key, old := range r.lats {
+	mergeRetired(r.lats, series, alive,
+		func(key [5]string) *latencySeries { return &latencySeries{labels: key} },
+		func(s *latencySeries, old *latencySeries) {
+			s.count += old.count
+			s.sumNs += old.sumNs
+			for i, b := range old.buckets {
+				s.buckets[i] += b
+			}
+		})
+}
+
+// mergeRetired adds each retired value to its series, made with newSeries
+// when the scrape has none, while the container the key names is alive; the
+// values of containers that are gone are forgotten.
+func mergeRetired[V, S any](retired map[[5]string]V, series map[[5]string]*S, alive map[containers.Labels]bool,
+	newSeries func([5]string) *S, add func(*S, V)) {
+	for key, v := range retired {
 		if !alive[containers.Labels{Namespace: key[0], Pod: key[1], Container: key[2]}] {
-			delete(r.lats, key)
+			delete(retired, key)
 			continue
 		}
 		s := series[key]
 		if s == nil {
-			s = &latencySeries{labels: key}
+			s = newSeries(key)
 			series[key] = s
 		}
-		s.count += old.count
-		s.sumNs += old.sumNs
-		for i, b := range old.buckets {
-			s.buckets[i] += b
-		}
+		add(s, v)
 	}
 }
 

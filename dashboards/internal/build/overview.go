@@ -14,28 +14,11 @@ const ns = `namespace=~"$namespace"`
 // Overview is the cluster-wide dashboard: failed syscalls, fsync and futex
 // behaviour across namespaces, and the exporters' own health.
 func Overview() (dashboard.Dashboard, error) {
-	all := "All"
-	allValue := "$__all"
-	b := dashboard.NewDashboardBuilder("flightrec / Overview").
-		Uid(OverviewUID).
-		Description("Failed syscalls, fsync and futex behaviour of every container, from the flightrec eBPF flight recorder.").
-		Tags([]string{Tag}).
-		Editable().
-		Tooltip(dashboard.DashboardCursorSyncCrosshair).
-		Refresh("30s").
-		Time("now-1h", "now").
-		Timezone(common.TimeZoneBrowser).
+	b := newDashboard("flightrec / Overview", OverviewUID,
+		"Failed syscalls, fsync and futex behaviour of every container, from the flightrec eBPF flight recorder.").
 		Link(linkToDashboards()).
 		WithVariable(datasourceVariable()).
-		WithVariable(labelVariable("namespace", "Namespace", `label_values(flightrec_syscall_errors_total, namespace)`).
-			Multi(true).
-			IncludeAll(true).
-			AllValue(".*").
-			Current(dashboard.VariableOption{
-				Selected: cog.ToPtr(true),
-				Text:     dashboard.StringOrArrayOfString{ArrayOfString: []string{all}},
-				Value:    dashboard.StringOrArrayOfString{ArrayOfString: []string{allValue}},
-			})).
+		WithVariable(multiLabelVariable("namespace", "Namespace", `label_values(flightrec_syscall_errors_total, namespace)`)).
 		WithVariable(dumpBaseVariable())
 
 	// Failed syscalls.

@@ -47,6 +47,34 @@ func labelVariable(name, label, query string) *dashboard.QueryVariableBuilder {
 		Sort(dashboard.VariableSortAlphabeticalAsc)
 }
 
+// multiLabelVariable is labelVariable choosing any number of values, All
+// (any value, ".*") when the dashboard opens.
+func multiLabelVariable(name, label, query string) *dashboard.QueryVariableBuilder {
+	return labelVariable(name, label, query).
+		Multi(true).
+		IncludeAll(true).
+		AllValue(".*").
+		Current(dashboard.VariableOption{
+			Selected: cog.ToPtr(true),
+			Text:     dashboard.StringOrArrayOfString{ArrayOfString: []string{"All"}},
+			Value:    dashboard.StringOrArrayOfString{ArrayOfString: []string{"$__all"}},
+		})
+}
+
+// newDashboard starts a dashboard with the settings both share: the
+// flightrec tag, crosshair tooltips, 30 s refresh over the last hour.
+func newDashboard(title, uid, description string) *dashboard.DashboardBuilder {
+	return dashboard.NewDashboardBuilder(title).
+		Uid(uid).
+		Description(description).
+		Tags([]string{Tag}).
+		Editable().
+		Tooltip(dashboard.DashboardCursorSyncCrosshair).
+		Refresh("30s").
+		Time("now-1h", "now").
+		Timezone(common.TimeZoneBrowser)
+}
+
 // dumpBaseVariable is the text box holding where /dump is reached from the
 // browser.
 func dumpBaseVariable() *dashboard.TextBoxVariableBuilder {

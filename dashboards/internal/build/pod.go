@@ -13,17 +13,8 @@ const sel = `namespace="$namespace", pod="$pod", container=~"$container"`
 // Pod is the drill-down dashboard of one pod: its failed syscalls, fsync and
 // futex latency, with links to its dumps.
 func Pod() (dashboard.Dashboard, error) {
-	all := "All"
-	allValue := "$__all"
-	b := dashboard.NewDashboardBuilder("flightrec / Pod").
-		Uid(PodUID).
-		Description("Failed syscalls and syscall latency of one pod, with links to its flight-recorder dumps.").
-		Tags([]string{Tag}).
-		Editable().
-		Tooltip(dashboard.DashboardCursorSyncCrosshair).
-		Refresh("30s").
-		Time("now-1h", "now").
-		Timezone(common.TimeZoneBrowser).
+	b := newDashboard("flightrec / Pod", PodUID,
+		"Failed syscalls and syscall latency of one pod, with links to its flight-recorder dumps.").
 		Link(link("Cluster overview", overviewURL(), false)).
 		Link(link("Dump of the pod", dumpURL(dashboardVars), true)).
 		Link(link("Dump of its previous run", dumpURL(dashboardVars, "previous=true"), true)).
@@ -31,15 +22,7 @@ func Pod() (dashboard.Dashboard, error) {
 		WithVariable(datasourceVariable()).
 		WithVariable(labelVariable("namespace", "Namespace", `label_values(flightrec_syscall_errors_total, namespace)`)).
 		WithVariable(labelVariable("pod", "Pod", `label_values(flightrec_syscall_errors_total{namespace="$namespace"}, pod)`)).
-		WithVariable(labelVariable("container", "Container", `label_values(flightrec_syscall_errors_total{namespace="$namespace", pod="$pod"}, container)`).
-			Multi(true).
-			IncludeAll(true).
-			AllValue(".*").
-			Current(dashboard.VariableOption{
-				Selected: cog.ToPtr(true),
-				Text:     dashboard.StringOrArrayOfString{ArrayOfString: []string{all}},
-				Value:    dashboard.StringOrArrayOfString{ArrayOfString: []string{allValue}},
-			})).
+		WithVariable(multiLabelVariable("container", "Container", `label_values(flightrec_syscall_errors_total{namespace="$namespace", pod="$pod"}, container)`)).
 		WithVariable(dumpBaseVariable())
 
 	// Every series of this dashboard keeps namespace, pod and container, so
