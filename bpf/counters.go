@@ -1,6 +1,7 @@
 package bpf
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -41,28 +42,113 @@ type ErrorCount struct {
 	LastNs   uint64 // CLOCK_MONOTONIC of the latest failure with a ring record
 }
 
-// ErrorCounts sums the kernel's per-CPU error counters.
+// ErrorCounts sums the kernel's per-CPU error counters and the error slots
+// of the rings (struct err_slot in recorder.h).
 func (r *Recorder) ErrorCounts() ([]ErrorCount, error) {
 	var (
 		k    errKey
 		vals []errVal
 		out  []ErrorCount
 	)
+	r.errorsMu.Lock()
+	defer r.errorsMu.Unlock()
+	at := map[errKey]int{}
 	it := r.maps.Errors.Iterate()
 	for it.Next(&k, &vals) {
 		c := ErrorCount{CgroupID: k.CgroupID, Nr: int(k.Nr), Errno: int(k.Err)}
 		for _, v := range vals {
-			c.Count += v.Count
-			if v.LastNs > c.LastNs {
-				c.LastNs, c.LastSeq = v.LastNs, v.LastSeq
-			}
+			c.add(v)
 		}
+		at[k] = len(out)
 		out = append(out, c)
 	}
 	if err := it.Err(); err != nil {
 		return nil, fmt.Errorf("reading error counters: %w", err)
 	}
+	for slot := uint32(0); slot < uint32(r.cfg.MaxRings); slot++ {
+		cgroupID, slots := r.errorSlots(slot)
+		for _, s := range slots {
+			k := errKey{CgroupID: cgroupID, Nr: s.nr, Err: s.errno}
+			i, ok := at[k]
+			if !ok {
+				i = len(out)
+				at[k] = i
+				out = append(out, ErrorCount{CgroupID: cgroupID, Nr: int(s.nr), Errno: int(s.errno)})
+			}
+			out[i].add(s.errVal)
+		}
+	}
 	return out, nil
+}
+
+func (c *ErrorCount) add(v errVal) {
+	c.Count += v.Count
+	if v.LastNs > c.LastNs {
+		c.LastNs, c.LastSeq = v.LastNs, v.LastSeq
+	}
+}
+
+// errorSlot is one used struct err_slot of a ring.
+type errorSlot struct {
+	nr, errno uint32
+	errVal
+}
+
+// errorSlots reads the used error slots of the ring in slot and the cgroup
+// that owns it (0: the ring is free). The kernel adds to them atomically;
+// each 8-byte word is read whole, and counts only grow.
+func (r *Recorder) errorSlots(slot uint32) (uint64, []errorSlot) {
+	var b [ringMetaSize]byte
+	_, _ = r.rings.ReadAt(b[:], int64(slot)*ringMetaSize)
+	bo := binary.NativeEndian
+	cgroupID := bo.Uint64(b[offMetaCgroup:])
+	if cgroupID == 0 {
+		return 0, nil
+	}
+	var out []errorSlot
+	for i := 0; i < errCacheSlots; i++ {
+		e := b[offMetaErrs+i*errSlotSize:]
+		key, count := bo.Uint64(e[offSlotKey:]), bo.Uint64(e[offSlotCount:])
+		if key == 0 || count == 0 {
+			continue
+		}
+		out = append(out, errorSlot{nr: uint32(key >> 32), errno: uint32(key),
+			errVal: errVal{Count: count, LastSeq: bo.Uint64(e[offSlotLastSeq:]), LastNs: bo.Uint64(e[offSlotLastNs:])}})
+	}
+	return cgroupID, out
+}
+
+// foldErrorSlots adds the error slots of a released ring to the errors map,
+// under errorsMu, and returns the failures it found no room for.
+func (r *Recorder) foldErrorSlots(cgroupID uint64, slot uint32) (lost uint64) {
+	owner, slots := r.errorSlots(slot)
+	if owner != cgroupID {
+		return 0
+	}
+	cpus, err := ebpf.PossibleCPU()
+	for _, s := range slots {
+		if err != nil {
+			lost += s.Count
+			continue
+		}
+		k := errKey{CgroupID: cgroupID, Nr: s.nr, Err: s.errno}
+		var vals []errVal
+		if err := r.maps.Errors.Lookup(k, &vals); err != nil || len(vals) == 0 {
+			vals = make([]errVal, cpus)
+		}
+		total := ErrorCount{}
+		for _, v := range vals {
+			total.add(v)
+		}
+		vals[0].Count += s.Count
+		if s.LastNs > total.LastNs {
+			vals[0].LastNs, vals[0].LastSeq = s.LastNs, s.LastSeq
+		}
+		if err := r.maps.Errors.Update(k, vals, ebpf.UpdateAny); err != nil {
+			lost += s.Count
+		}
+	}
+	return lost
 }
 
 // LatencyCount is the calls and latency histogram of one watched syscall

@@ -8,6 +8,8 @@ import (
 	"math/bits"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
@@ -82,6 +84,14 @@ type Recorder struct {
 	records *ebpf.Memory
 	rings   *ebpf.Memory
 	shift   uint
+
+	// errorsMu orders reading the error counters against folding a
+	// released ring's error slots into the errors map, so that no reader
+	// sees a failure twice (folded and still in the ring) or not at all.
+	errorsMu sync.Mutex
+	// foldLost counts failures of released rings that the errors map had
+	// no room for; they are reported with the kernel's errors_map_full.
+	foldLost atomic.Uint64
 }
 
 // optionalPrograms attach only where the kernel has their tracepoint.

@@ -45,6 +45,10 @@ func TestRecordLayout(t *testing.T) {
 	})
 	check("ring_meta", ringMetaSize, map[string]int{
 		"cgroup_id": offMetaCgroup, "head": offMetaHead, "exit_lost": offMetaExitLost, "created_ns": offMetaCreatedNs,
+		"errs": offMetaErrs,
+	})
+	check("err_slot", errSlotSize, map[string]int{
+		"key": offSlotKey, "count": offSlotCount, "last_seq": offSlotLastSeq, "last_ns": offSlotLastNs,
 	})
 }
 

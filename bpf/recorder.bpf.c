@@ -68,6 +68,13 @@ struct {
 } inflight SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, u32);
+	__type(value, struct last_enter);
+	__uint(max_entries, 1);
+} last_enter SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__type(key, u32);
 	__type(value, struct sc_conf);
@@ -555,6 +562,16 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 		in->nr = -1; /* exit and exit_group never return */
 		return 0;
 	}
+	if (r) {
+		u32 zero = 0;
+		struct last_enter *le = bpf_map_lookup_elem(&last_enter, &zero);
+
+		if (le) {
+			le->regs = (u64)regs;
+			le->seq = seq;
+			le->idx = idx;
+		}
+	}
 	in->seq = r ? seq : 0;
 	in->idx = idx;
 	in->ts_enter = ts;
@@ -590,6 +607,28 @@ static __always_inline void count_error(u64 cgid, u32 nr, long ret, u64 seq, u64
 		v->last_seq = seq;
 		v->last_ns = now;
 	}
+}
+
+/*
+ * Count a failure in the ring's own error slots (struct err_slot); false
+ * when its slot belongs to another syscall/errno pair.
+ */
+static __always_inline bool count_error_cached(struct ring_meta *rm, u32 nr, u32 err, u64 seq, u64 now)
+{
+	u64 key = ((u64)nr << 32) | err;
+	u32 h = ((nr * 0x9E3779B1u) ^ err) & (ERR_CACHE_SLOTS - 1);
+	struct err_slot *e = &rm->errs[h];
+
+	if (e->key != key) {
+		if (e->key != 0)
+			return false;
+		if (__sync_val_compare_and_swap(&e->key, 0, key) != 0 && e->key != key)
+			return false;
+	}
+	__sync_fetch_and_add(&e->count, 1);
+	e->last_seq = seq;
+	e->last_ns = now;
+	return true;
 }
 
 /* log2 bucket of a duration: bucket i holds durations below 2^(LAT_MIN_SHIFT+i) ns. */
@@ -630,16 +669,93 @@ static __always_inline void count_latency(u64 cgid, u32 nr, u32 op, u64 ns)
 		v->buckets[b]++;
 }
 
+/* Fill in the result of the syscall whose record r is, and publish it. */
+static __always_inline void finish(struct record *r, struct sc_conf *c, u64 want, u64 now, long ret)
+{
+	r->ts_exit = now;
+	r->ret = ret;
+	if (c)
+		capture_exit(r, c, ret);
+	seq_store(&r->seq, want | 1);
+}
+
+/* The error and latency counters of a syscall that returned ret. rm is the
+ * ring of cgid, or NULL when it has none. */
+static __always_inline void account(struct ring_meta *rm, u64 cgid, u32 nr, long ret, u64 seq, u64 now,
+				    struct sc_conf *c, u64 arg1, u64 ts_enter)
+{
+	if (ret < 0 && ret >= -4095 && !(rm && count_error_cached(rm, nr, (u32)-ret, seq, now)))
+		count_error(cgid, nr, ret, seq, now);
+	if (c && (c->flags & SC_WATCH)) {
+		/* futex: keep the command, drop FUTEX_PRIVATE_FLAG and FUTEX_CLOCK_REALTIME */
+		count_latency(cgid, nr, (u32)arg1 & ~(128 | 256), now - ts_enter);
+	}
+}
+
+/* The ring that holds record idx, if it still belongs to cgid. */
+static __always_inline struct ring_meta *ring_of_record(u32 idx, u64 cgid)
+{
+	u32 slot = idx >> ring_shift;
+	struct ring_meta *rm = bpf_map_lookup_elem(&rings, &slot);
+
+	return rm && rm->cgroup_id == cgid ? rm : NULL;
+}
+
+/*
+ * The common case: the thread leaves the syscall it entered last on this
+ * CPU. Its record says the rest (syscall, entry time, arguments, ring).
+ * False when anything does not match; the caller then takes the long way.
+ */
+static __always_inline bool exit_same_cpu(struct task_struct *t, struct pt_regs *regs, long ret)
+{
+	u32 zero = 0, idx, nr;
+	struct last_enter *le = bpf_map_lookup_elem(&last_enter, &zero);
+	struct ring_meta *rm;
+	struct record *r;
+	struct sc_conf *c;
+	u64 want, seq, now, ts_enter, arg1, cgid;
+
+	if (!le || le->regs != (u64)regs)
+		return false;
+	le->regs = 0;
+	idx = le->idx;
+	seq = le->seq;
+	want = seq << 1;
+	r = bpf_map_lookup_elem(&records, &idx);
+	if (!r || r->tid != (u32)t->pid)
+		return false;
+	if (__sync_val_compare_and_swap(&r->seq, want, 0) != want)
+		return false;
+	now = bpf_ktime_get_ns();
+	nr = (u32)r->nr;
+	ts_enter = r->ts_enter;
+	arg1 = r->args[1];
+	c = bpf_map_lookup_elem(&sc_confs, &nr);
+	finish(r, c, want, now, ret);
+	{
+		u32 slot = idx >> ring_shift;
+		rm = bpf_map_lookup_elem(&rings, &slot);
+	}
+	if (!rm)
+		return true;
+	cgid = rm->cgroup_id;
+	account(rm, cgid, nr, ret, seq, now, c, arg1, ts_enter);
+	return true;
+}
+
 SEC("tp_btf/sys_exit")
 int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 {
 	struct task_struct *t = bpf_get_current_task_btf();
+	struct ring_meta *rm = NULL;
 	struct inflight *in;
 	struct record *r;
 	struct sc_conf *c;
-	u64 want, now, seq, cgid;
+	u64 want, now, seq, cgid, arg1, ts_enter;
 	u32 idx, nr;
 
+	if (exit_same_cpu(t, regs, ret))
+		return 0;
 	/* Tasks outside the parent leave after a few loads. */
 	if (!task_in_scope(t, &cgid))
 		return 0;
@@ -652,35 +768,31 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	nr = (u32)in->nr;
 	seq = in->seq;
 	idx = in->idx;
+	arg1 = in->arg1;
+	ts_enter = in->ts_enter;
 	in->nr = -1;
 	in->seq = 0;
 	c = bpf_map_lookup_elem(&sc_confs, &nr);
-	if (ret < 0 && ret >= -4095)
-		count_error(cgid, nr, ret, seq, now);
-	if (c && (c->flags & SC_WATCH)) {
-		/* futex: keep the command, drop FUTEX_PRIVATE_FLAG and FUTEX_CLOCK_REALTIME */
-		count_latency(cgid, nr, (u32)in->arg1 & ~(128 | 256), now - in->ts_enter);
+	if (seq) {
+		r = bpf_map_lookup_elem(&records, &idx);
+		if (!r)
+			return 0;
+		want = seq << 1;
+		if (r->seq == (want | 1))
+			return 0; /* finished by exit_same_cpu: this state is stale */
+		if (__sync_val_compare_and_swap(&r->seq, want, 0) == want) {
+			finish(r, c, want, now, ret);
+			rm = ring_of_record(idx, cgid);
+		} else {
+			/* Overwritten while the syscall ran (a full ring turn). */
+			u32 slot = idx >> ring_shift;
+			struct ring_meta *lost = bpf_map_lookup_elem(&rings, &slot);
+			if (lost)
+				__sync_fetch_and_add(&lost->exit_lost, 1);
+			stat_inc(STAT_EXIT_LOST);
+		}
 	}
-	if (!seq)
-		return 0;
-	r = bpf_map_lookup_elem(&records, &idx);
-	if (!r)
-		return 0;
-	want = seq << 1;
-	if (__sync_val_compare_and_swap(&r->seq, want, 0) != want) {
-		/* Overwritten while the syscall ran (a full ring turn). */
-		u32 slot = idx >> ring_shift;
-		struct ring_meta *rm = bpf_map_lookup_elem(&rings, &slot);
-		if (rm)
-			__sync_fetch_and_add(&rm->exit_lost, 1);
-		stat_inc(STAT_EXIT_LOST);
-		return 0;
-	}
-	r->ts_exit = now;
-	r->ret = ret;
-	if (c)
-		capture_exit(r, c, ret);
-	seq_store(&r->seq, want | 1);
+	account(rm, cgid, nr, ret, seq, now, c, arg1, ts_enter);
 	return 0;
 }
 

@@ -60,12 +60,29 @@ struct record {
 	__u8 payload[PAYLOAD_SIZE];
 };
 
+/*
+ * A failed-syscall counter kept in the ring of its container, in front of
+ * the errors hash: the few syscall/errno pairs a container fails with most
+ * are counted by an array index and an atomic add instead of a hash lookup.
+ * Direct-mapped by (nr, errno); a pair whose slot another pair holds goes to
+ * the hash. User space adds these to the hash's counts, and folds them into
+ * the hash before it releases the ring.
+ */
+#define ERR_CACHE_SLOTS 8
+struct err_slot {
+	__u64 key;      /* nr << 32 | errno; 0 = free (errno is never 0) */
+	__u64 count;
+	__u64 last_seq; /* ring record of the latest failure */
+	__u64 last_ns;
+};
+
 /* Per-ring bookkeeping, one per slot. Readable by user space through mmap. */
 struct ring_meta {
 	__u64 cgroup_id; /* owner; 0 = free */
 	__u64 head;      /* last sequence number handed out (first record is 1) */
 	__u64 exit_lost; /* syscall exits whose entry record was already overwritten */
 	__u64 created_ns;
+	struct err_slot errs[ERR_CACHE_SLOTS];
 };
 
 /* Per-syscall capture configuration, written by user space at load time. */
@@ -131,6 +148,19 @@ struct inflight {
 	__u32 idx;       /* index into records */
 	__s32 nr;        /* syscall in flight, -1 = none */
 	__u32 slot;      /* cached ring slot of cgroup_id (or SLOT_UNTRACKED) */
+	__u32 _pad;
+};
+
+/*
+ * The last recorded syscall entry on a CPU (per-CPU array): when the same
+ * thread leaves that syscall on the same CPU, sys_exit finds its record
+ * here, without the scope check and the task storage lookup. Any mismatch
+ * falls back to struct inflight.
+ */
+struct last_enter {
+	__u64 regs; /* the thread's pt_regs, unique among live threads; 0 = used */
+	__u64 seq;
+	__u32 idx;
 	__u32 _pad;
 };
 

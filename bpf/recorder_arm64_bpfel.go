@@ -21,6 +21,7 @@ const (
 	recorderMapErrors         = "errors"
 	recorderMapFreeSlots      = "free_slots"
 	recorderMapInflight       = "inflight"
+	recorderMapLastEnter      = "last_enter"
 	recorderMapLatencies      = "latencies"
 	recorderMapRecords        = "records"
 	recorderMapRings          = "rings"
@@ -105,6 +106,7 @@ type recorderMapSpecs struct {
 	Errors       *ebpf.MapSpec `ebpf:"errors"`
 	FreeSlots    *ebpf.MapSpec `ebpf:"free_slots"`
 	Inflight     *ebpf.MapSpec `ebpf:"inflight"`
+	LastEnter    *ebpf.MapSpec `ebpf:"last_enter"`
 	Latencies    *ebpf.MapSpec `ebpf:"latencies"`
 	Records      *ebpf.MapSpec `ebpf:"records"`
 	Rings        *ebpf.MapSpec `ebpf:"rings"`
@@ -151,6 +153,7 @@ type recorderMaps struct {
 	Errors       *ebpf.Map `ebpf:"errors"`
 	FreeSlots    *ebpf.Map `ebpf:"free_slots"`
 	Inflight     *ebpf.Map `ebpf:"inflight"`
+	LastEnter    *ebpf.Map `ebpf:"last_enter"`
 	Latencies    *ebpf.Map `ebpf:"latencies"`
 	Records      *ebpf.Map `ebpf:"records"`
 	Rings        *ebpf.Map `ebpf:"rings"`
@@ -167,6 +170,7 @@ func (m *recorderMaps) Close() error {
 		m.Errors,
 		m.FreeSlots,
 		m.Inflight,
+		m.LastEnter,
 		m.Latencies,
 		m.Records,
 		m.Rings,

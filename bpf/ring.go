@@ -9,13 +9,21 @@ import (
 	"github.com/cilium/ebpf"
 )
 
-// Layout of struct ring_meta.
+// Layout of struct ring_meta and its struct err_slot array.
 const (
-	ringMetaSize     = 32
+	ringMetaSize     = 32 + errCacheSlots*errSlotSize
 	offMetaCgroup    = 0
 	offMetaHead      = 8
 	offMetaExitLost  = 16
 	offMetaCreatedNs = 24
+	offMetaErrs      = 32
+
+	errCacheSlots  = 8
+	errSlotSize    = 32
+	offSlotKey     = 0
+	offSlotCount   = 8
+	offSlotLastSeq = 16
+	offSlotLastNs  = 24
 )
 
 // Ring describes one container's ring.
@@ -164,6 +172,13 @@ func (r *Recorder) Release(cgroupID uint64) error {
 	if _, err := r.records.WriteAt(zero, int64(c.Slot)<<r.shift*RecordSize); err != nil {
 		return fmt.Errorf("wiping ring %d: %w", c.Slot, err)
 	}
+	r.errorsMu.Lock()
+	defer r.errorsMu.Unlock()
+	// The ring's failure counts move to the errors map, where they stay
+	// until ForgetCounters. A failure the map has no room for is counted
+	// as the kernel counts its own (errors_map_full); it must not keep the
+	// ring from being freed.
+	r.foldLost.Add(r.foldErrorSlots(cgroupID, c.Slot))
 	if _, err := r.rings.WriteAt(make([]byte, ringMetaSize), int64(c.Slot)*ringMetaSize); err != nil {
 		return fmt.Errorf("wiping ring %d metadata: %w", c.Slot, err)
 	}
@@ -200,6 +215,7 @@ func (r *Recorder) Stats() (Stats, error) {
 			out[i] += v
 		}
 	}
+	out[7] += r.foldLost.Load()
 	return Stats{out[1], out[2], out[3], out[4], out[5], out[6], out[7], out[8], out[9]}, nil
 }
 

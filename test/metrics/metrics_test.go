@@ -225,6 +225,49 @@ func TestFutexContentionCounted(t *testing.T) {
 	}
 }
 
+// A container failing with more syscall/errno pairs than its ring has error
+// slots (ERR_CACHE_SLOTS, 8): the pairs that find their slot taken are
+// counted in the errors map instead, and when the ring is released its slots
+// are folded into that map. Every count is exact, before and after.
+func TestErrorCountsExactBeyondRingSlotsAndAfterRelease(t *testing.T) {
+	v := setup(t, "--collector.grace-period=1h", "--recorder.reclaim-interval=100ms")
+	c := v.container(t)
+	const n = 3
+	names := []string{"read", "write", "close", "fstat", "lseek", "dup", "fsync", "fdatasync",
+		"fchdir", "fchmod", "fchown", "ftruncate", "flock", "getdents64", "fstatfs", "syncfs"}
+	want := 0
+	for i := range names {
+		want += n + i
+	}
+	if got := v.run(t, c, nil, "ebadf", strconv.Itoa(n)); got != want {
+		t.Fatalf("workload made %d calls, want %d", got, want)
+	}
+	check := func(when string) {
+		t.Helper()
+		m := v.e.Scrape(t)
+		for i, name := range names {
+			if got := errorsOf(t, m, c, name, "EBADF"); got != float64(n+i) {
+				t.Errorf("%s: %s EBADF = %v, want %d", when, name, got, n+i)
+			}
+		}
+	}
+	check("container running")
+	released := func() float64 {
+		r, _ := v.e.Scrape(t).Value(t, "flightrec_recorder_rings_released_total", nil)
+		return r
+	}
+	before := released()
+	v.cg.Remove(t, c)
+	deadline := time.Now().Add(30 * time.Second)
+	for released() == before {
+		if time.Now().After(deadline) {
+			t.Fatal("ring not released 30s after its cgroup was removed")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	check("ring released")
+}
+
 func TestSeriesOfRemovedCgroupExpireAfterGrace(t *testing.T) {
 	v := setup(t, "--collector.grace-period=2s", "--recorder.reclaim-interval=100ms")
 	c := v.container(t)

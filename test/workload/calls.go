@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 func getppid(args []string) error {
@@ -273,5 +275,39 @@ func mutex(args []string) error {
 	}()
 	wg.Wait()
 	fmt.Println(waits.Load())
+	return nil
+}
+
+// fdSyscalls take a file descriptor first and fail with EBADF on -1, on
+// both amd64 and arm64.
+var fdSyscalls = []uintptr{
+	unix.SYS_READ, unix.SYS_WRITE, unix.SYS_CLOSE, unix.SYS_FSTAT,
+	unix.SYS_LSEEK, unix.SYS_DUP, unix.SYS_FSYNC, unix.SYS_FDATASYNC,
+	unix.SYS_FCHDIR, unix.SYS_FCHMOD, unix.SYS_FCHOWN, unix.SYS_FTRUNCATE,
+	unix.SYS_FLOCK, unix.SYS_GETDENTS64, unix.SYS_FSTATFS, unix.SYS_SYNCFS,
+}
+
+// ebadf fails many distinct syscalls with the same errno, each a different
+// number of times, so that a count credited to the wrong syscall shows.
+func ebadf(args []string) error {
+	n, err := count(args, 0)
+	if err != nil {
+		return err
+	}
+	calls := 0
+	for i, nr := range fdSyscalls {
+		var arg uintptr // NULL buffers, length 0: the fd is checked first
+		if nr == unix.SYS_FLOCK {
+			arg = unix.LOCK_SH // a bad operation would fail with EINVAL first
+		}
+		for j := 0; j < n+i; j++ {
+			_, _, errno := syscall.RawSyscall(nr, ^uintptr(0), arg, 0)
+			if errno != syscall.EBADF {
+				return fmt.Errorf("syscall %d on fd -1: want EBADF, got %v", nr, errno)
+			}
+			calls++
+		}
+	}
+	fmt.Println(calls)
 	return nil
 }
