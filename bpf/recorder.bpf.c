@@ -26,6 +26,8 @@ volatile const u64 self_cookie = 0;        /* find_self: the exporter's marker p
 volatile const u32 prctl_nr = 157;         /* find_self: prctl on this architecture */
 volatile const u32 capture_bytes = 64;     /* 0: buffers are never copied */
 
+#include "scope.h"
+
 #define MAX_SYSCALL_NR 1024
 #define ARGV_AREA (PAYLOAD_SIZE - PAYLOAD_ARGV_OFF)
 #define ARGV_MAX 20
@@ -142,44 +144,6 @@ static __always_inline bool is_self(u64 pid_tgid)
 	u32 *tgid = bpf_map_lookup_elem(&self, &zero);
 
 	return tgid && *tgid == (u32)(pid_tgid >> 32);
-}
-
-/* Deepest walk from a container up to the parent done by loads; deeper
- * ones ask the helper. */
-#define MAX_CGROUP_WALK 16
-
-/*
- * Is task t (the current task) recorded? Sets its cgroup id. The cgroup and
- * its ancestor at the parent's level are read through BTF pointers, a few
- * loads instead of the helpers bpf_get_current_{ancestor_,}cgroup_id:
- * tasks outside the parent pay only these loads, and recorded ones save
- * ~40 ns a hook.
- */
-static __always_inline bool task_in_scope(struct task_struct *t, u64 *cgid)
-{
-	struct cgroup *cg = t->cgroups->dfl_cgrp;
-
-	if (parent_level > 0) {
-		struct cgroup_subsys_state *css = &cg->self;
-		int up = cg->level - (int)parent_level;
-
-		if (up < 0)
-			return false;
-		if (up > MAX_CGROUP_WALK) {
-			if (bpf_get_current_ancestor_cgroup_id(parent_level) != parent_cgroup_id)
-				return false;
-		} else {
-			for (int i = 0; i < MAX_CGROUP_WALK; i++) {
-				if (i >= up)
-					break;
-				css = css->parent;
-			}
-			if (css->cgroup->kn->id != parent_cgroup_id)
-				return false;
-		}
-	}
-	*cgid = cg->kn->id;
-	return *cgid != parent_cgroup_id;
 }
 
 /* bpf_get_current_pid_tgid() of task t, by two loads instead of a helper call. */

@@ -36,10 +36,11 @@ func TestBenchSmoke(t *testing.T) {
 	}
 
 	modes := []string{"none", "floor (empty tp_btf)", "exporter (capture 64 B)", "exporter (capture 0)", "strace -f"}
+	essentials := "essentials (scope, 2 clock reads, payload copy)"
 	for _, wl := range microWorkloads {
 		for _, pl := range placements {
 			sec := section(t, report, "### "+wl.title+" — "+placementTitle(pl))
-			for _, m := range modes {
+			for _, m := range append(modes, essentials) {
 				checkRow(t, sec, m)
 			}
 		}
@@ -53,6 +54,9 @@ func TestBenchSmoke(t *testing.T) {
 	}
 	for _, m := range modes {
 		checkRow(t, real, m)
+	}
+	if strings.Contains(real, essentials) {
+		t.Errorf("the essentials are a micro-workload cost model, yet have a realistic row:\n%s", real)
 	}
 	cpu := section(t, report, "## Exporter CPU against the syscall rate")
 	for _, rate := range []string{"10000", "100000", "1000000"} {

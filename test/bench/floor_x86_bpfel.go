@@ -8,16 +8,31 @@ import (
 	_ "embed"
 	"fmt"
 	"io"
+	"structs"
 
 	"github.com/cilium/ebpf"
 )
+
+type floorScratch struct {
+	_        structs.HostLayout
+	Ts       uint64
+	Duration uint64
+	Payload  [128]uint8
+}
 
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	floorProgFloorSysEnter = "floor_sys_enter"
-	floorProgFloorSysExit  = "floor_sys_exit"
+	floorMapScratch            = "scratch"
+	floorProgEssentialSysEnter = "essential_sys_enter"
+	floorProgEssentialSysExit  = "essential_sys_exit"
+	floorProgFloorSysEnter     = "floor_sys_enter"
+	floorProgFloorSysExit      = "floor_sys_exit"
+	floorVarOpenatNr           = "openat_nr"
+	floorVarParentCgroupId     = "parent_cgroup_id"
+	floorVarParentLevel        = "parent_level"
+	floorVarWriteNr            = "write_nr"
 )
 
 // loadFloor returns the embedded CollectionSpec for floor.
@@ -62,20 +77,27 @@ type floorSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type floorProgramSpecs struct {
-	FloorSysEnter *ebpf.ProgramSpec `ebpf:"floor_sys_enter"`
-	FloorSysExit  *ebpf.ProgramSpec `ebpf:"floor_sys_exit"`
+	EssentialSysEnter *ebpf.ProgramSpec `ebpf:"essential_sys_enter"`
+	EssentialSysExit  *ebpf.ProgramSpec `ebpf:"essential_sys_exit"`
+	FloorSysEnter     *ebpf.ProgramSpec `ebpf:"floor_sys_enter"`
+	FloorSysExit      *ebpf.ProgramSpec `ebpf:"floor_sys_exit"`
 }
 
 // floorMapSpecs contains maps before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type floorMapSpecs struct {
+	Scratch *ebpf.MapSpec `ebpf:"scratch"`
 }
 
 // floorVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type floorVariableSpecs struct {
+	OpenatNr       *ebpf.VariableSpec `ebpf:"openat_nr"`
+	ParentCgroupId *ebpf.VariableSpec `ebpf:"parent_cgroup_id"`
+	ParentLevel    *ebpf.VariableSpec `ebpf:"parent_level"`
+	WriteNr        *ebpf.VariableSpec `ebpf:"write_nr"`
 }
 
 // floorObjects contains all objects after they have been loaded into the kernel.
@@ -98,28 +120,39 @@ func (o *floorObjects) Close() error {
 //
 // It can be passed to loadFloorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type floorMaps struct {
+	Scratch *ebpf.Map `ebpf:"scratch"`
 }
 
 func (m *floorMaps) Close() error {
-	return _FloorClose()
+	return _FloorClose(
+		m.Scratch,
+	)
 }
 
 // floorVariables contains all global variables after they have been loaded into the kernel.
 //
 // It can be passed to loadFloorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type floorVariables struct {
+	OpenatNr       *ebpf.Variable `ebpf:"openat_nr"`
+	ParentCgroupId *ebpf.Variable `ebpf:"parent_cgroup_id"`
+	ParentLevel    *ebpf.Variable `ebpf:"parent_level"`
+	WriteNr        *ebpf.Variable `ebpf:"write_nr"`
 }
 
 // floorPrograms contains all programs after they have been loaded into the kernel.
 //
 // It can be passed to loadFloorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type floorPrograms struct {
-	FloorSysEnter *ebpf.Program `ebpf:"floor_sys_enter"`
-	FloorSysExit  *ebpf.Program `ebpf:"floor_sys_exit"`
+	EssentialSysEnter *ebpf.Program `ebpf:"essential_sys_enter"`
+	EssentialSysExit  *ebpf.Program `ebpf:"essential_sys_exit"`
+	FloorSysEnter     *ebpf.Program `ebpf:"floor_sys_enter"`
+	FloorSysExit      *ebpf.Program `ebpf:"floor_sys_exit"`
 }
 
 func (p *floorPrograms) Close() error {
 	return _FloorClose(
+		p.EssentialSysEnter,
+		p.EssentialSysExit,
 		p.FloorSysEnter,
 		p.FloorSysExit,
 	)

@@ -105,6 +105,7 @@ func (b *bench) writeMicro(w *strings.Builder) {
 	w.WriteString("*ns/syscall* is on-CPU time per syscall of the workload thread (CLOCK_THREAD_CPUTIME_ID, measured inside the workload; an in-kernel tracer runs on that thread) — for strace, plus strace's own CPU time — in the best of the round's runs (interference only adds time). " +
 		"*added* is mode − none, paired within each round. *× floor* is the median added cost over the floor's median added cost (in parentheses: the range of the per-round ratios, and the ratio of the best runs over all rounds, (best mode − best none) / (best floor − best none), which drops whatever noise added to a whole round). " +
 		"Where the per-round ratios spread widely, the median ratio is within the machine's noise (heavier syscalls vary by ±10% from process to process on a VM). " +
+		"*essentials* is a cost model, not a tracer: the least any recorder of times, durations and payloads does per syscall (the recorder's scope check, a clock read at entry and at exit, the path or write-buffer copy; test/bench/floor.bpf.c); the exporter's cost above it is what the ring, the record, the per-thread state and the counters add. " +
 		"*wall* is elapsed time per syscall (sensitive to other load on the machine). *records/syscall* is the exporter's records_written_total increase per syscall the workload made (≈1 when recorded, 0 when not).\n\n")
 	for _, wl := range microWorkloads {
 		for _, pl := range placements {
@@ -233,6 +234,9 @@ func (b *bench) writeRealistic(w *strings.Builder) {
 	fmt.Fprintf(w, "| mode | %s | loss vs none | %s | CPU vs none |\n|---|---:|---:|---:|---:|\n", unit, b.real.cpuUnit())
 	none := b.res.real["none"]
 	for _, m := range b.modes {
+		if m.microOnly() {
+			continue
+		}
 		smp := b.res.real[m.key]
 		val := summarize(pick(smp, func(s realSample) float64 { return s.value }))
 		cpu := summarize(pick(smp, func(s realSample) float64 { return s.cpu }))

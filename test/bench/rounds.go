@@ -26,11 +26,14 @@ func (b *bench) measure(ctx context.Context) error {
 	return nil
 }
 
-// eachMode runs f under a fresh session of every mode, in the round's
-// rotated order.
+// eachMode runs f under a fresh session of every mode but the micro-only
+// ones, in the round's rotated order.
 func (b *bench) eachMode(ctx context.Context, round int, f func(s *session, where string) error) error {
 	for i := range b.modes {
 		m := b.modes[(i+round)%len(b.modes)]
+		if m.microOnly() {
+			continue
+		}
 		if err := b.underMode(ctx, m, fmt.Sprintf("round %d, mode %s", round+1, m.key), f); err != nil {
 			return fmt.Errorf("round %d: %w", round+1, err)
 		}

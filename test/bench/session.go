@@ -15,6 +15,7 @@ type modeID int
 const (
 	modeNone              modeID = iota // nothing
 	modeFloor                           // empty tp_btf programs on sys_enter/sys_exit
+	modeEssentials                      // scope check, two clock reads and the payload copy, nothing else
 	modeExporter                        // the exporter, default settings (capture 64 bytes)
 	modeExporterNoCapture               // the exporter with --recorder.capture-bytes=0
 	modeStrace                          // strace -f -qq -o /dev/null around the workload
@@ -30,10 +31,15 @@ type modeInfo struct {
 var allModes = []modeInfo{
 	{modeNone, "none", "none"},
 	{modeFloor, "floor", "floor (empty tp_btf)"},
+	{modeEssentials, "essentials", "essentials (scope, 2 clock reads, payload copy)"},
 	{modeExporter, "exporter", "exporter (capture 64 B)"},
 	{modeExporterNoCapture, "exporter-nocapture", "exporter (capture 0)"},
 	{modeStrace, "strace", "strace -f"},
 }
+
+// microOnly says whether the mode is measured on the micro workloads only:
+// the essentials are a cost model of the per-syscall work, not a tracer.
+func (m modeInfo) microOnly() bool { return m.id == modeEssentials }
 
 // isExporter says whether the mode runs the exporter.
 func (m modeInfo) isExporter() bool { return m.id == modeExporter || m.id == modeExporterNoCapture }
@@ -58,6 +64,8 @@ func (b *bench) startSession(ctx context.Context, m modeInfo) (*session, error) 
 	switch m.id {
 	case modeFloor:
 		s.floor, err = attachFloor()
+	case modeEssentials:
+		s.floor, err = attachEssentials(b.cg.mount, b.cg.parent())
 	case modeExporter:
 		s.exp, err = startExporter(ctx, b.exporter, b.cg.parent(), b.tmp, b.exporterFlags)
 	case modeExporterNoCapture:
