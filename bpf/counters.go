@@ -65,8 +65,10 @@ func (r *Recorder) ErrorCounts() ([]ErrorCount, error) {
 	if err := it.Err(); err != nil {
 		return nil, fmt.Errorf("reading error counters: %w", err)
 	}
-	for slot := uint32(0); slot < uint32(r.cfg.MaxRings); slot++ {
-		cgroupID, slots := r.errorSlots(slot)
+	metas := make([]byte, r.cfg.MaxRings*ringMetaSize)
+	_, _ = r.rings.ReadAt(metas, 0)
+	for slot := 0; slot < r.cfg.MaxRings; slot++ {
+		cgroupID, slots := parseErrorSlots(metas[slot*ringMetaSize : (slot+1)*ringMetaSize])
 		for _, s := range slots {
 			k := errKey{CgroupID: cgroupID, Nr: s.nr, Err: s.errno}
 			i, ok := at[k]
@@ -95,11 +97,16 @@ type errorSlot struct {
 }
 
 // errorSlots reads the used error slots of the ring in slot and the cgroup
-// that owns it (0: the ring is free). The kernel adds to them atomically;
-// each 8-byte word is read whole, and counts only grow.
+// that owns it (0: the ring is free).
 func (r *Recorder) errorSlots(slot uint32) (uint64, []errorSlot) {
 	var b [ringMetaSize]byte
 	_, _ = r.rings.ReadAt(b[:], int64(slot)*ringMetaSize)
+	return parseErrorSlots(b[:])
+}
+
+// parseErrorSlots decodes one struct ring_meta. The kernel adds to the
+// slots atomically; each 8-byte word is copied whole, and counts only grow.
+func parseErrorSlots(b []byte) (uint64, []errorSlot) {
 	bo := binary.NativeEndian
 	cgroupID := bo.Uint64(b[offMetaCgroup:])
 	if cgroupID == 0 {
