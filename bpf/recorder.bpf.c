@@ -667,8 +667,9 @@ static __always_inline struct ring_meta *ring_of_record(u32 idx, u64 cgid)
 
 /*
  * The common case: the thread leaves the syscall it entered last on this
- * CPU. Its record says the rest (syscall, entry time, arguments, ring).
- * False when anything does not match; the caller then takes the long way.
+ * CPU. Its record says the rest (syscall, entry time, arguments, ring),
+ * without the task storage lookup. False when anything does not match; the
+ * caller then takes the long way.
  */
 static __always_inline bool exit_same_cpu(struct task_struct *t, struct pt_regs *regs, long ret)
 {
@@ -718,9 +719,11 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	u64 want, now, seq, cgid, arg1, ts_enter;
 	u32 idx, nr;
 
+	/* The thread leaving the syscall it entered last on this CPU: no
+	 * scope walk, no task storage. Tasks outside the parent miss here on
+	 * one per-CPU load, then leave after the scope check's few loads. */
 	if (exit_same_cpu(t, regs, ret))
 		return 0;
-	/* Tasks outside the parent leave after a few loads. */
 	if (!task_in_scope(t, &cgid))
 		return 0;
 	/* Only threads that entered a recorded syscall have state. */

@@ -16,33 +16,34 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	recorderMapCgroupEvents   = "cgroup_events"
-	recorderMapContainers     = "containers"
-	recorderMapErrors         = "errors"
-	recorderMapFreeSlots      = "free_slots"
-	recorderMapInflight       = "inflight"
-	recorderMapLastEnter      = "last_enter"
-	recorderMapLatencies      = "latencies"
-	recorderMapRecords        = "records"
-	recorderMapRings          = "rings"
-	recorderMapScConfs        = "sc_confs"
-	recorderMapScratch        = "scratch"
-	recorderMapSelf           = "self"
-	recorderMapStats          = "stats"
-	recorderProgCgroupMkdir   = "cgroup_mkdir"
-	recorderProgCgroupRmdir   = "cgroup_rmdir"
-	recorderProgFindSelf      = "find_self"
-	recorderProgMarkVictim    = "mark_victim"
-	recorderProgProcessExit   = "process_exit"
-	recorderProgSignalDeliver = "signal_deliver"
-	recorderProgSysEnter      = "sys_enter"
-	recorderProgSysExit       = "sys_exit"
-	recorderVarCaptureBytes   = "capture_bytes"
-	recorderVarParentCgroupId = "parent_cgroup_id"
-	recorderVarParentLevel    = "parent_level"
-	recorderVarPrctlNr        = "prctl_nr"
-	recorderVarRingShift      = "ring_shift"
-	recorderVarSelfCookie     = "self_cookie"
+	recorderMapCgroupEvents    = "cgroup_events"
+	recorderMapContainers      = "containers"
+	recorderMapErrors          = "errors"
+	recorderMapFreeSlots       = "free_slots"
+	recorderMapInflight        = "inflight"
+	recorderMapLastEnter       = "last_enter"
+	recorderMapLatencies       = "latencies"
+	recorderMapRecords         = "records"
+	recorderMapRings           = "rings"
+	recorderMapScConfs         = "sc_confs"
+	recorderMapScratch         = "scratch"
+	recorderMapSelf            = "self"
+	recorderMapStats           = "stats"
+	recorderProgCgroupMkdir    = "cgroup_mkdir"
+	recorderProgCgroupRmdir    = "cgroup_rmdir"
+	recorderProgFindSelf       = "find_self"
+	recorderProgMarkVictim     = "mark_victim"
+	recorderProgProcessExit    = "process_exit"
+	recorderProgSignalDeliver  = "signal_deliver"
+	recorderProgSysEnter       = "sys_enter"
+	recorderProgSysExit        = "sys_exit"
+	recorderVarCaptureBytes    = "capture_bytes"
+	recorderVarParentCgroupId  = "parent_cgroup_id"
+	recorderVarParentCgroupPtr = "parent_cgroup_ptr"
+	recorderVarParentLevel     = "parent_level"
+	recorderVarPrctlNr         = "prctl_nr"
+	recorderVarRingShift       = "ring_shift"
+	recorderVarSelfCookie      = "self_cookie"
 )
 
 // loadRecorder returns the embedded CollectionSpec for recorder.
@@ -120,12 +121,13 @@ type recorderMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type recorderVariableSpecs struct {
-	CaptureBytes   *ebpf.VariableSpec `ebpf:"capture_bytes"`
-	ParentCgroupId *ebpf.VariableSpec `ebpf:"parent_cgroup_id"`
-	ParentLevel    *ebpf.VariableSpec `ebpf:"parent_level"`
-	PrctlNr        *ebpf.VariableSpec `ebpf:"prctl_nr"`
-	RingShift      *ebpf.VariableSpec `ebpf:"ring_shift"`
-	SelfCookie     *ebpf.VariableSpec `ebpf:"self_cookie"`
+	CaptureBytes    *ebpf.VariableSpec `ebpf:"capture_bytes"`
+	ParentCgroupId  *ebpf.VariableSpec `ebpf:"parent_cgroup_id"`
+	ParentCgroupPtr *ebpf.VariableSpec `ebpf:"parent_cgroup_ptr"`
+	ParentLevel     *ebpf.VariableSpec `ebpf:"parent_level"`
+	PrctlNr         *ebpf.VariableSpec `ebpf:"prctl_nr"`
+	RingShift       *ebpf.VariableSpec `ebpf:"ring_shift"`
+	SelfCookie      *ebpf.VariableSpec `ebpf:"self_cookie"`
 }
 
 // recorderObjects contains all objects after they have been loaded into the kernel.
@@ -185,12 +187,13 @@ func (m *recorderMaps) Close() error {
 //
 // It can be passed to loadRecorderObjects or ebpf.CollectionSpec.LoadAndAssign.
 type recorderVariables struct {
-	CaptureBytes   *ebpf.Variable `ebpf:"capture_bytes"`
-	ParentCgroupId *ebpf.Variable `ebpf:"parent_cgroup_id"`
-	ParentLevel    *ebpf.Variable `ebpf:"parent_level"`
-	PrctlNr        *ebpf.Variable `ebpf:"prctl_nr"`
-	RingShift      *ebpf.Variable `ebpf:"ring_shift"`
-	SelfCookie     *ebpf.Variable `ebpf:"self_cookie"`
+	CaptureBytes    *ebpf.Variable `ebpf:"capture_bytes"`
+	ParentCgroupId  *ebpf.Variable `ebpf:"parent_cgroup_id"`
+	ParentCgroupPtr *ebpf.Variable `ebpf:"parent_cgroup_ptr"`
+	ParentLevel     *ebpf.Variable `ebpf:"parent_level"`
+	PrctlNr         *ebpf.Variable `ebpf:"prctl_nr"`
+	RingShift       *ebpf.Variable `ebpf:"ring_shift"`
+	SelfCookie      *ebpf.Variable `ebpf:"self_cookie"`
 }
 
 // recorderPrograms contains all programs after they have been loaded into the kernel.

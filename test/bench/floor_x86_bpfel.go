@@ -31,6 +31,7 @@ const (
 	floorProgFloorSysExit      = "floor_sys_exit"
 	floorVarOpenatNr           = "openat_nr"
 	floorVarParentCgroupId     = "parent_cgroup_id"
+	floorVarParentCgroupPtr    = "parent_cgroup_ptr"
 	floorVarParentLevel        = "parent_level"
 	floorVarWriteNr            = "write_nr"
 )
@@ -94,10 +95,11 @@ type floorMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type floorVariableSpecs struct {
-	OpenatNr       *ebpf.VariableSpec `ebpf:"openat_nr"`
-	ParentCgroupId *ebpf.VariableSpec `ebpf:"parent_cgroup_id"`
-	ParentLevel    *ebpf.VariableSpec `ebpf:"parent_level"`
-	WriteNr        *ebpf.VariableSpec `ebpf:"write_nr"`
+	OpenatNr        *ebpf.VariableSpec `ebpf:"openat_nr"`
+	ParentCgroupId  *ebpf.VariableSpec `ebpf:"parent_cgroup_id"`
+	ParentCgroupPtr *ebpf.VariableSpec `ebpf:"parent_cgroup_ptr"`
+	ParentLevel     *ebpf.VariableSpec `ebpf:"parent_level"`
+	WriteNr         *ebpf.VariableSpec `ebpf:"write_nr"`
 }
 
 // floorObjects contains all objects after they have been loaded into the kernel.
@@ -133,10 +135,11 @@ func (m *floorMaps) Close() error {
 //
 // It can be passed to loadFloorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type floorVariables struct {
-	OpenatNr       *ebpf.Variable `ebpf:"openat_nr"`
-	ParentCgroupId *ebpf.Variable `ebpf:"parent_cgroup_id"`
-	ParentLevel    *ebpf.Variable `ebpf:"parent_level"`
-	WriteNr        *ebpf.Variable `ebpf:"write_nr"`
+	OpenatNr        *ebpf.Variable `ebpf:"openat_nr"`
+	ParentCgroupId  *ebpf.Variable `ebpf:"parent_cgroup_id"`
+	ParentCgroupPtr *ebpf.Variable `ebpf:"parent_cgroup_ptr"`
+	ParentLevel     *ebpf.Variable `ebpf:"parent_level"`
+	WriteNr         *ebpf.Variable `ebpf:"write_nr"`
 }
 
 // floorPrograms contains all programs after they have been loaded into the kernel.
