@@ -214,14 +214,12 @@ static __noinline struct container *add_container(u64 cgid)
 	return bpf_map_lookup_elem(&containers, &cgid);
 }
 
-/* The ring of a cgroup, assigning one on first sight when create is set. */
-static __always_inline struct ring_meta *ring_of(u64 cgid, u32 *slot, bool create)
+/* The ring of a cgroup, assigned on first sight. */
+static __always_inline struct ring_meta *ring_of(u64 cgid, u32 *slot)
 {
 	struct container *c = bpf_map_lookup_elem(&containers, &cgid);
 
 	if (!c) {
-		if (!create)
-			return NULL;
 		c = add_container(cgid);
 		if (!c)
 			return NULL;
@@ -770,7 +768,7 @@ static __always_inline struct record *event_record(u64 cgid, u64 pid_tgid, s32 k
 	struct record *r;
 	u32 slot, idx;
 
-	rm = ring_of(cgid, &slot, true);
+	rm = ring_of(cgid, &slot);
 	if (!rm)
 		return NULL;
 	r = reserve(rm, slot, seq, &idx);
