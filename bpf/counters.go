@@ -135,7 +135,7 @@ func (r *Recorder) foldErrorSlots(cgroupID uint64, slot uint32) (lost uint64) {
 	cpus, err := ebpf.PossibleCPU()
 	for _, s := range slots {
 		if err != nil {
-			lost += s.Count
+			lost += s.Count // no per-CPU value can be built
 			continue
 		}
 		k := errKey{CgroupID: cgroupID, Nr: s.nr, Err: s.errno}
@@ -143,12 +143,10 @@ func (r *Recorder) foldErrorSlots(cgroupID uint64, slot uint32) (lost uint64) {
 		if err := r.maps.Errors.Lookup(k, &vals); err != nil || len(vals) == 0 {
 			vals = make([]errVal, cpus)
 		}
-		total := ErrorCount{}
-		for _, v := range vals {
-			total.add(v)
-		}
+		// Readers keep the latest failure over all CPUs' values: the
+		// slot's goes into CPU 0's, which is read like any other.
 		vals[0].Count += s.Count
-		if s.LastNs > total.LastNs {
+		if s.LastNs > vals[0].LastNs {
 			vals[0].LastNs, vals[0].LastSeq = s.LastNs, s.LastSeq
 		}
 		if err := r.maps.Errors.Update(k, vals, ebpf.UpdateAny); err != nil {

@@ -654,13 +654,12 @@ static __always_inline void account(struct ring_meta *rm, u64 cgid, u32 nr, long
 	}
 }
 
-/* The ring that holds record idx, if it still belongs to cgid. */
-static __always_inline struct ring_meta *ring_of_record(u32 idx, u64 cgid)
+/* The ring that holds record idx. */
+static __always_inline struct ring_meta *ring_at(u32 idx)
 {
 	u32 slot = idx >> ring_shift;
-	struct ring_meta *rm = bpf_map_lookup_elem(&rings, &slot);
 
-	return rm && rm->cgroup_id == cgid ? rm : NULL;
+	return bpf_map_lookup_elem(&rings, &slot);
 }
 
 /*
@@ -676,7 +675,7 @@ static __always_inline bool exit_same_cpu(struct task_struct *t, struct pt_regs 
 	struct ring_meta *rm;
 	struct record *r;
 	struct sc_conf *c;
-	u64 want, seq, now, ts_enter, arg1, cgid;
+	u64 want, seq, now, ts_enter, arg1;
 
 	if (!le || le->regs != (u64)regs)
 		return false;
@@ -695,14 +694,9 @@ static __always_inline bool exit_same_cpu(struct task_struct *t, struct pt_regs 
 	arg1 = r->args[1];
 	c = bpf_map_lookup_elem(&sc_confs, &nr);
 	finish(r, c, want, now, ret);
-	{
-		u32 slot = idx >> ring_shift;
-		rm = bpf_map_lookup_elem(&rings, &slot);
-	}
-	if (!rm)
-		return true;
-	cgid = rm->cgroup_id;
-	account(rm, cgid, nr, ret, seq, now, c, arg1, ts_enter);
+	rm = ring_at(idx);
+	if (rm)
+		account(rm, rm->cgroup_id, nr, ret, seq, now, c, arg1, ts_enter);
 	return true;
 }
 
@@ -745,15 +739,16 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 		want = seq << 1;
 		if (r->seq == (want | 1))
 			return 0; /* finished by exit_same_cpu: this state is stale */
+		rm = ring_at(idx);
 		if (__sync_val_compare_and_swap(&r->seq, want, 0) == want) {
 			finish(r, c, want, now, ret);
-			rm = ring_of_record(idx, cgid);
+			if (rm && rm->cgroup_id != cgid)
+				rm = NULL; /* released and reused while the syscall ran */
 		} else {
 			/* Overwritten while the syscall ran (a full ring turn). */
-			u32 slot = idx >> ring_shift;
-			struct ring_meta *lost = bpf_map_lookup_elem(&rings, &slot);
-			if (lost)
-				__sync_fetch_and_add(&lost->exit_lost, 1);
+			if (rm)
+				__sync_fetch_and_add(&rm->exit_lost, 1);
+			rm = NULL;
 			stat_inc(STAT_EXIT_LOST);
 		}
 	}

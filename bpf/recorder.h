@@ -38,8 +38,9 @@
 
 /*
  * One ring entry. seq holds (sequence << 1) | finished and is written last
- * (with an atomic exchange) so that a reader can detect a record that was
- * overwritten while it was being copied: 0 means "being written".
+ * (seq_store in recorder.bpf.c: an ordered store) so that a reader can
+ * detect a record that was overwritten while it was being copied: 0 means
+ * "being written".
  */
 struct record {
 	__u64 seq;

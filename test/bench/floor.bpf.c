@@ -43,6 +43,17 @@ struct {
 	__uint(max_entries, 1);
 } scratch SEC(".maps");
 
+/* The CPU's scratch buffer when the current task is recorded, else NULL. */
+static __always_inline struct scratch *scratch_in_scope(void)
+{
+	u32 zero = 0;
+	u64 cgid;
+
+	if (!task_in_scope(bpf_get_current_task_btf(), &cgid))
+		return NULL;
+	return bpf_map_lookup_elem(&scratch, &zero);
+}
+
 SEC("tp_btf/sys_enter")
 int BPF_PROG(floor_sys_enter)
 {
@@ -58,14 +69,8 @@ int BPF_PROG(floor_sys_exit)
 SEC("tp_btf/sys_enter")
 int BPF_PROG(essential_sys_enter, struct pt_regs *regs, long id)
 {
-	struct task_struct *t = bpf_get_current_task_btf();
-	struct scratch *s;
-	u32 zero = 0;
-	u64 cgid;
+	struct scratch *s = scratch_in_scope();
 
-	if (!task_in_scope(t, &cgid))
-		return 0;
-	s = bpf_map_lookup_elem(&scratch, &zero);
 	if (!s)
 		return 0;
 	s->ts = bpf_ktime_get_ns();
@@ -89,14 +94,8 @@ int BPF_PROG(essential_sys_enter, struct pt_regs *regs, long id)
 SEC("tp_btf/sys_exit")
 int BPF_PROG(essential_sys_exit, struct pt_regs *regs, long ret)
 {
-	struct task_struct *t = bpf_get_current_task_btf();
-	struct scratch *s;
-	u32 zero = 0;
-	u64 cgid;
+	struct scratch *s = scratch_in_scope();
 
-	if (!task_in_scope(t, &cgid))
-		return 0;
-	s = bpf_map_lookup_elem(&scratch, &zero);
 	if (s)
 		s->duration = bpf_ktime_get_ns() - s->ts;
 	return 0;
