@@ -113,6 +113,7 @@ func (r *Recorder) Read(cgroupID uint64, slot uint32) (Snapshot, error) {
 		}
 		snap.Records = append(snap.Records, rec)
 	}
+	resolveProcessExits(snap.Records)
 	return snap, nil
 }
 

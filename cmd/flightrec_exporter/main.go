@@ -176,6 +176,9 @@ func run(opts options, copts *collector.Options, webFlags *web.FlagConfig, logge
 		return fmt.Errorf("starting the recorder: %w", err)
 	}
 	defer rec.Close()
+	for _, why := range rec.Variants.Missing {
+		logger.Warn("running without an optional kernel feature", "feature", why)
+	}
 	if rec.Resumed {
 		logger.Info("continuing the rings and counters pinned by an earlier exporter", "pin_path", cfg.PinPath)
 	}

@@ -82,7 +82,7 @@ func Decode(arch syscalls.Arch, clock Clock, r *bpf.Record) Entry {
 			e.ExitCode = &code
 			e.Params = fmt.Sprintf("exited with %d", code)
 		}
-		if r.Args[1] == 0 {
+		if r.Args[1] == bpf.ExitThread {
 			e.Params = "thread " + e.Params
 		}
 		return e

@@ -23,6 +23,7 @@ var commands = map[string]struct {
 	"futex-timeout":   {"N: N futex waits that time out after 1ms", futexTimeout},
 	"fsync":           {"PATH N: write and fsync PATH N times; prints the ns spent inside fsync", fsync},
 	"mutex":           {"M HOLD_MS: two threads contend M times for a futex lock held HOLD_MS", mutex},
+	"threads-exit":    {"N CODE: N threads busy in syscalls when the process exits with CODE (exit_group ends them all at once)", threadsExit},
 	"ebadf":           {"N: the i-th of " + strconv.Itoa(len(fdSyscalls)) + " fd syscalls N+i times on fd -1 (EBADF); prints the calls", ebadf},
 }
 
