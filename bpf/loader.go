@@ -34,6 +34,11 @@ type Config struct {
 	// PinPath is a directory on a bpffs where rings and counters are pinned,
 	// so that a restarted exporter finds them again; "" pins nothing.
 	PinPath string
+
+	// exitVariant, when set, is the sched_process_exit program to load
+	// whatever the kernel's prototype: tests use it to run the variant
+	// of older kernels on this one.
+	exitVariant string
 }
 
 // pinnedMaps outlive the exporter when PinPath is set: the rings, the
@@ -119,6 +124,9 @@ func Load(cfg Config) (*Recorder, error) {
 	variants, err := chooseVariants(kernel)
 	if err != nil {
 		return nil, fmt.Errorf("this kernel's tracepoints do not fit the recorder: %w", err)
+	}
+	if cfg.exitVariant != "" {
+		variants.force("sched_process_exit", cfg.exitVariant)
 	}
 	spec, err := loadRecorder()
 	if err != nil {

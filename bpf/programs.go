@@ -122,6 +122,21 @@ func chooseVariants(kernel *btf.Spec) (Variants, error) {
 	return v, errors.Join(errs...)
 }
 
+// force loads program instead of the variant chosen for tracepoint.
+func (v *Variants) force(tracepoint, program string) {
+	var keep []string
+	for _, name := range v.Programs {
+		for _, p := range programs {
+			if p.Name == name && p.Tracepoint == tracepoint && p.Name != "find_self" {
+				name = program
+			}
+		}
+		keep = append(keep, name)
+	}
+	v.Programs = keep
+	v.Features[FeatureGroupDead] = program == "process_exit"
+}
+
 // apply removes from spec the programs that were not chosen.
 func (v Variants) apply(spec *ebpf.CollectionSpec) {
 	keep := map[string]bool{}
