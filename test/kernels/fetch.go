@@ -151,3 +151,90 @@ func (r *aptRepo) fetchPackage(pkg string) (string, error) {
 	}
 	return dest, nil
 }
+
+// userland unpacks pkgs and everything they depend on into a root file
+// system for a guest of another architecture, laid out with merged /usr
+// like the host's, and returns its directory. Maintainer scripts are not
+// run: the tests need the programs and libraries, not configured services.
+func (r *aptRepo) userland(pkgs []string) (string, error) {
+	dest := filepath.Join(r.dir, "userland-"+strings.Join(pkgs, "+"))
+	if _, err := os.Stat(filepath.Join(dest, ".complete")); err == nil {
+		return dest, nil
+	}
+	if _, err := r.run(r.dir, "apt-get", "update", "-qq"); err != nil {
+		return "", err
+	}
+	args := append([]string{"depends", "--recurse", "--no-recommends", "--no-suggests", "--no-conflicts",
+		"--no-breaks", "--no-replaces", "--no-enhances"}, pkgs...)
+	out, err := r.run(r.dir, "apt-cache", args...)
+	if err != nil {
+		return "", err
+	}
+	seen := map[string]bool{}
+	var all []string
+	for _, l := range strings.Split(out, "\n") {
+		if l == "" || l[0] == ' ' || l[0] == '<' || seen[l] {
+			continue
+		}
+		seen[l] = true
+		all = append(all, l+":"+r.arch)
+	}
+	dl := filepath.Join(r.dir, "debs")
+	if err := os.MkdirAll(dl, 0o755); err != nil {
+		return "", err
+	}
+	if _, err := r.run(dl, "apt-get", append([]string{"download", "-qq"}, all...)...); err != nil {
+		return "", err
+	}
+	_ = os.RemoveAll(dest)
+	for _, d := range []string{"usr/bin", "usr/sbin", "usr/lib", "etc", "tmp", "proc", "sys", "dev", "root", "run"} {
+		if err := os.MkdirAll(filepath.Join(dest, d), 0o755); err != nil {
+			return "", err
+		}
+	}
+	for _, p := range all {
+		name := strings.TrimSuffix(p, ":"+r.arch)
+		debs, _ := filepath.Glob(filepath.Join(dl, name+"_*_"+r.arch+".deb"))
+		more, _ := filepath.Glob(filepath.Join(dl, name+"_*_all.deb"))
+		debs = append(debs, more...)
+		if len(debs) == 0 {
+			return "", fmt.Errorf("apt-get download %s left no package in %s", name, dl)
+		}
+		if b, err := exec.Command("dpkg-deb", "-x", debs[len(debs)-1], dest).CombinedOutput(); err != nil {
+			return "", fmt.Errorf("unpacking %s: %w\n%s", debs[len(debs)-1], err, b)
+		}
+	}
+	// Merged /usr, as Debian installs it: /bin/cat is /usr/bin/cat.
+	for _, d := range []string{"bin", "sbin", "lib"} {
+		top := filepath.Join(dest, d)
+		if fi, err := os.Lstat(top); err == nil && fi.IsDir() {
+			if b, err := exec.Command("cp", "-a", top+"/.", filepath.Join(dest, "usr", d)).CombinedOutput(); err != nil {
+				return "", fmt.Errorf("merging /%s: %w\n%s", d, err, b)
+			}
+			if err := os.RemoveAll(top); err != nil {
+				return "", err
+			}
+		}
+		if err := os.Symlink("usr/"+d, top); err != nil {
+			return "", err
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(dest, "usr/bin/sh")); err != nil {
+		// dash's maintainer script makes /bin/sh; nothing ran it here.
+		if err := os.Symlink("dash", filepath.Join(dest, "usr/bin/sh")); err != nil {
+			return "", err
+		}
+	}
+	for name, content := range map[string]string{
+		"etc/passwd": "root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
+		"etc/group":  "root:x:0:\nnogroup:x:65534:\n",
+	} {
+		if err := os.WriteFile(filepath.Join(dest, name), []byte(content), 0o644); err != nil {
+			return "", err
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dest, ".complete"), nil, 0o644); err != nil {
+		return "", err
+	}
+	return dest, nil
+}

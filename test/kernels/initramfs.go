@@ -136,10 +136,12 @@ func moduleName(file string) string {
 
 // initramfs describes the guest's first root file system.
 type initramfs struct {
+	root    string            // a userland to start from, or "" for busybox alone
 	busybox string            // a static busybox for the guest's architecture
 	modDir  string            // the kernel's module tree
 	modules []string          // module files (relative to modDir) to load, in order
 	files   map[string]string // path in the guest → file on the host
+	dirs    []string          // empty directories to make in the guest
 	env     map[string]string // written to /guest.env
 }
 
@@ -150,16 +152,23 @@ func (ir *initramfs) build(out string) error {
 		return err
 	}
 	defer os.RemoveAll(stage)
-	for _, d := range []string{"bin", "proc", "sys", "dev", "tmp", "modules"} {
+	if ir.root != "" {
+		if b, err := exec.Command("cp", "-a", ir.root+"/.", stage).CombinedOutput(); err != nil {
+			return fmt.Errorf("copying the userland: %w\n%s", err, b)
+		}
+	}
+	for _, d := range []string{"bin", "proc", "sys", "dev", "tmp", "modules", ".bb"} {
 		if err := os.MkdirAll(filepath.Join(stage, d), 0o755); err != nil {
 			return err
 		}
 	}
-	if err := copyFile(ir.busybox, filepath.Join(stage, "bin", "busybox"), 0o755); err != nil {
+	if err := copyFile(ir.busybox, filepath.Join(stage, ".bb", "busybox"), 0o755); err != nil {
 		return err
 	}
-	if err := os.Symlink("busybox", filepath.Join(stage, "bin", "sh")); err != nil {
-		return err
+	if _, err := os.Lstat(filepath.Join(stage, "bin", "sh")); err != nil {
+		if err := os.Symlink("/.bb/busybox", filepath.Join(stage, "bin", "sh")); err != nil {
+			return err
+		}
 	}
 	var names []string
 	for _, m := range ir.modules {
@@ -175,6 +184,11 @@ func (ir *initramfs) build(out string) error {
 			return err
 		}
 		if err := copyFile(host, dst, 0o755); err != nil {
+			return err
+		}
+	}
+	for _, d := range ir.dirs {
+		if err := os.MkdirAll(filepath.Join(stage, d), 0o755); err != nil {
 			return err
 		}
 	}

@@ -27,21 +27,27 @@ type kernel struct {
 	// once with one line naming what the kernel lacks.
 	Refuse bool
 	// Suites are the privileged test suites run inside the guest after
-	// the smoke test. They need the host's root over 9p, so amd64 only.
+	// the smoke test.
 	Suites []string
 }
 
 func (k kernel) name() string { return k.Suite + "-" + k.Arch }
 
-// privileged is what runs inside each amd64 guest that must pass.
+// privileged is what runs inside each guest that must pass.
 var privileged = []string{"recorder", "metrics", "faults", "restart", "access", "kubernetes"}
 
 var matrix = []kernel{
 	{Suite: "bookworm", Arch: "amd64", Suites: privileged}, // 6.1
 	{Suite: "trixie", Arch: "amd64", Suites: privileged},   // 6.12
 	{Suite: "bullseye", Arch: "amd64", Refuse: true},       // 5.10
-	{Suite: "bookworm", Arch: "arm64"},                     // 6.1, smoke test only
+	{Suite: "bookworm", Arch: "arm64", Suites: privileged}, // 6.1
 }
+
+// guestUserland is what the suites run besides their own binaries, for a
+// guest that cannot share the host's root: shells, coreutils (ls, cat,
+// true, sleep), util-linux (unshare, mount), iproute2 and procps (ip,
+// sysctl in a private network namespace).
+var guestUserland = []string{"dash", "bash", "coreutils", "util-linux", "mount", "iproute2", "procps"}
 
 // Environment variables that narrow a run while working on one kernel.
 const (
@@ -134,21 +140,45 @@ func bootAndCheck(ctx context.Context, t *testing.T, k kernel, bins *binaries) {
 		ir.env["SUITES"] = strings.Join(k.Suites, " ")
 		ir.env["RUN"] = os.Getenv(runEnv)
 	} else {
-		// No userland of the guest's architecture to share: the initramfs
-		// carries a static busybox and the exporter.
-		bb, err := newAptRepo(k.Suite, k.Arch)
+		// The host's userland is of another architecture: the initramfs
+		// carries the guest's own, unpacked from Debian's packages of its
+		// architecture, with the binaries and an empty test tree to run in.
+		repo, err := newAptRepo(k.Suite, k.Arch)
 		if err != nil {
 			t.Fatal(err)
 		}
-		bbDir, err := bb.fetchPackage("busybox-static")
+		bbDir, err := repo.fetchPackage("busybox-static")
 		if err != nil {
 			t.Fatalf("fetching busybox-static for %s: %v", k.Arch, err)
 		}
 		ir.busybox = filepath.Join(bbDir, "bin", "busybox")
-		binDir := bins.dir(t, k.Arch, nil)
+		if len(k.Suites) > 0 {
+			if ir.root, err = repo.userland(guestUserland); err != nil {
+				t.Fatalf("unpacking an %s userland: %v", k.Arch, err)
+			}
+			promDir, err := repo.fetchPackage("prometheus")
+			if err != nil {
+				t.Fatalf("fetching promtool for %s: %v", k.Arch, err)
+			}
+			ir.files["/usr/bin/promtool"] = filepath.Join(promDir, "usr", "bin", "promtool")
+		}
+		binDir := bins.dir(t, k.Arch, k.Suites)
 		ir.files["/run-guest"] = filepath.Join(bins.repo, "test/kernels/guest/run")
 		ir.files["/smoke"] = filepath.Join(bins.repo, "test/kernels/guest/smoke")
-		ir.files["/bin/flightrec_exporter"] = filepath.Join(binDir, "flightrec_exporter")
+		entries, err := os.ReadDir(binDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			ir.files["/flightrec-bin/"+e.Name()] = filepath.Join(binDir, e.Name())
+		}
+		for _, s := range k.Suites {
+			ir.dirs = append(ir.dirs, "/repo/test/"+s)
+		}
+		ir.env["REPO"] = "/repo"
+		ir.env["BINDIR"] = "/flightrec-bin"
+		ir.env["SUITES"] = strings.Join(k.Suites, " ")
+		ir.env["RUN"] = os.Getenv(runEnv)
 	}
 	initrd := filepath.Join(work, "initrd.gz")
 	if err := ir.build(initrd); err != nil {
@@ -157,9 +187,6 @@ func bootAndCheck(ctx context.Context, t *testing.T, k kernel, bins *binaries) {
 
 	memory := "4G"
 	timeout := 4*time.Minute + time.Duration(len(k.Suites))*4*time.Minute
-	if k.Arch == "arm64" {
-		memory, timeout = "2G", 8*time.Minute
-	}
 	logPath := filepath.Join(os.TempDir(), "flightrec-kernel-"+k.name()+".log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
