@@ -32,6 +32,7 @@ import (
 	"github.com/flightrec/flightrec_exporter/internal/containers"
 	"github.com/flightrec/flightrec_exporter/internal/dump"
 	"github.com/flightrec/flightrec_exporter/internal/kube"
+	"github.com/flightrec/flightrec_exporter/internal/redact"
 	"github.com/flightrec/flightrec_exporter/internal/route"
 	"github.com/flightrec/flightrec_exporter/internal/syscalls"
 )
@@ -64,6 +65,8 @@ type options struct {
 	peerScheme      string
 	peerCAFile      string
 	listen          []string // --web.listen-address
+	redaction       bool
+	redact          []string
 }
 
 func main() {
@@ -81,6 +84,8 @@ func main() {
 	dumpEnabled := app.Flag("dump.enabled", "Serve /dump (true or false). The dump shows file paths, addresses and buffer bytes of every container on the node.").Default("true").String()
 	app.Flag("dump.namespaces", "Only pods of these namespaces can be dumped (comma-separated; empty: all).").Default("").StringVar(&opts.dumpNamespaces)
 	app.Flag("dump.exclude-namespaces", "Pods of these namespaces cannot be dumped (comma-separated).").Default("").StringVar(&opts.dumpExclude)
+	redaction := app.Flag("dump.redaction", "Hide secrets in dumps (true or false): values of flags like --password in command lines, KEY=value pairs whose key names a secret, Authorization and Cookie headers in buffers. Done in user space when a dump is made.").Default("true").String()
+	app.Flag("dump.redact", fmt.Sprintf("Pattern of a secret to hide in dumps (a Go regular expression; its first group, or the whole match, is replaced by %s). Repeatable; given, it replaces the built-in patterns, which %q stands for.", redact.Mark, redact.Builtin)).Default(redact.Builtin).StringsVar(&opts.redact)
 	app.Flag("bpf.pin-path", "Directory on a bpf filesystem where rings and counters are pinned, so that a restarted or upgraded exporter continues them; empty to pin nothing.").Default("/sys/fs/bpf/flightrec").StringVar(&opts.pinPath)
 	app.Flag("dump.state-dir", "Directory where the frozen rings of removed containers are saved, so that they survive a restart; empty to keep them in memory only.").Default("").StringVar(&opts.stateDir)
 	app.Flag("dump.max-concurrent", "Dumps served at once; more are answered 429.").Default("4").IntVar(&opts.maxConcurrent)
@@ -110,6 +115,14 @@ func main() {
 		logger.Error(fmt.Sprintf("--dump.enabled %q: must be true or false", *dumpEnabled))
 		os.Exit(1)
 	}
+	switch *redaction {
+	case "true":
+		opts.redaction = true
+	case "false":
+	default:
+		logger.Error(fmt.Sprintf("--dump.redaction %q: must be true or false", *redaction))
+		os.Exit(1)
+	}
 	if webFlags.WebListenAddresses != nil {
 		opts.listen = *webFlags.WebListenAddresses
 	}
@@ -133,6 +146,12 @@ func run(opts options, copts *collector.Options, webFlags *web.FlagConfig, logge
 	nsFilter, err := dump.NewNamespaceFilter(opts.dumpNamespaces, opts.dumpExclude)
 	if err != nil {
 		return err
+	}
+	var redactor *redact.Redactor
+	if opts.redaction {
+		if redactor, err = redact.New(opts.redact); err != nil {
+			return fmt.Errorf("--dump.redact: %w", err)
+		}
 	}
 	if opts.nodeName == "" {
 		opts.nodeName, _ = os.Hostname()
@@ -223,7 +242,7 @@ func run(opts options, copts *collector.Options, webFlags *web.FlagConfig, logge
 
 	dumps := &dump.Handler{Source: rec, Cgroups: hier, Resolver: resolver, Store: store, Parent: parent,
 		Node: opts.nodeName, BaseURL: opts.externalURL, Arch: arch, Logger: logger, Namespaces: nsFilter,
-		Slots: make(chan struct{}, opts.maxConcurrent)}
+		Redact: redactor, Slots: make(chan struct{}, opts.maxConcurrent)}
 	if opts.kubeconfig != "" || kube.InCluster() {
 		if err := useKubernetes(ctx, opts, resolver, dumps, logger); err != nil {
 			return err

@@ -18,6 +18,7 @@ import (
 	"github.com/flightrec/flightrec_exporter/internal/cgroupid"
 	"github.com/flightrec/flightrec_exporter/internal/cgroups"
 	"github.com/flightrec/flightrec_exporter/internal/containers"
+	"github.com/flightrec/flightrec_exporter/internal/redact"
 	"github.com/flightrec/flightrec_exporter/internal/syscalls"
 )
 
@@ -51,6 +52,9 @@ type Handler struct {
 	// Namespaces limits what can be dumped (--dump.namespaces,
 	// --dump.exclude-namespaces); nil allows everything.
 	Namespaces *NamespaceFilter
+	// Redact hides secrets in argv, strings and buffers before they are
+	// shown (--dump.redact); nil shows them as recorded.
+	Redact *redact.Redactor
 	// Slots bounds the dumps served at once (--dump.max-concurrent); more
 	// are refused with 429. nil: no bound.
 	Slots chan struct{}
@@ -234,7 +238,7 @@ func (h *Handler) entries(q Query, rings []ring, withContainer bool) []Entry {
 	out := []Entry{}
 	for _, r := range rings {
 		for i := range r.records {
-			e := Decode(h.Arch, clock, &r.records[i])
+			e := Decode(h.Arch, clock, Redacted(h.Redact, &r.records[i]))
 			if withContainer {
 				e.Container = r.info.Container
 				if e.Container == "" {

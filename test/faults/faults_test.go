@@ -121,6 +121,8 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"--collector.syscalls.watch=fsync,nosuchcall"}, "nosuchcall"},
 		{[]string{"--dump.namespaces=Bad_Name"}, "--dump.namespaces"},
 		{[]string{"--dump.enabled=maybe"}, "dump.enabled"},
+		{[]string{"--dump.redaction=maybe"}, "dump.redaction"},
+		{[]string{"--dump.redact=(unclosed"}, "--dump.redact"},
 		{[]string{"--no-such-flag"}, "no-such-flag"},
 	} {
 		args := append([]string{"--web.listen-address=" + testenv.FreePort(t), "--bpf.pin-path="}, c.args...)
