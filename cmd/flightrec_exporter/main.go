@@ -28,6 +28,7 @@ import (
 
 	"github.com/flightrec/flightrec_exporter/bpf"
 	"github.com/flightrec/flightrec_exporter/collector"
+	"github.com/flightrec/flightrec_exporter/internal/authz"
 	"github.com/flightrec/flightrec_exporter/internal/cgroups"
 	"github.com/flightrec/flightrec_exporter/internal/containers"
 	"github.com/flightrec/flightrec_exporter/internal/dump"
@@ -67,6 +68,14 @@ type options struct {
 	listen          []string // --web.listen-address
 	redaction       bool
 	redact          []string
+	authz           string
+	authzVerb       string
+	authzGroup      string
+	authzResource   string
+	authzSub        string
+	authzAllowTTL   time.Duration
+	authzDenyTTL    time.Duration
+	authzCacheSize  int
 }
 
 func main() {
@@ -86,6 +95,14 @@ func main() {
 	app.Flag("dump.exclude-namespaces", "Pods of these namespaces cannot be dumped (comma-separated).").Default("").StringVar(&opts.dumpExclude)
 	redaction := app.Flag("dump.redaction", "Hide secrets in dumps (true or false): values of flags like --password in command lines, KEY=value pairs whose key names a secret, Authorization and Cookie headers in buffers. Done in user space when a dump is made.").Default("true").String()
 	app.Flag("dump.redact", fmt.Sprintf("Pattern of a secret to hide in dumps (a Go regular expression; its first group, or the whole match, is replaced by %s). Repeatable; given, it replaces the built-in patterns, which %q stands for.", redact.Mark, redact.Builtin)).Default(redact.Builtin).StringsVar(&opts.redact)
+	app.Flag("dump.authz", "Who may read /dump. kubernetes: the caller sends a bearer token (Authorization: Bearer), and may read a namespace's dumps if its user may do --dump.authz.verb on --dump.authz.resource/--dump.authz.subresource there (TokenReview, SubjectAccessReview; containers outside pods need it cluster-wide). none: whoever reaches the port (protect it with --web.config.file). auto: kubernetes when the exporter uses the Kubernetes API, none on a plain host.").Default("auto").StringVar(&opts.authz)
+	app.Flag("dump.authz.verb", "Verb a caller needs in a namespace to read its dumps.").Default("get").StringVar(&opts.authzVerb)
+	app.Flag("dump.authz.group", "API group of --dump.authz.resource (empty: the core group).").Default("").StringVar(&opts.authzGroup)
+	app.Flag("dump.authz.resource", "Resource a caller needs the verb on.").Default("pods").StringVar(&opts.authzResource)
+	app.Flag("dump.authz.subresource", "Subresource a caller needs the verb on (empty: none). The default, get pods/log, lets whoever may read a pod's logs read its syscalls.").Default("log").StringVar(&opts.authzSub)
+	app.Flag("dump.authz.allow-ttl", "How long a valid token and an allowed decision are remembered.").Default("1m").DurationVar(&opts.authzAllowTTL)
+	app.Flag("dump.authz.deny-ttl", "How long an invalid token and a denied decision are remembered.").Default("10s").DurationVar(&opts.authzDenyTTL)
+	app.Flag("dump.authz.cache-size", "Most tokens, and most decisions, remembered.").Default("1024").IntVar(&opts.authzCacheSize)
 	app.Flag("bpf.pin-path", "Directory on a bpf filesystem where rings and counters are pinned, so that a restarted or upgraded exporter continues them; empty to pin nothing.").Default("/sys/fs/bpf/flightrec").StringVar(&opts.pinPath)
 	app.Flag("dump.state-dir", "Directory where the frozen rings of removed containers are saved, so that they survive a restart; empty to keep them in memory only.").Default("").StringVar(&opts.stateDir)
 	app.Flag("dump.max-concurrent", "Dumps served at once; more are answered 429.").Default("4").IntVar(&opts.maxConcurrent)
@@ -146,6 +163,26 @@ func run(opts options, copts *collector.Options, webFlags *web.FlagConfig, logge
 	nsFilter, err := dump.NewNamespaceFilter(opts.dumpNamespaces, opts.dumpExclude)
 	if err != nil {
 		return err
+	}
+	if opts.authzVerb == "" || opts.authzResource == "" {
+		return fmt.Errorf("--dump.authz.verb and --dump.authz.resource must not be empty")
+	}
+	if opts.authzAllowTTL < 0 || opts.authzDenyTTL < 0 || opts.authzCacheSize < 0 {
+		return fmt.Errorf("--dump.authz.allow-ttl, --dump.authz.deny-ttl and --dump.authz.cache-size must not be negative")
+	}
+	useKube := opts.kubeconfig != "" || kube.InCluster()
+	switch opts.authz {
+	case "auto", "kubernetes", "none":
+	default:
+		return fmt.Errorf("--dump.authz %q: must be auto, kubernetes or none", opts.authz)
+	}
+	switch {
+	case opts.authz == "kubernetes" && !useKube:
+		return fmt.Errorf("--dump.authz=kubernetes needs the Kubernetes API: give --kubeconfig or run in a pod")
+	case opts.authz == "auto" && useKube:
+		opts.authz = "kubernetes"
+	case opts.authz == "auto":
+		opts.authz = "none"
 	}
 	var redactor *redact.Redactor
 	if opts.redaction {
@@ -243,7 +280,7 @@ func run(opts options, copts *collector.Options, webFlags *web.FlagConfig, logge
 	dumps := &dump.Handler{Source: rec, Cgroups: hier, Resolver: resolver, Store: store, Parent: parent,
 		Node: opts.nodeName, BaseURL: opts.externalURL, Arch: arch, Logger: logger, Namespaces: nsFilter,
 		Redact: redactor, Slots: make(chan struct{}, opts.maxConcurrent)}
-	if opts.kubeconfig != "" || kube.InCluster() {
+	if useKube {
 		if err := useKubernetes(ctx, opts, resolver, dumps, logger); err != nil {
 			return err
 		}
@@ -328,6 +365,18 @@ func useKubernetes(ctx context.Context, opts options, resolver *containers.Resol
 	}
 	kc.Start(ctx)
 	resolver.SetDirectory(kubeDirectory{kc})
+	if opts.authz == "kubernetes" {
+		az, err := authz.New(authz.Config{Client: kc.Clientset(), Verb: opts.authzVerb, Group: opts.authzGroup,
+			Resource: opts.authzResource, Subresource: opts.authzSub, AllowTTL: opts.authzAllowTTL,
+			DenyTTL: opts.authzDenyTTL, CacheSize: opts.authzCacheSize})
+		if err != nil {
+			return fmt.Errorf("--dump.authz: %w", err)
+		}
+		dumps.Authz = az
+		logger.Info("dumps follow Kubernetes RBAC: a caller needs a bearer token whose user may "+az.Rule()+" in the pod's namespace", "flag", "--dump.authz")
+	} else {
+		logger.Warn("dumps are open to whoever reaches the port (--dump.authz=none)")
+	}
 	dumps.Router = &route.Forwarder{
 		Locator: kubeLocator{c: kc, namespace: opts.peerNamespace, selector: opts.peerSelector, defaultPort: port},
 		Node:    opts.nodeName, Scheme: opts.peerScheme, Client: client, Logger: logger,

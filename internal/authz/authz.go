@@ -38,6 +38,7 @@ const (
 	DefaultAllowTTL  = time.Minute
 	DefaultDenyTTL   = 10 * time.Second
 	DefaultCacheSize = 1024
+	DefaultTimeout   = 10 * time.Second
 )
 
 // Config of an Authorizer.
@@ -53,6 +54,8 @@ type Config struct {
 	AllowTTL, DenyTTL time.Duration
 	// CacheSize bounds the decisions kept, for tokens and for access each.
 	CacheSize int
+	// Timeout bounds one review; zero is DefaultTimeout.
+	Timeout time.Duration
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
 }
@@ -84,6 +87,9 @@ func New(cfg Config) (*Authorizer, error) {
 	}
 	if cfg.CacheSize < 0 {
 		return nil, fmt.Errorf("authz: cache size %d must not be negative", cfg.CacheSize)
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTimeout
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -126,6 +132,8 @@ func (a *Authorizer) Authenticate(ctx context.Context, r *http.Request) (*User, 
 		}
 		return u, nil
 	}
+	ctx, cancel := context.WithTimeout(ctx, a.cfg.Timeout)
+	defer cancel()
 	tr, err := a.cfg.Client.AuthenticationV1().TokenReviews().Create(ctx,
 		&authnv1.TokenReview{Spec: authnv1.TokenReviewSpec{Token: token}}, metav1.CreateOptions{})
 	if err != nil {
@@ -169,6 +177,8 @@ func (a *Authorizer) Allowed(ctx context.Context, u *User, namespace string) (bo
 			spec.Extra[k] = v
 		}
 	}
+	ctx, cancel := context.WithTimeout(ctx, a.cfg.Timeout)
+	defer cancel()
 	sar, err := a.cfg.Client.AuthorizationV1().SubjectAccessReviews().Create(ctx,
 		&authzv1.SubjectAccessReview{Spec: spec}, metav1.CreateOptions{})
 	if err != nil {

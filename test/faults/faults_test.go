@@ -123,6 +123,9 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"--dump.enabled=maybe"}, "dump.enabled"},
 		{[]string{"--dump.redaction=maybe"}, "dump.redaction"},
 		{[]string{"--dump.redact=(unclosed"}, "--dump.redact"},
+		{[]string{"--dump.authz=maybe"}, "dump.authz"},
+		{[]string{"--dump.authz=kubernetes"}, "--dump.authz=kubernetes needs the Kubernetes API"},
+		{[]string{"--dump.authz.deny-ttl=-1s"}, "--dump.authz.deny-ttl"},
 		{[]string{"--no-such-flag"}, "no-such-flag"},
 	} {
 		args := append([]string{"--web.listen-address=" + testenv.FreePort(t), "--bpf.pin-path="}, c.args...)
