@@ -127,3 +127,39 @@ func TestHeadersInArguments(t *testing.T) {
 		t.Errorf("curl -H: %q", got)
 	}
 }
+
+// FuzzArgv checks that no argument vector makes Argv panic, that the
+// number of arguments is kept, and that a secret given as --password=VALUE
+// never survives.
+func FuzzArgv(f *testing.F) {
+	f.Add("tool\x00--password\x00x", "hunter2")
+	f.Add("\x00\x00", "a b")
+	f.Add("curl\x00-H\x00Authorization: Bearer", "tok")
+	r, err := New([]string{Builtin})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, args, secret string) {
+		var argv [][]byte
+		for _, a := range strings.Split(args, "\x00") {
+			argv = append(argv, []byte(a))
+		}
+		secret = strings.Map(func(c rune) rune {
+			if c <= ' ' || c == '"' || c == '\'' || c > 126 {
+				return -1
+			}
+			return c
+		}, secret)
+		if secret == "" {
+			return
+		}
+		argv = append(argv, []byte("--password="+secret))
+		got := r.Argv(argv)
+		if len(got) != len(argv) {
+			t.Fatalf("%d arguments in, %d out", len(argv), len(got))
+		}
+		if last := string(got[len(got)-1]); strings.Contains(last, secret) && !strings.Contains(Mark, secret) && !strings.Contains("--password=", secret) {
+			t.Fatalf("secret %q survives in %q", secret, last)
+		}
+	})
+}
