@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/flightrec/flightrec_exporter/bpf"
 	"github.com/flightrec/flightrec_exporter/collector"
@@ -183,6 +184,11 @@ func run(opts options, copts *collector.Options, webFlags *web.FlagConfig, logge
 		opts.authz = "kubernetes"
 	case opts.authz == "auto":
 		opts.authz = "none"
+	}
+	if opts.authz == "kubernetes" && webFlags.WebConfigFile != nil && *webFlags.WebConfigFile != "" {
+		if err := noBasicAuth(*webFlags.WebConfigFile); err != nil {
+			return err
+		}
 	}
 	var redactor *redact.Redactor
 	if opts.redaction {
@@ -382,5 +388,25 @@ func useKubernetes(ctx context.Context, opts options, resolver *containers.Resol
 		Node:    opts.nodeName, Scheme: opts.peerScheme, Client: client, Logger: logger,
 	}
 	logger.Info("labelling containers from the Kubernetes API", "node", opts.nodeName)
+	return nil
+}
+
+// noBasicAuth fails when the web config file asks for basic auth, which
+// takes the Authorization header that --dump.authz=kubernetes needs for the
+// caller's bearer token.
+func noBasicAuth(webConfig string) error {
+	b, err := os.ReadFile(webConfig)
+	if err != nil {
+		return fmt.Errorf("--web.config.file: %w", err)
+	}
+	var cfg struct {
+		BasicAuthUsers map[string]any `yaml:"basic_auth_users"`
+	}
+	if err := yaml.Unmarshal(b, &cfg); err != nil {
+		return fmt.Errorf("--web.config.file %s: %w", webConfig, err)
+	}
+	if len(cfg.BasicAuthUsers) > 0 {
+		return fmt.Errorf("--web.config.file %s has basic_auth_users, which cannot be combined with --dump.authz=kubernetes: both need the Authorization header (use TLS only, or --dump.authz=none)", webConfig)
+	}
 	return nil
 }
