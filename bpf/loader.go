@@ -354,7 +354,7 @@ func scConf(arch syscalls.Arch, nr int) scConfValue {
 	if c.BufAtExit {
 		v.Flags |= scBufAtExit
 	}
-	if name := arch.Name(nr); name == "exit" || name == "exit_group" {
+	if syscalls.NoReturn(arch.Name(nr)) {
 		v.Flags |= scNoReturn
 	}
 	return v
