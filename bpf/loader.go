@@ -43,7 +43,8 @@ type Config struct {
 
 // pinnedMaps outlive the exporter when PinPath is set: the rings, the
 // container table and the counters.
-var pinnedMaps = []string{"records", "rings", "containers", "free_slots", "errors", "latencies", "stats", "inflight"}
+var pinnedMaps = []string{recorderMapRecords, recorderMapRings, recorderMapContainers, recorderMapFreeSlots,
+	recorderMapErrors, recorderMapLatencies, recorderMapStats, recorderMapInflight}
 
 // MaxCaptureBytes is the largest useful --recorder.capture-bytes.
 const MaxCaptureBytes = payloadSize
@@ -144,23 +145,27 @@ func Load(cfg Config) (*Recorder, error) {
 	}
 	shift := uint(bits.TrailingZeros(uint(cfg.RingSize)))
 	rings := uint32(cfg.MaxRings)
-	spec.Maps["records"].MaxEntries = rings << shift
-	spec.Maps["rings"].MaxEntries = rings
-	spec.Maps["free_slots"].MaxEntries = rings
+	var specs recorderSpecs
+	if err := spec.Assign(&specs); err != nil {
+		return nil, fmt.Errorf("embedded BPF object: %w", err)
+	}
+	specs.Records.MaxEntries = rings << shift
+	specs.Rings.MaxEntries = rings
+	specs.FreeSlots.MaxEntries = rings
 	// Room for every ring plus containers seen while the cap was reached.
-	spec.Maps["containers"].MaxEntries = 4*rings + 256
-	spec.Maps["errors"].MaxEntries = uint32(cfg.ErrorSeries)
-	spec.Maps["latencies"].MaxEntries = uint32(cfg.LatencySeries)
-	for name, v := range map[string]any{
-		"ring_shift":       uint32(shift),
-		"parent_cgroup_id": cfg.ParentCgroupID,
-		"parent_level":     uint32(cfg.ParentLevel),
-		"self_cookie":      selfCookie,
-		"prctl_nr":         uint32(prctlNr),
-		"capture_bytes":    uint32(cfg.CaptureBytes),
+	specs.Containers.MaxEntries = 4*rings + 256
+	specs.Errors.MaxEntries = uint32(cfg.ErrorSeries)
+	specs.Latencies.MaxEntries = uint32(cfg.LatencySeries)
+	for v, val := range map[*ebpf.VariableSpec]any{
+		specs.RingShift:      uint32(shift),
+		specs.ParentCgroupId: cfg.ParentCgroupID,
+		specs.ParentLevel:    uint32(cfg.ParentLevel),
+		specs.SelfCookie:     selfCookie,
+		specs.PrctlNr:        uint32(prctlNr),
+		specs.CaptureBytes:   uint32(cfg.CaptureBytes),
 	} {
-		if err := spec.Variables[name].Set(v); err != nil {
-			return nil, fmt.Errorf("setting %s: %w", name, err)
+		if err := v.Set(val); err != nil {
+			return nil, fmt.Errorf("setting %s: %w", v.Name, err)
 		}
 	}
 	variants.apply(spec)
@@ -178,12 +183,12 @@ func Load(cfg Config) (*Recorder, error) {
 		r.Close()
 		return nil, err
 	}
-	if err := r.findSelf(coll.Programs["find_self"], selfCookie); err != nil {
+	if err := r.findSelf(coll.Programs[recorderProgFindSelf], selfCookie); err != nil {
 		r.Close()
 		return nil, err
 	}
 	for name, prog := range coll.Programs {
-		if name == "find_self" {
+		if name == recorderProgFindSelf {
 			continue
 		}
 		l, err := link.AttachTracing(link.TracingOptions{Program: prog})
@@ -234,7 +239,7 @@ func newCollection(spec *ebpf.CollectionSpec, pinPath string) (coll *ebpf.Collec
 	for _, name := range pinnedMaps {
 		spec.Maps[name].Pinning = ebpf.PinByName
 	}
-	_, statErr := os.Stat(filepath.Join(pinPath, "rings"))
+	_, statErr := os.Stat(filepath.Join(pinPath, recorderMapRings))
 	resumed = statErr == nil
 	opts := ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: pinPath}}
 	coll, err = ebpf.NewCollectionWithOptions(spec, opts)
@@ -313,7 +318,7 @@ func (r *Recorder) init(fresh bool) error {
 	for nr := 0; nr < max; nr++ {
 		conf := scConf(r.cfg.Arch, nr)
 		if watched[nr] {
-			conf.Flags |= scWatch
+			conf.Flags |= uint8(recorderScFlagSC_WATCH)
 		}
 		if err := r.maps.ScConfs.Update(uint32(nr), conf, ebpf.UpdateAny); err != nil {
 			return fmt.Errorf("writing capture table: %w", err)
@@ -322,21 +327,13 @@ func (r *Recorder) init(fresh bool) error {
 	return nil
 }
 
-// scConfValue mirrors struct sc_conf.
-type scConfValue struct {
-	Str1, Str2, Argv, Sa, SaLen, Buf, BufLen, Flags uint8
-}
-
 const (
-	argNone       = 0xff
-	scSAAtExit    = 1 << 0
-	scBufAtExit   = 1 << 1
-	scNoReturn    = 1 << 2
-	scWatch       = 1 << 3
-	slotUntracked = 0xffffffff
+	argNone       = 0xff       // ARG_NONE: the syscall has no such argument
+	slotUntracked = 0xffffffff // SLOT_UNTRACKED: a container that got no ring
 )
 
-func scConf(arch syscalls.Arch, nr int) scConfValue {
+// scConf is the capture table entry (struct sc_conf) of syscall nr.
+func scConf(arch syscalls.Arch, nr int) recorderScConf {
 	c := arch.Capture(nr)
 	idx := func(i int) uint8 {
 		if i < 0 || i > 5 {
@@ -344,18 +341,18 @@ func scConf(arch syscalls.Arch, nr int) scConfValue {
 		}
 		return uint8(i)
 	}
-	v := scConfValue{
+	v := recorderScConf{
 		Str1: idx(c.Str1), Str2: idx(c.Str2), Argv: idx(c.Argv),
 		Sa: idx(c.Sockaddr), SaLen: idx(c.SockaddrLen), Buf: idx(c.Buf), BufLen: idx(c.BufLen),
 	}
 	if c.SockaddrAtExit {
-		v.Flags |= scSAAtExit
+		v.Flags |= uint8(recorderScFlagSC_SA_AT_EXIT)
 	}
 	if c.BufAtExit {
-		v.Flags |= scBufAtExit
+		v.Flags |= uint8(recorderScFlagSC_BUF_AT_EXIT)
 	}
 	if syscalls.NoReturn(arch.Name(nr)) {
-		v.Flags |= scNoReturn
+		v.Flags |= uint8(recorderScFlagSC_NO_RETURN)
 	}
 	return v
 }

@@ -26,6 +26,15 @@ volatile const u64 self_cookie = 0;        /* find_self: the exporter's marker p
 volatile const u32 prctl_nr = 157;         /* find_self: prctl on this architecture */
 volatile const u32 capture_bytes = 64;     /* 0: buffers are never copied */
 
+/* Types that only user space reads, named here so that they are in the
+ * object's BTF and bpf2go generates their Go mirrors (-type in gen.go). */
+volatile const enum stat_index type_stat_index = STAT_MAX;
+volatile const enum event_kind type_event_kind = EV_PROCESS_EXIT;
+volatile const enum exit_kind type_exit_kind = EXIT_THREAD;
+volatile const enum sc_flag type_sc_flag = SC_WATCH;
+volatile const enum cgroup_event_kind type_cgroup_event_kind = CGROUP_EVENT_MKDIR;
+volatile const struct cgroup_event type_cgroup_event = {};
+
 #include "scope.h"
 
 #define MAX_SYSCALL_NR 1024
