@@ -286,10 +286,13 @@ func run(opts options, copts *collector.Options, webFlags *web.FlagConfig, logge
 	dumps := &dump.Handler{Source: rec, Cgroups: hier, Resolver: resolver, Store: store, Parent: parent,
 		Node: opts.nodeName, BaseURL: opts.externalURL, Arch: arch, Logger: logger, Namespaces: nsFilter,
 		Redact: redactor, Slots: make(chan struct{}, opts.maxConcurrent)}
+	var kubeHealth prometheus.Collector
 	if useKube {
-		if err := useKubernetes(ctx, opts, resolver, dumps, logger); err != nil {
+		kc, err := useKubernetes(ctx, opts, resolver, dumps, logger)
+		if err != nil {
 			return err
 		}
+		kubeHealth = kc
 	}
 
 	collectors := collector.New(collector.Deps{
@@ -309,6 +312,9 @@ func run(opts options, copts *collector.Options, webFlags *web.FlagConfig, logge
 		promcollectors.NewGoCollector(),
 		collectors,
 	)
+	if kubeHealth != nil {
+		reg.MustRegister(kubeHealth)
+	}
 
 	mux := http.NewServeMux()
 	mux.Handle(opts.telemetryPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{
@@ -354,14 +360,14 @@ func run(opts options, copts *collector.Options, webFlags *web.FlagConfig, logge
 
 // useKubernetes labels containers by namespace, pod and container from the
 // API server, and forwards dumps of pods on other nodes.
-func useKubernetes(ctx context.Context, opts options, resolver *containers.Resolver, dumps *dump.Handler, logger *slog.Logger) error {
+func useKubernetes(ctx context.Context, opts options, resolver *containers.Resolver, dumps *dump.Handler, logger *slog.Logger) (*kube.Client, error) {
 	kc, err := kube.New(kube.Config{Kubeconfig: opts.kubeconfig, NodeName: opts.nodeName, Logger: logger})
 	if err != nil {
-		return fmt.Errorf("kubernetes: %w", err)
+		return nil, fmt.Errorf("kubernetes: %w", err)
 	}
 	client, err := peerClient(opts.peerScheme, opts.peerCAFile)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	port := "9747"
 	if len(opts.listen) > 0 {
@@ -376,7 +382,7 @@ func useKubernetes(ctx context.Context, opts options, resolver *containers.Resol
 			Resource: opts.authzResource, Subresource: opts.authzSub, AllowTTL: opts.authzAllowTTL,
 			DenyTTL: opts.authzDenyTTL, CacheSize: opts.authzCacheSize})
 		if err != nil {
-			return fmt.Errorf("--dump.authz: %w", err)
+			return nil, fmt.Errorf("--dump.authz: %w", err)
 		}
 		dumps.Authz = az
 		logger.Info("dumps follow Kubernetes RBAC: a caller needs a bearer token whose user may "+az.Rule()+" in the pod's namespace", "flag", "--dump.authz")
@@ -388,7 +394,7 @@ func useKubernetes(ctx context.Context, opts options, resolver *containers.Resol
 		Node:    opts.nodeName, Scheme: opts.peerScheme, Client: client, Logger: logger,
 	}
 	logger.Info("labelling containers from the Kubernetes API", "node", opts.nodeName)
-	return nil
+	return kc, nil
 }
 
 // noBasicAuth fails when the web config file asks for basic auth, which
