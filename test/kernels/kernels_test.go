@@ -36,11 +36,14 @@ func (k kernel) name() string { return k.Suite + "-" + k.Arch }
 // privileged is what runs inside each guest that must pass.
 var privileged = []string{"recorder", "metrics", "faults", "restart", "access", "kubernetes"}
 
+// matrix is in the order guests start; go test runs two at a time (one
+// per CPU), so the slowest, arm64 under full emulation, goes first and the
+// amd64 guests follow one another beside it.
 var matrix = []kernel{
+	{Suite: "bookworm", Arch: "arm64", Suites: privileged}, // 6.1
 	{Suite: "bookworm", Arch: "amd64", Suites: privileged}, // 6.1
 	{Suite: "trixie", Arch: "amd64", Suites: privileged},   // 6.12
 	{Suite: "bullseye", Arch: "amd64", Refuse: true},       // 5.10
-	{Suite: "bookworm", Arch: "arm64", Suites: privileged}, // 6.1
 }
 
 // guestUserland is what the suites run besides their own binaries, for a
