@@ -1,11 +1,11 @@
 package collector
 
 import (
-	"github.com/flightrec/flightrec_exporter/internal/syscalls"
 	"sync"
 
 	"github.com/flightrec/flightrec_exporter/bpf"
 	"github.com/flightrec/flightrec_exporter/internal/containers"
+	"github.com/flightrec/flightrec_exporter/internal/syscalls"
 )
 
 // Retired keeps the final counts of cgroups whose kernel counters were
