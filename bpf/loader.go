@@ -263,8 +263,12 @@ func checkBPFFS(dir string) error {
 	// The nearest existing ancestor tells which filesystem dir would be on.
 	existing := filepath.Clean(dir)
 	for {
-		if _, err := os.Stat(existing); err == nil || existing == "/" || existing == "." {
+		_, err := os.Stat(existing)
+		if err == nil || existing == "/" || existing == "." {
 			break
+		}
+		if !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("--bpf.pin-path %s: %w", dir, err)
 		}
 		existing = filepath.Dir(existing)
 	}
@@ -363,7 +367,7 @@ func wrapLoadError(what string, err error) error {
 		return fmt.Errorf("%s: %+v", what, ve)
 	}
 	if errors.Is(err, os.ErrPermission) {
-		return fmt.Errorf("%s: %w (run as root, or with CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE)", what, err)
+		return fmt.Errorf("%s: %w (%s)", what, err, permissionHint())
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }
