@@ -30,6 +30,9 @@ type Config struct {
 	Arch           syscalls.Arch
 	Watch          []string // syscalls whose calls and latency are counted
 	ErrorSeries    int      // capacity of the error counters (container × syscall × errno)
+	// SkipErrors turns counting failed syscalls off in the kernel (the
+	// errors collector is disabled): no counter is updated or allocated.
+	SkipErrors bool
 	LatencySeries  int      // capacity of the watched-syscall counters (container × syscall × op)
 	// PinPath is a directory on a bpffs where rings and counters are pinned,
 	// so that a restarted exporter finds them again; "" pins nothing.
@@ -156,6 +159,15 @@ func Load(cfg Config) (*Recorder, error) {
 	specs.Containers.MaxEntries = 4*rings + 256
 	specs.Errors.MaxEntries = uint32(cfg.ErrorSeries)
 	specs.Latencies.MaxEntries = uint32(cfg.LatencySeries)
+	countErrors := uint32(1)
+	if cfg.SkipErrors {
+		countErrors, specs.Errors.MaxEntries = 0, 1
+	}
+	if len(cfg.Watch) == 0 {
+		specs.Latencies.MaxEntries = 1 // nothing is watched: no latency counter is ever made
+	}
+	// What the maps hold, as Config reports it.
+	cfg.ErrorSeries, cfg.LatencySeries = int(specs.Errors.MaxEntries), int(specs.Latencies.MaxEntries)
 	for v, val := range map[*ebpf.VariableSpec]any{
 		specs.RingShift:      uint32(shift),
 		specs.ParentCgroupId: cfg.ParentCgroupID,
@@ -163,6 +175,7 @@ func Load(cfg Config) (*Recorder, error) {
 		specs.SelfCookie:     selfCookie,
 		specs.PrctlNr:        uint32(prctlNr),
 		specs.CaptureBytes:   uint32(cfg.CaptureBytes),
+		specs.CountErrors:    countErrors,
 	} {
 		if err := v.Set(val); err != nil {
 			return nil, fmt.Errorf("setting %s: %w", v.Name, err)

@@ -25,6 +25,7 @@ volatile const u32 parent_level = 0;       /* cgroup level of the parent */
 volatile const u64 self_cookie = 0;        /* find_self: the exporter's marker prctl option */
 volatile const u32 prctl_nr = 157;         /* find_self: prctl on this architecture */
 volatile const u32 capture_bytes = 64;     /* 0: buffers are never copied */
+volatile const u32 count_errors = 1;       /* 0: the errors collector is off, failures are not counted */
 
 /* Types that only user space reads, named here so that they are in the
  * object's BTF and bpf2go generates their Go mirrors (-type in gen.go). */
@@ -668,7 +669,8 @@ static __always_inline void finish(struct record *r, struct sc_conf *c, u64 want
 static __always_inline void account(struct ring_meta *rm, u64 cgid, u32 nr, long ret, u64 seq, u64 now,
 				    struct sc_conf *c, u64 arg1, u64 ts_enter)
 {
-	if (ret < 0 && ret >= -MAX_ERRNO && !(rm && count_error_cached(rm, nr, (u32)-ret, seq, now)))
+	/* count_errors is constant once loaded: the verifier drops the branch. */
+	if (count_errors && ret < 0 && ret >= -MAX_ERRNO && !(rm && count_error_cached(rm, nr, (u32)-ret, seq, now)))
 		count_error(cgid, nr, ret, seq, now);
 	if (c && (c->flags & SC_WATCH)) {
 		/* futex: keep the command, drop the flags */

@@ -202,6 +202,7 @@ const (
 	recorderProgSysEnter           = "sys_enter"
 	recorderProgSysExit            = "sys_exit"
 	recorderVarCaptureBytes        = "capture_bytes"
+	recorderVarCountErrors         = "count_errors"
 	recorderVarParentCgroupId      = "parent_cgroup_id"
 	recorderVarParentCgroupPtr     = "parent_cgroup_ptr"
 	recorderVarParentLevel         = "parent_level"
@@ -293,6 +294,7 @@ type recorderMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type recorderVariableSpecs struct {
 	CaptureBytes        *ebpf.VariableSpec `ebpf:"capture_bytes"`
+	CountErrors         *ebpf.VariableSpec `ebpf:"count_errors"`
 	ParentCgroupId      *ebpf.VariableSpec `ebpf:"parent_cgroup_id"`
 	ParentCgroupPtr     *ebpf.VariableSpec `ebpf:"parent_cgroup_ptr"`
 	ParentLevel         *ebpf.VariableSpec `ebpf:"parent_level"`
@@ -365,6 +367,7 @@ func (m *recorderMaps) Close() error {
 // It can be passed to loadRecorderObjects or ebpf.CollectionSpec.LoadAndAssign.
 type recorderVariables struct {
 	CaptureBytes        *ebpf.Variable `ebpf:"capture_bytes"`
+	CountErrors         *ebpf.Variable `ebpf:"count_errors"`
 	ParentCgroupId      *ebpf.Variable `ebpf:"parent_cgroup_id"`
 	ParentCgroupPtr     *ebpf.Variable `ebpf:"parent_cgroup_ptr"`
 	ParentLevel         *ebpf.Variable `ebpf:"parent_level"`

@@ -77,8 +77,20 @@ type Options struct {
 	enabled       map[string]*bool
 }
 
-// Watched returns the syscalls of --collector.syscalls.watch.
+// Enabled reports whether the collector called name is on.
+func (o *Options) Enabled(name string) bool {
+	if on, ok := o.enabled[name]; ok {
+		return *on
+	}
+	return factories[name].defaultEnabled
+}
+
+// Watched returns the syscalls of --collector.syscalls.watch, none when the
+// syscalls collector is off: then the kernel counts none.
 func (o *Options) Watched() []string {
+	if !o.Enabled("syscalls") {
+		return nil
+	}
 	var out []string
 	for _, s := range strings.Split(o.Watch, ",") {
 		if s = strings.TrimSpace(s); s != "" {

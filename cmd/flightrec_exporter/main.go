@@ -223,6 +223,7 @@ func run(opts options, copts *collector.Options, webFlags *web.FlagConfig, logge
 		RingSize: opts.ringSize, MaxRings: opts.maxRings, CaptureBytes: opts.captureBytes,
 		ParentCgroupID: parentID, ParentLevel: cgroups.Level(parent), Arch: arch,
 		Watch: copts.Watched(), ErrorSeries: copts.ErrorSeries, LatencySeries: copts.LatencySeries,
+		SkipErrors: !copts.Enabled("errors"),
 		PinPath: opts.pinPath,
 	}
 	if err := cfg.Validate(); err != nil {
