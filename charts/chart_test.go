@@ -821,8 +821,16 @@ web:
 	if m := mount(c, "tls"); m == nil || m.MountPath != "/etc/flightrec/tls" || !m.ReadOnly {
 		t.Errorf("TLS secret mount %+v", m)
 	}
-	if !reflect.DeepEqual(v.Secret.Items, []corev1.KeyToPath{{Key: "tls.crt", Path: "tls.crt"}, {Key: "tls.key", Path: "tls.key"}}) {
+	if !reflect.DeepEqual(v.Secret.Items, []corev1.KeyToPath{{Key: "tls.crt", Path: "tls.crt"}, {Key: "tls.key", Path: "tls.key"}, {Key: "ca.crt", Path: "ca.crt"}}) {
 		t.Errorf("TLS secret items %+v", v.Secret.Items)
+	}
+	// Forwarded dumps reach the peers over https and verify them as the
+	// ServiceMonitor does: the same CA, the Service's name.
+	for _, want := range []string{"--dump.peer-scheme=https", "--dump.peer-ca-file=/etc/flightrec/tls/ca.crt",
+		"--dump.peer-server-name=" + fullname() + ".monitoring.svc"} {
+		if !slices.Contains(c.Args, want) {
+			t.Errorf("args %v lack %s", c.Args, want)
+		}
 	}
 
 	_, ep := o.serviceMonitor(t)

@@ -7,6 +7,7 @@
 package collector
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -75,6 +76,19 @@ type Options struct {
 	LatencySeries int
 	GracePeriod   time.Duration
 	enabled       map[string]*bool
+}
+
+// Validate reports settings that cannot work. The watched syscalls are
+// checked against the architecture by the recorder (bpf.Config).
+func (o *Options) Validate() error {
+	var errs []error
+	if o.GracePeriod < 0 {
+		errs = append(errs, fmt.Errorf("--collector.grace-period %s: must not be negative", o.GracePeriod))
+	}
+	if o.ErrorSeries < 1 || o.LatencySeries < 1 {
+		errs = append(errs, fmt.Errorf("--collector.errors.max-series %d and --collector.syscalls.max-series %d: must be positive", o.ErrorSeries, o.LatencySeries))
+	}
+	return errors.Join(errs...)
 }
 
 // Enabled reports whether the collector called name is on.
