@@ -32,8 +32,8 @@ type Config struct {
 	ErrorSeries    int      // capacity of the error counters (container × syscall × errno)
 	// SkipErrors turns counting failed syscalls off in the kernel (the
 	// errors collector is disabled): no counter is updated or allocated.
-	SkipErrors bool
-	LatencySeries  int      // capacity of the watched-syscall counters (container × syscall × op)
+	SkipErrors    bool
+	LatencySeries int // capacity of the watched-syscall counters (container × syscall × op)
 	// PinPath is a directory on a bpffs where rings and counters are pinned,
 	// so that a restarted exporter finds them again; "" pins nothing.
 	PinPath string
