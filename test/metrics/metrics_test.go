@@ -296,10 +296,7 @@ func TestSeriesOfRemovedCgroupExpireAfterGrace(t *testing.T) {
 }
 
 func TestPromtoolCheckMetrics(t *testing.T) {
-	promtool, err := exec.LookPath("promtool")
-	if err != nil {
-		t.Skip("promtool not installed (Debian package prometheus; .ci/run installs it)")
-	}
+	promtool := testenv.RequireTool(t, "promtool", "Debian package prometheus")
 	v := setup(t)
 	c := v.container(t)
 	v.run(t, c, nil, "mutex", "2", "1")
