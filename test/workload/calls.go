@@ -41,6 +41,14 @@ func openatMissing(args []string) error {
 	return nil
 }
 
+// patternWrite is the i-th buffer write-pattern writes (test/recorder
+// checks records against the same formula): its length depends
+// on i, so a record mixing two writes (the buffer of one, the count of
+// another) shows.
+func patternWrite(i int) string {
+	return "flightrec-" + strconv.Itoa(i) + "-" + strings.Repeat("x", i%32)
+}
+
 func writePattern(args []string) error {
 	n, err := count(args, 0)
 	if err != nil {
@@ -51,7 +59,7 @@ func writePattern(args []string) error {
 		return err
 	}
 	for i := 0; n == 0 || i < n; i++ {
-		b := []byte("flightrec-" + strconv.Itoa(i))
+		b := []byte(patternWrite(i))
 		syscall.RawSyscall(syscall.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
 	}
 	return nil
