@@ -211,3 +211,32 @@ func TestCaptureBytesZeroKeepsBuffersInTheKernel(t *testing.T) {
 		e.Stop()
 	}
 }
+
+func TestDumpDisabledAndPlainCgroupsUnderAnAllowList(t *testing.T) {
+	cg := testenv.NewCgroups(t)
+	container := cg.Make(t, testenv.KubeletPath("besteffort", testenv.RandomUID(), testenv.RandomHex(32)))
+	e := testenv.StartExporter(t, "--recorder.cgroup-parent="+cg.Parent, "--dump.enabled=false")
+	e2 := testenv.StartExporter(t, "--recorder.cgroup-parent="+cg.Parent, "--dump.namespaces=team-a")
+	if _, code := cg.Run(t, container, nil, "/bin/true"); code != 0 {
+		t.Fatal("true failed")
+	}
+	for _, path := range []string{"/dump", "/dump?cgroup=" + url.QueryEscape(container)} {
+		if code, _ := e.Get(t, path); code != 404 {
+			t.Errorf("--dump.enabled=false: %s answered %d, want 404", path, code)
+		}
+	}
+	if strings.Contains(e.MustGet(t, "/"), `href="/dump"`) {
+		t.Error("landing page links to a disabled /dump")
+	}
+	e.MustGet(t, "/metrics")
+
+	// A plain cgroup has no namespace: an allow list refuses it (the
+	// Kubernetes-mode test checks the namespaces it admits).
+	code, body := e2.Get(t, "/dump?cgroup="+url.QueryEscape(container))
+	if code != 403 || !strings.Contains(body, "not allowed") {
+		t.Errorf("--dump.namespaces=team-a, plain cgroup: %d %q, want 403", code, body)
+	}
+	if strings.Contains(e2.MustGet(t, "/dump"), container) {
+		t.Error("the index lists a ring that cannot be dumped")
+	}
+}

@@ -417,32 +417,6 @@ func TestPreviousRunOfARestartedUnit(t *testing.T) {
 	}
 }
 
-func TestDumpAccessFlags(t *testing.T) {
-	cg, e, container := setup(t, "--dump.enabled=false")
-	if _, code := cg.Run(t, container, nil, "/bin/true"); code != 0 {
-		t.Fatal("true failed")
-	}
-	if code, _ := e.Get(t, "/dump"); code != 404 {
-		t.Errorf("--dump.enabled=false: /dump answered %d, want 404", code)
-	}
-	if strings.Contains(e.MustGet(t, "/"), `href="/dump"`) {
-		t.Error("landing page links to a disabled /dump")
-	}
-	e.MustGet(t, "/metrics")
-
-	e2 := testenv.StartExporter(t, "--recorder.cgroup-parent="+cg.Parent, "--dump.namespaces=team-a")
-	if _, code := cg.Run(t, container, nil, "/bin/true"); code != 0 {
-		t.Fatal("true failed")
-	}
-	code, body := e2.Get(t, "/dump?cgroup="+url.QueryEscape(container))
-	if code != 403 || !strings.Contains(body, "not allowed") {
-		t.Errorf("--dump.namespaces=team-a, plain cgroup: %d %q, want 403", code, body)
-	}
-	if strings.Contains(e2.MustGet(t, "/dump"), container) {
-		t.Error("the index lists a ring that cannot be dumped")
-	}
-}
-
 func TestExporterInATrackedContainerDoesNotRecordItself(t *testing.T) {
 	cg := testenv.NewCgroups(t)
 	self := cg.Make(t, "/exporter.scope")
