@@ -319,3 +319,40 @@ func ebadf(args []string) error {
 	fmt.Println(calls)
 	return nil
 }
+
+// alloc touches MIB MiB of memory and keeps it, a MiB at a time, so that a
+// memory limit below that gets it OOM killed; with no limit it exits 0.
+func alloc(args []string) error {
+	n, err := count(args, 0)
+	if err != nil {
+		return err
+	}
+	var kept [][]byte
+	for i := 0; i < n; i++ {
+		b := make([]byte, 1<<20)
+		for j := 0; j < len(b); j += 4096 {
+			b[j] = 1
+		}
+		kept = append(kept, b)
+	}
+	runtime.KeepAlive(kept)
+	return nil
+}
+
+// efault passes an address nothing is mapped at as openat's path: the
+// kernel fails with EFAULT, and the recorder cannot copy the path either.
+func efault(args []string) error {
+	n, err := count(args, 0)
+	if err != nil {
+		return err
+	}
+	const unmapped = 0x10 // below mmap_min_addr: never mapped
+	for i := 0; i < n; i++ {
+		_, _, errno := syscall.RawSyscall6(syscall.SYS_OPENAT, atFDCWD, unmapped, 0, 0, 0, 0)
+		if errno != syscall.EFAULT {
+			return fmt.Errorf("openat of an unmapped path: want EFAULT, got %v", errno)
+		}
+	}
+	fmt.Println(n)
+	return nil
+}

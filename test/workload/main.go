@@ -23,6 +23,8 @@ var commands = map[string]struct {
 	"futex-timeout":   {"N: N futex waits that time out after 1ms", futexTimeout},
 	"fsync":           {"PATH N: write and fsync PATH N times; prints the ns spent inside fsync", fsync},
 	"mutex":           {"M HOLD_MS: two threads contend M times for a futex lock held HOLD_MS", mutex},
+	"alloc":           {"MIB: touch MIB MiB of memory, one MiB at a time (to be OOM killed below a memory limit)", alloc},
+	"efault":          {"N: N openat calls whose path is an unmapped address (EFAULT)", efault},
 	"ebadf":           {"N: the i-th of " + strconv.Itoa(len(fdSyscalls)) + " fd syscalls N+i times on fd -1 (EBADF); prints the calls", ebadf},
 }
 
