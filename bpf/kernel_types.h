@@ -98,12 +98,23 @@ struct css_set {
 	struct cgroup *dfl_cgrp;
 } __attribute__((preserve_access_index));
 
+typedef struct {
+	int counter;
+} atomic_t;
+
+struct signal_struct {
+	atomic_t live; /* threads of the group that have not begun to exit */
+} __attribute__((preserve_access_index));
+
 struct task_struct {
 	pid_t pid;
 	pid_t tgid;
 	int exit_code;
 	char comm[16];
 	struct css_set *cgroups;
+	struct signal_struct *signal;
+	struct task_struct *group_leader;
+	u64 start_time;
 } __attribute__((preserve_access_index));
 
 struct kernel_siginfo; /* read as UAPI siginfo bytes, see recorder.bpf.c */

@@ -34,6 +34,11 @@ type Config struct {
 	// PinPath is a directory on a bpffs where rings and counters are pinned,
 	// so that a restarted exporter finds them again; "" pins nothing.
 	PinPath string
+
+	// exitVariant, when set, is the sched_process_exit program to load
+	// whatever the kernel's prototype: tests use it to run the variant
+	// of older kernels on this one.
+	exitVariant string
 }
 
 // pinnedMaps outlive the exporter when PinPath is set: the rings, the
@@ -76,6 +81,9 @@ type Recorder struct {
 	// Resumed is true when the rings and counters of an earlier exporter
 	// were found pinned and are being continued.
 	Resumed bool
+	// Variants are the programs loaded for this kernel and the optional
+	// features it has.
+	Variants Variants
 
 	cfg     Config
 	coll    *ebpf.Collection
@@ -94,9 +102,6 @@ type Recorder struct {
 	foldLost atomic.Uint64
 }
 
-// optionalPrograms attach only where the kernel has their tracepoint.
-var optionalPrograms = map[string]string{"mark_victim": "btf_trace_mark_victim"}
-
 // Load verifies and attaches the recorder's programs. Recording starts when
 // it returns.
 func Load(cfg Config) (*Recorder, error) {
@@ -108,6 +113,20 @@ func Load(cfg Config) (*Recorder, error) {
 	}
 	if err := rlimit.RemoveMemlock(); err != nil {
 		return nil, fmt.Errorf("raising RLIMIT_MEMLOCK: %w (run as root, or with CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE)", err)
+	}
+	if err := CheckKernel(); err != nil {
+		return nil, err
+	}
+	kernel, err := btf.LoadKernelSpec()
+	if err != nil {
+		return nil, fmt.Errorf("loading kernel BTF: %w", err)
+	}
+	variants, err := chooseVariants(kernel)
+	if err != nil {
+		return nil, fmt.Errorf("this kernel's tracepoints do not fit the recorder: %w", err)
+	}
+	if cfg.exitVariant != "" {
+		variants.force("sched_process_exit", cfg.exitVariant)
 	}
 	spec, err := loadRecorder()
 	if err != nil {
@@ -144,21 +163,13 @@ func Load(cfg Config) (*Recorder, error) {
 			return nil, fmt.Errorf("setting %s: %w", name, err)
 		}
 	}
-	kernel, err := btf.LoadKernelSpec()
-	if err != nil {
-		return nil, fmt.Errorf("loading kernel BTF: %w", err)
-	}
-	for prog, tp := range optionalPrograms {
-		if _, err := kernel.AnyTypeByName(tp); err != nil {
-			delete(spec.Programs, prog)
-		}
-	}
+	variants.apply(spec)
 
 	coll, resumed, err := newCollection(spec, cfg.PinPath)
 	if err != nil {
 		return nil, err
 	}
-	r := &Recorder{cfg: cfg, shift: shift, coll: coll, Resumed: resumed}
+	r := &Recorder{cfg: cfg, shift: shift, coll: coll, Resumed: resumed, Variants: variants}
 	if err := coll.Assign(&r.maps); err != nil {
 		r.Close()
 		return nil, fmt.Errorf("finding maps: %w", err)
@@ -359,6 +370,10 @@ func wrapLoadError(what string, err error) error {
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }
+
+// KernelFeatures says which optional features the running kernel has
+// (Feature* names).
+func (r *Recorder) KernelFeatures() map[string]bool { return r.Variants.Features }
 
 // Config returns the settings the recorder was loaded with.
 func (r *Recorder) Config() Config { return r.cfg }

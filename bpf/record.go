@@ -35,9 +35,16 @@ const (
 
 // Record kinds that are not syscalls (Record.Nr < 0).
 const (
-	EventProcessExit = -1 // args: exit_code (wait status), group_dead
+	EventProcessExit = -1 // args: exit_code (wait status), Exit* (the thread ends its process?), leader's start time
 	EventSignal      = -2 // args: signo, si_code, si_errno, si_addr or si_pid, handler
 	EventOOMKill     = -3 // args: uid
+)
+
+// A process exit record's args[1] (EXIT_* in recorder.h).
+const (
+	ExitThread     = 0 // other threads of the process live on
+	ExitGroupDead  = 1 // the thread ended its process
+	exitGroupMaybe = 2 // kernels before group_dead: resolved by resolveProcessExits
 )
 
 // Payload layouts (struct record.layout).

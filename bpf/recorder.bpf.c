@@ -775,8 +775,9 @@ static __always_inline struct record *event_record(u64 cgid, u64 pid_tgid, s32 k
 	return r;
 }
 
-SEC("tp_btf/sched_process_exit")
-int BPF_PROG(process_exit, struct task_struct *p, bool group_dead)
+/* How a thread ended. group is EXIT_*; the group leader's start time tells
+ * this process apart from a later one that reuses its pid. */
+static __always_inline int record_exit(struct task_struct *p, u64 group)
 {
 	struct task_struct *t = bpf_get_current_task_btf();
 	u64 cgid, pid_tgid, seq;
@@ -791,10 +792,39 @@ int BPF_PROG(process_exit, struct task_struct *p, bool group_dead)
 	if (!r)
 		return 0;
 	r->args[0] = (u64)(u32)BPF_CORE_READ(p, exit_code);
-	r->args[1] = group_dead;
+	r->args[1] = group;
+	r->args[2] = BPF_CORE_READ(p, group_leader, start_time);
 	copy_comm(r->comm, t);
 	publish(r, seq, true);
 	return 0;
+}
+
+/*
+ * Two variants; the loader attaches the one the running kernel's
+ * sched_process_exit prototype fits (bpf/programs.go). Kernels after 6.12
+ * pass group_dead: whether this thread brought the group's live count to
+ * zero, i.e. whether the process ends with it.
+ */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(process_exit, struct task_struct *p, bool group_dead)
+{
+	return record_exit(p, group_dead ? EXIT_GROUP_DEAD : EXIT_THREAD);
+}
+
+/*
+ * Older kernels pass only the task. do_exit has already decremented the
+ * group's live count when the tracepoint fires, so a thread that reads 0
+ * there may be the last one; but threads that exit together can all read
+ * 0. The last of those records, in ring order, is the process's end (any
+ * exit record after it would have read 0 too): user space keeps that one
+ * (bpf.resolveProcessExits).
+ */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(process_exit_live, struct task_struct *p)
+{
+	int live = BPF_CORE_READ(p, signal, live.counter);
+
+	return record_exit(p, live == 0 ? EXIT_GROUP_MAYBE : EXIT_THREAD);
 }
 
 SEC("tp_btf/signal_deliver")

@@ -12,9 +12,14 @@
 #define COMM_LEN 16
 
 /* Special record kinds, stored in record.nr (syscall numbers are >= 0). */
-#define EV_PROCESS_EXIT (-1) /* sched_process_exit: args[0]=exit_code, args[1]=group_dead */
+#define EV_PROCESS_EXIT (-1) /* sched_process_exit: args[0]=exit_code, args[1]=EXIT_*, args[2]=leader's start time */
 #define EV_SIGNAL (-2)       /* signal_deliver: args[0]=signo, args[1]=si_code, args[2]=si_errno, args[3]=si_addr or si_pid, args[4]=handler */
 #define EV_OOM_KILL (-3)     /* mark_victim: the OOM killer chose this process */
+
+/* Process exit records' args[1]: was the thread the last of its group? */
+#define EXIT_THREAD 0      /* no: other threads of the process live on */
+#define EXIT_GROUP_DEAD 1  /* yes, as the kernel's sched_process_exit said (after 6.12) */
+#define EXIT_GROUP_MAYBE 2 /* the group's live count was 0: the last such record of the process is its end */
 
 /* record.layout: how the payload is split. */
 #define LAYOUT_NONE 0

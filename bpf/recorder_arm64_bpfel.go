@@ -16,34 +16,35 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	recorderMapCgroupEvents    = "cgroup_events"
-	recorderMapContainers      = "containers"
-	recorderMapErrors          = "errors"
-	recorderMapFreeSlots       = "free_slots"
-	recorderMapInflight        = "inflight"
-	recorderMapLastEnter       = "last_enter"
-	recorderMapLatencies       = "latencies"
-	recorderMapRecords         = "records"
-	recorderMapRings           = "rings"
-	recorderMapScConfs         = "sc_confs"
-	recorderMapScratch         = "scratch"
-	recorderMapSelf            = "self"
-	recorderMapStats           = "stats"
-	recorderProgCgroupMkdir    = "cgroup_mkdir"
-	recorderProgCgroupRmdir    = "cgroup_rmdir"
-	recorderProgFindSelf       = "find_self"
-	recorderProgMarkVictim     = "mark_victim"
-	recorderProgProcessExit    = "process_exit"
-	recorderProgSignalDeliver  = "signal_deliver"
-	recorderProgSysEnter       = "sys_enter"
-	recorderProgSysExit        = "sys_exit"
-	recorderVarCaptureBytes    = "capture_bytes"
-	recorderVarParentCgroupId  = "parent_cgroup_id"
-	recorderVarParentCgroupPtr = "parent_cgroup_ptr"
-	recorderVarParentLevel     = "parent_level"
-	recorderVarPrctlNr         = "prctl_nr"
-	recorderVarRingShift       = "ring_shift"
-	recorderVarSelfCookie      = "self_cookie"
+	recorderMapCgroupEvents     = "cgroup_events"
+	recorderMapContainers       = "containers"
+	recorderMapErrors           = "errors"
+	recorderMapFreeSlots        = "free_slots"
+	recorderMapInflight         = "inflight"
+	recorderMapLastEnter        = "last_enter"
+	recorderMapLatencies        = "latencies"
+	recorderMapRecords          = "records"
+	recorderMapRings            = "rings"
+	recorderMapScConfs          = "sc_confs"
+	recorderMapScratch          = "scratch"
+	recorderMapSelf             = "self"
+	recorderMapStats            = "stats"
+	recorderProgCgroupMkdir     = "cgroup_mkdir"
+	recorderProgCgroupRmdir     = "cgroup_rmdir"
+	recorderProgFindSelf        = "find_self"
+	recorderProgMarkVictim      = "mark_victim"
+	recorderProgProcessExit     = "process_exit"
+	recorderProgProcessExitLive = "process_exit_live"
+	recorderProgSignalDeliver   = "signal_deliver"
+	recorderProgSysEnter        = "sys_enter"
+	recorderProgSysExit         = "sys_exit"
+	recorderVarCaptureBytes     = "capture_bytes"
+	recorderVarParentCgroupId   = "parent_cgroup_id"
+	recorderVarParentCgroupPtr  = "parent_cgroup_ptr"
+	recorderVarParentLevel      = "parent_level"
+	recorderVarPrctlNr          = "prctl_nr"
+	recorderVarRingShift        = "ring_shift"
+	recorderVarSelfCookie       = "self_cookie"
 )
 
 // loadRecorder returns the embedded CollectionSpec for recorder.
@@ -88,14 +89,15 @@ type recorderSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type recorderProgramSpecs struct {
-	CgroupMkdir   *ebpf.ProgramSpec `ebpf:"cgroup_mkdir"`
-	CgroupRmdir   *ebpf.ProgramSpec `ebpf:"cgroup_rmdir"`
-	FindSelf      *ebpf.ProgramSpec `ebpf:"find_self"`
-	MarkVictim    *ebpf.ProgramSpec `ebpf:"mark_victim"`
-	ProcessExit   *ebpf.ProgramSpec `ebpf:"process_exit"`
-	SignalDeliver *ebpf.ProgramSpec `ebpf:"signal_deliver"`
-	SysEnter      *ebpf.ProgramSpec `ebpf:"sys_enter"`
-	SysExit       *ebpf.ProgramSpec `ebpf:"sys_exit"`
+	CgroupMkdir     *ebpf.ProgramSpec `ebpf:"cgroup_mkdir"`
+	CgroupRmdir     *ebpf.ProgramSpec `ebpf:"cgroup_rmdir"`
+	FindSelf        *ebpf.ProgramSpec `ebpf:"find_self"`
+	MarkVictim      *ebpf.ProgramSpec `ebpf:"mark_victim"`
+	ProcessExit     *ebpf.ProgramSpec `ebpf:"process_exit"`
+	ProcessExitLive *ebpf.ProgramSpec `ebpf:"process_exit_live"`
+	SignalDeliver   *ebpf.ProgramSpec `ebpf:"signal_deliver"`
+	SysEnter        *ebpf.ProgramSpec `ebpf:"sys_enter"`
+	SysExit         *ebpf.ProgramSpec `ebpf:"sys_exit"`
 }
 
 // recorderMapSpecs contains maps before they are loaded into the kernel.
@@ -200,14 +202,15 @@ type recorderVariables struct {
 //
 // It can be passed to loadRecorderObjects or ebpf.CollectionSpec.LoadAndAssign.
 type recorderPrograms struct {
-	CgroupMkdir   *ebpf.Program `ebpf:"cgroup_mkdir"`
-	CgroupRmdir   *ebpf.Program `ebpf:"cgroup_rmdir"`
-	FindSelf      *ebpf.Program `ebpf:"find_self"`
-	MarkVictim    *ebpf.Program `ebpf:"mark_victim"`
-	ProcessExit   *ebpf.Program `ebpf:"process_exit"`
-	SignalDeliver *ebpf.Program `ebpf:"signal_deliver"`
-	SysEnter      *ebpf.Program `ebpf:"sys_enter"`
-	SysExit       *ebpf.Program `ebpf:"sys_exit"`
+	CgroupMkdir     *ebpf.Program `ebpf:"cgroup_mkdir"`
+	CgroupRmdir     *ebpf.Program `ebpf:"cgroup_rmdir"`
+	FindSelf        *ebpf.Program `ebpf:"find_self"`
+	MarkVictim      *ebpf.Program `ebpf:"mark_victim"`
+	ProcessExit     *ebpf.Program `ebpf:"process_exit"`
+	ProcessExitLive *ebpf.Program `ebpf:"process_exit_live"`
+	SignalDeliver   *ebpf.Program `ebpf:"signal_deliver"`
+	SysEnter        *ebpf.Program `ebpf:"sys_enter"`
+	SysExit         *ebpf.Program `ebpf:"sys_exit"`
 }
 
 func (p *recorderPrograms) Close() error {
@@ -217,6 +220,7 @@ func (p *recorderPrograms) Close() error {
 		p.FindSelf,
 		p.MarkVictim,
 		p.ProcessExit,
+		p.ProcessExitLive,
 		p.SignalDeliver,
 		p.SysEnter,
 		p.SysExit,

@@ -108,6 +108,7 @@ func (r *Recorder) Read(cgroupID uint64, slot uint32) (Snapshot, error) {
 	snap.Records, snap.Torn = readRange(first, ring.Written, func(seq uint64, buf []byte) (Record, bool) {
 		return r.readRecord(slot, seq, buf)
 	})
+	resolveProcessExits(snap.Records)
 	return snap, nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -25,6 +26,7 @@ import (
 	"helm.sh/helm/v3/pkg/chartutil"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"sigs.k8s.io/yaml"
 )
@@ -242,6 +244,7 @@ type objects struct {
 	ClusterRoleBindings []*rbacv1.ClusterRoleBinding
 	ServiceMonitors     []*monitoringv1.ServiceMonitor
 	PrometheusRules     []*monitoringv1.PrometheusRule
+	NetworkPolicies     []*networkingv1.NetworkPolicy
 	Notes               string
 }
 
@@ -309,6 +312,9 @@ func decodeManifest(t *testing.T, manifest string) *objects {
 		case "monitoring.coreos.com/v1/ServiceMonitor":
 			o := &monitoringv1.ServiceMonitor{}
 			objs.ServiceMonitors, obj = append(objs.ServiceMonitors, o), o
+		case "networking.k8s.io/v1/NetworkPolicy":
+			o := &networkingv1.NetworkPolicy{}
+			objs.NetworkPolicies, obj = append(objs.NetworkPolicies, o), o
 		case "monitoring.coreos.com/v1/PrometheusRule":
 			o := &monitoringv1.PrometheusRule{}
 			objs.PrometheusRules, obj = append(objs.PrometheusRules, o), o
@@ -429,6 +435,8 @@ var exporterFlags = map[string]bool{
 	"dump.enabled": true, "dump.retention": true, "dump.max-frozen": true, "dump.namespaces": true,
 	"dump.exclude-namespaces": true, "dump.peer-selector": true, "dump.peer-namespace": true, "dump.state-dir": true,
 	"kubernetes.node-name": true, "bpf.pin-path": true, "log.level": true, "log.format": true,
+	"dump.authz": true, "dump.authz.verb": true, "dump.authz.resource": true, "dump.authz.subresource": true,
+	"dump.redaction": true, "dump.redact": true,
 }
 
 func fullname() string { return releaseName + "-flightrec-exporter" }
@@ -458,6 +466,7 @@ func TestDefaults(t *testing.T) {
 		"DaemonSet/" + fullname(),
 		"PrometheusRule/" + fullname(),
 		"ServiceMonitor/" + fullname(),
+		"NetworkPolicy/" + fullname(),
 	}
 	got := append([]string(nil), o.Kinds...)
 	sort.Strings(got)
@@ -585,12 +594,18 @@ func TestDefaults(t *testing.T) {
 		"bpf.pin-path":            "/host/sys/fs/bpf/flightrec",
 		"log.level":               "info",
 		"log.format":              "logfmt",
+		// Closed by default: dumps follow Kubernetes RBAC, secrets are redacted.
+		"dump.authz":             "kubernetes",
+		"dump.authz.verb":        "get",
+		"dump.authz.resource":    "pods",
+		"dump.authz.subresource": "log",
+		"dump.redaction":         "true",
 	} {
 		if got, ok := a[name]; !ok || got != want {
 			t.Errorf("--%s=%q (given: %v), want %q", name, got, ok, want)
 		}
 	}
-	for _, absent := range []string{"web.config.file", "web.external-url", "dump.namespaces", "dump.state-dir", "kubeconfig"} {
+	for _, absent := range []string{"web.config.file", "web.external-url", "dump.namespaces", "dump.state-dir", "kubeconfig", "dump.redact"} {
 		if _, ok := a[absent]; ok {
 			t.Errorf("--%s given by default", absent)
 		}
@@ -619,11 +634,12 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("no resource requests: %+v", c.Resources.Requests)
 	}
 
-	// RBAC: pods get/list/watch, nothing else.
+	// RBAC: pods get/list/watch, and the reviews that check who asks for a
+	// dump; nothing else.
 	if len(o.ClusterRoles) != 1 || len(o.ClusterRoleBindings) != 1 || len(o.ServiceAccounts) != 1 {
 		t.Fatalf("RBAC objects: %q", o.Kinds)
 	}
-	wantRules := []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list", "watch"}}}
+	wantRules := append(podRules, reviewRules...)
 	if !reflect.DeepEqual(o.ClusterRoles[0].Rules, wantRules) {
 		t.Errorf("ClusterRole rules %+v, want %+v", o.ClusterRoles[0].Rules, wantRules)
 	}
@@ -670,16 +686,67 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("ServiceMonitor namespaceSelector %+v", sm.Spec.NamespaceSelector)
 	}
 
-	// Notes: how to reach /dump.
+	checkNetworkPolicy(t, o, ds, "monitoring", map[string]string{"app.kubernetes.io/name": "prometheus"})
+
+	// Notes: how to reach /dump, with a token.
 	for _, want := range []string{
 		"kubectl --namespace monitoring port-forward service/" + fullname() + " 9747:9747",
-		"curl 'http://localhost:9747/dump'",
+		`curl -H "Authorization: Bearer $TOKEN" 'http://localhost:9747/dump'`,
+		"TOKEN=$(kubectl config view --raw --minify -o jsonpath='{.users[0].user.token}')",
+		"may get pods/log in a pod's namespace",
 		"flightrec_dump_base_url",
 	} {
 		if !strings.Contains(o.Notes, want) {
 			t.Errorf("NOTES.txt lacks %q:\n%s", want, o.Notes)
 		}
 	}
+}
+
+// podRules and reviewRules are the ClusterRole's rules: read pods, and
+// (with dump.authz.mode kubernetes) ask who a token is and what it may do.
+var (
+	podRules    = []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list", "watch"}}}
+	reviewRules = []rbacv1.PolicyRule{
+		{APIGroups: []string{"authentication.k8s.io"}, Resources: []string{"tokenreviews"}, Verbs: []string{"create"}},
+		{APIGroups: []string{"authorization.k8s.io"}, Resources: []string{"subjectaccessreviews"}, Verbs: []string{"create"}},
+	}
+)
+
+// checkNetworkPolicy checks that the only NetworkPolicy selects the
+// exporters and admits to their port only Prometheus (pods matching
+// promPods in the namespace promNamespace) and the exporters themselves.
+func checkNetworkPolicy(t *testing.T, o *objects, ds *appsv1.DaemonSet, promNamespace string, promPods map[string]string) *networkingv1.NetworkPolicy {
+	t.Helper()
+	if len(o.NetworkPolicies) != 1 {
+		t.Fatalf("%d NetworkPolicies, want 1", len(o.NetworkPolicies))
+	}
+	np := o.NetworkPolicies[0]
+	if np.Namespace != namespace || !reflect.DeepEqual(np.Spec.PodSelector.MatchLabels, ds.Spec.Selector.MatchLabels) ||
+		len(np.Spec.PodSelector.MatchExpressions) != 0 {
+		t.Errorf("NetworkPolicy %s/%s selects %+v, want the DaemonSet's pods %v", np.Namespace, np.Name, np.Spec.PodSelector, ds.Spec.Selector.MatchLabels)
+	}
+	if !reflect.DeepEqual(np.Spec.PolicyTypes, []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}) {
+		t.Errorf("policyTypes %v, want Ingress", np.Spec.PolicyTypes)
+	}
+	if len(np.Spec.Ingress) != 1 {
+		t.Fatalf("%d ingress rules, want 1", len(np.Spec.Ingress))
+	}
+	in := np.Spec.Ingress[0]
+	if len(in.Ports) != 1 || in.Ports[0].Port == nil || in.Ports[0].Port.String() != "http" || ptrValue(in.Ports[0].Protocol) != corev1.ProtocolTCP {
+		t.Errorf("ingress ports %+v, want TCP http only", in.Ports)
+	}
+	if len(in.From) < 2 {
+		t.Fatalf("ingress from %+v, want Prometheus and the peers", in.From)
+	}
+	prom, peers := in.From[0], in.From[1]
+	if prom.NamespaceSelector == nil || !reflect.DeepEqual(prom.NamespaceSelector.MatchLabels, map[string]string{"kubernetes.io/metadata.name": promNamespace}) ||
+		prom.PodSelector == nil || !reflect.DeepEqual(prom.PodSelector.MatchLabels, promPods) || prom.IPBlock != nil {
+		t.Errorf("first source %+v %+v, want Prometheus pods %v in namespace %s", prom.NamespaceSelector, prom.PodSelector, promPods, promNamespace)
+	}
+	if peers.NamespaceSelector != nil || peers.PodSelector == nil || !reflect.DeepEqual(peers.PodSelector.MatchLabels, ds.Spec.Selector.MatchLabels) {
+		t.Errorf("second source %+v, want the exporters of the release", peers)
+	}
+	return np
 }
 
 // checkHTTPProbes checks that both probes are HTTP GETs on the port named
@@ -794,6 +861,7 @@ web:
     serverConfig: {min_version: TLS13}
   basicAuth:
     users: {prometheus: "`+bcryptHash+`"}
+dump: {authz: {mode: none}}
 serviceMonitor:
   basicAuth: {existingSecret: scrape-auth}
 `)
@@ -833,6 +901,7 @@ web:
   tls: {enabled: true, existingSecret: flightrec-tls}
   basicAuth:
     users: {prometheus: "`+bcryptHash+`"}
+dump: {authz: {mode: none}}
 serviceMonitor: {enabled: false}
 probes:
   httpHeaders: [{name: Authorization, value: Basic cHJvbWV0aGV1czpzZWNyZXQ=}]
@@ -849,6 +918,7 @@ func TestBasicAuthWithoutTLS(t *testing.T) {
 web:
   basicAuth:
     users: {prometheus: "`+bcryptHash+`"}
+dump: {authz: {mode: none}}
 serviceMonitor:
   basicAuth: {existingSecret: scrape-auth}
 `)
@@ -950,9 +1020,9 @@ func TestDumpDisabled(t *testing.T) {
 	if !strings.Contains(o.Notes, "/dump is disabled") || strings.Contains(o.Notes, "port-forward") {
 		t.Errorf("NOTES.txt with the dump disabled:\n%s", o.Notes)
 	}
-	// Metrics still need the pods of the node.
-	if len(o.ClusterRoles) != 1 {
-		t.Errorf("no ClusterRole with the dump disabled")
+	// Metrics still need the pods of the node; nobody asks for dumps.
+	if len(o.ClusterRoles) != 1 || !reflect.DeepEqual(o.ClusterRoles[0].Rules, podRules) {
+		t.Errorf("ClusterRoles with the dump disabled: %+v, want pods only", o.ClusterRoles)
 	}
 }
 
@@ -1027,7 +1097,11 @@ dashboards: {labels: {grafana_dashboard: "yes", team: sre}, annotations: {grafan
 func TestInvalidValues(t *testing.T) {
 	for _, tc := range []struct{ values, want string }{
 		{"web: {tls: {enabled: true}}", "web.tls.existingSecret"},
-		{`web: {basicAuth: {users: {a: "` + bcryptHash + `"}}}`, "serviceMonitor.basicAuth.existingSecret"},
+		{`{web: {basicAuth: {users: {a: "` + bcryptHash + `"}}}, dump: {authz: {mode: none}}}`, "serviceMonitor.basicAuth.existingSecret"},
+		{`{web: {basicAuth: {users: {a: "` + bcryptHash + `"}}}, serviceMonitor: {basicAuth: {existingSecret: s}}}`, "dump.authz.mode=kubernetes"},
+		{"dump: {authz: {mode: rbac}}", "/dump/authz/mode"},
+		{"dump: {authz: {verb: ''}}", "/dump/authz/verb"},
+		{"networkPolicy: {extraFrom: [x]}", "/networkPolicy/extraFrom/0"},
 		{"web: {basicAuth: {users: {a: plaintext}}}", "/web/basicAuth/users/a"},
 		{"recorder: {ringSize: 1000}", "power of two"},
 		{"recorder: {ringSize: 0}", "/recorder/ringSize"},
@@ -1293,5 +1367,68 @@ func TestPackagedChart(t *testing.T) {
 	}
 	if packaged.Schema == nil || packaged.Metadata.Version != "0.1.0" || packaged.Metadata.AppVersion != "0.1.0" {
 		t.Errorf("packaged chart: schema %v, version %q, appVersion %q", packaged.Schema != nil, packaged.Metadata.Version, packaged.Metadata.AppVersion)
+	}
+}
+
+// TestDumpAccessOptOuts renders each way out of the closed default.
+func TestDumpAccessOptOuts(t *testing.T) {
+	// No RBAC check: no review rights, and the notes warn.
+	o := render(t, "dump: {authz: {mode: none}}")
+	_, c := o.daemonSet(t)
+	a := args(t, c)
+	if a["dump.authz"] != "none" {
+		t.Errorf("--dump.authz=%q, want none", a["dump.authz"])
+	}
+	for _, absent := range []string{"dump.authz.verb", "dump.authz.resource", "dump.authz.subresource"} {
+		if _, ok := a[absent]; ok {
+			t.Errorf("--%s with dump.authz.mode=none", absent)
+		}
+	}
+	if !reflect.DeepEqual(o.ClusterRoles[0].Rules, podRules) {
+		t.Errorf("ClusterRole rules %+v with dump.authz.mode=none, want pods only", o.ClusterRoles[0].Rules)
+	}
+	if strings.Contains(o.Notes, "Bearer") || !strings.Contains(o.Notes, "to anyone who can reach the Service") {
+		t.Errorf("NOTES.txt with dump.authz.mode=none:\n%s", o.Notes)
+	}
+
+	// Another permission.
+	o = render(t, `dump: {authz: {verb: list, resource: pods, subresource: ""}}`)
+	_, c = o.daemonSet(t)
+	a = args(t, c)
+	if a["dump.authz.verb"] != "list" || a["dump.authz.subresource"] != "" || !strings.Contains(o.Notes, "may list pods in a pod's namespace") {
+		t.Errorf("custom permission: args %v\n%s", a, o.Notes)
+	}
+
+	// Redaction off, and own patterns.
+	o = render(t, `dump: {redaction: false, redact: [builtin, "sk-[a-z]+"]}`)
+	_, c = o.daemonSet(t)
+	for _, want := range []string{"--dump.redaction=false", "--dump.redact=builtin", "--dump.redact=sk-[a-z]+"} {
+		if !slices.Contains(c.Args, want) {
+			t.Errorf("args %q lack %s", c.Args, want)
+		}
+	}
+
+	// No NetworkPolicy.
+	if o := render(t, "networkPolicy: {enabled: false}"); len(o.NetworkPolicies) != 0 {
+		t.Errorf("%d NetworkPolicies with networkPolicy.enabled=false", len(o.NetworkPolicies))
+	}
+	// Prometheus elsewhere, and more sources.
+	o = render(t, `
+serviceMonitor: {namespace: observability}
+networkPolicy:
+  extraFrom: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: ingress-nginx}}}]
+`)
+	ds, _ := o.daemonSet(t)
+	np := checkNetworkPolicy(t, o, ds, "observability", map[string]string{"app.kubernetes.io/name": "prometheus"})
+	if from := np.Spec.Ingress[0].From; len(from) != 3 || from[2].NamespaceSelector == nil ||
+		from[2].NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"] != "ingress-nginx" {
+		t.Errorf("extraFrom not admitted: %+v", from)
+	}
+	o = render(t, "networkPolicy: {prometheus: {namespace: prom, podSelector: {matchLabels: {app: prom}}}}")
+	checkNetworkPolicy(t, o, ds, "prom", map[string]string{"app": "prom"})
+	o = render(t, "networkPolicy: {prometheus: {namespaceSelector: {matchLabels: {team: obs}}, podSelector: {}}}")
+	prom := o.NetworkPolicies[0].Spec.Ingress[0].From[0]
+	if prom.NamespaceSelector == nil || !reflect.DeepEqual(prom.NamespaceSelector.MatchLabels, map[string]string{"team": "obs"}) || prom.PodSelector != nil {
+		t.Errorf("Prometheus by namespace selector: %+v %+v", prom.NamespaceSelector, prom.PodSelector)
 	}
 }

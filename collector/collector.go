@@ -34,6 +34,8 @@ type Source interface {
 	MapMemory() (map[string]uint64, error)
 	MapEntries() (errs, latencies int, err error)
 	ProgramStats() (map[string]bpf.ProgramStat, error)
+	// KernelFeatures says which optional features the running kernel has.
+	KernelFeatures() map[string]bool
 }
 
 // Labeler names the container of a cgroup id.

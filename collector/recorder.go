@@ -24,6 +24,7 @@ type recorderCollector struct {
 	inProgress                                                    *prometheus.Desc
 	known                                                         *prometheus.Desc
 	statsEnabled, progRuns, progRuntime, progMisses               *prometheus.Desc
+	kernelFeature                                                 *prometheus.Desc
 }
 
 func newRecorderCollector(d Deps) *recorderCollector {
@@ -62,6 +63,7 @@ func newRecorderCollector(d Deps) *recorderCollector {
 		progRuns:          desc("program_runs_total", "Runs of each BPF program (kernel accounting, only while kernel.bpf_stats_enabled=1).", "program"),
 		progRuntime:       desc("program_run_seconds_total", "Time spent in each BPF program (kernel accounting, only while kernel.bpf_stats_enabled=1).", "program"),
 		progMisses:        desc("program_recursion_misses_total", "Runs of each BPF program skipped because another BPF program was running on the CPU: syscalls not recorded.", "program"),
+		kernelFeature:     desc("kernel_feature", "1 when the running kernel has an optional feature the recorder uses: oom_kill (OOM-killer victims marked in the rings, tracepoint mark_victim), group_dead (sched_process_exit says which thread ends its process; without it, the exporter works it out from the ring).", "feature"),
 	}
 }
 
@@ -75,6 +77,13 @@ func (c *recorderCollector) Update(ch chan<- prometheus.Metric) error {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, l...)
 	}
 	gauge(c.maxRings, float64(cfg.MaxRings))
+	for f, ok := range src.KernelFeatures() {
+		v := 0.0
+		if ok {
+			v = 1
+		}
+		gauge(c.kernelFeature, v, f)
+	}
 	gauge(c.ringRecords, float64(cfg.RingSize))
 	counter(c.torn, float64(counts.Torn()))
 	counter(c.released, float64(counts.Released()))

@@ -25,13 +25,16 @@ import (
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/flightrec/flightrec_exporter/bpf"
 	"github.com/flightrec/flightrec_exporter/collector"
+	"github.com/flightrec/flightrec_exporter/internal/authz"
 	"github.com/flightrec/flightrec_exporter/internal/cgroups"
 	"github.com/flightrec/flightrec_exporter/internal/containers"
 	"github.com/flightrec/flightrec_exporter/internal/dump"
 	"github.com/flightrec/flightrec_exporter/internal/kube"
+	"github.com/flightrec/flightrec_exporter/internal/redact"
 	"github.com/flightrec/flightrec_exporter/internal/route"
 	"github.com/flightrec/flightrec_exporter/internal/syscalls"
 )
@@ -64,6 +67,16 @@ type options struct {
 	peerScheme      string
 	peerCAFile      string
 	listen          []string // --web.listen-address
+	redaction       bool
+	redact          []string
+	authz           string
+	authzVerb       string
+	authzGroup      string
+	authzResource   string
+	authzSub        string
+	authzAllowTTL   time.Duration
+	authzDenyTTL    time.Duration
+	authzCacheSize  int
 }
 
 func main() {
@@ -81,6 +94,16 @@ func main() {
 	dumpEnabled := app.Flag("dump.enabled", "Serve /dump (true or false). The dump shows file paths, addresses and buffer bytes of every container on the node.").Default("true").String()
 	app.Flag("dump.namespaces", "Only pods of these namespaces can be dumped (comma-separated; empty: all).").Default("").StringVar(&opts.dumpNamespaces)
 	app.Flag("dump.exclude-namespaces", "Pods of these namespaces cannot be dumped (comma-separated).").Default("").StringVar(&opts.dumpExclude)
+	redaction := app.Flag("dump.redaction", "Hide secrets in dumps (true or false): values of flags like --password in command lines, KEY=value pairs whose key names a secret, Authorization and Cookie headers in buffers. Done in user space when a dump is made.").Default("true").String()
+	app.Flag("dump.redact", fmt.Sprintf("Pattern of a secret to hide in dumps (a Go regular expression; its first group, or the whole match, is replaced by %s). Repeatable; given, it replaces the built-in patterns, which %q stands for.", redact.Mark, redact.Builtin)).Default(redact.Builtin).StringsVar(&opts.redact)
+	app.Flag("dump.authz", "Who may read /dump. kubernetes: the caller sends a bearer token (Authorization: Bearer), and may read a namespace's dumps if its user may do --dump.authz.verb on --dump.authz.resource/--dump.authz.subresource there (TokenReview, SubjectAccessReview; containers outside pods need it cluster-wide). none: whoever reaches the port (protect it with --web.config.file). auto: kubernetes when the exporter uses the Kubernetes API, none on a plain host.").Default("auto").StringVar(&opts.authz)
+	app.Flag("dump.authz.verb", "Verb a caller needs in a namespace to read its dumps.").Default("get").StringVar(&opts.authzVerb)
+	app.Flag("dump.authz.group", "API group of --dump.authz.resource (empty: the core group).").Default("").StringVar(&opts.authzGroup)
+	app.Flag("dump.authz.resource", "Resource a caller needs the verb on.").Default("pods").StringVar(&opts.authzResource)
+	app.Flag("dump.authz.subresource", "Subresource a caller needs the verb on (empty: none). The default, get pods/log, lets whoever may read a pod's logs read its syscalls.").Default("log").StringVar(&opts.authzSub)
+	app.Flag("dump.authz.allow-ttl", "How long a valid token and an allowed decision are remembered.").Default("1m").DurationVar(&opts.authzAllowTTL)
+	app.Flag("dump.authz.deny-ttl", "How long an invalid token and a denied decision are remembered.").Default("10s").DurationVar(&opts.authzDenyTTL)
+	app.Flag("dump.authz.cache-size", "Most tokens, and most decisions, remembered.").Default("1024").IntVar(&opts.authzCacheSize)
 	app.Flag("bpf.pin-path", "Directory on a bpf filesystem where rings and counters are pinned, so that a restarted or upgraded exporter continues them; empty to pin nothing.").Default("/sys/fs/bpf/flightrec").StringVar(&opts.pinPath)
 	app.Flag("dump.state-dir", "Directory where the frozen rings of removed containers are saved, so that they survive a restart; empty to keep them in memory only.").Default("").StringVar(&opts.stateDir)
 	app.Flag("dump.max-concurrent", "Dumps served at once; more are answered 429.").Default("4").IntVar(&opts.maxConcurrent)
@@ -110,6 +133,14 @@ func main() {
 		logger.Error(fmt.Sprintf("--dump.enabled %q: must be true or false", *dumpEnabled))
 		os.Exit(1)
 	}
+	switch *redaction {
+	case "true":
+		opts.redaction = true
+	case "false":
+	default:
+		logger.Error(fmt.Sprintf("--dump.redaction %q: must be true or false", *redaction))
+		os.Exit(1)
+	}
 	if webFlags.WebListenAddresses != nil {
 		opts.listen = *webFlags.WebListenAddresses
 	}
@@ -133,6 +164,37 @@ func run(opts options, copts *collector.Options, webFlags *web.FlagConfig, logge
 	nsFilter, err := dump.NewNamespaceFilter(opts.dumpNamespaces, opts.dumpExclude)
 	if err != nil {
 		return err
+	}
+	if opts.authzVerb == "" || opts.authzResource == "" {
+		return fmt.Errorf("--dump.authz.verb and --dump.authz.resource must not be empty")
+	}
+	if opts.authzAllowTTL < 0 || opts.authzDenyTTL < 0 || opts.authzCacheSize < 0 {
+		return fmt.Errorf("--dump.authz.allow-ttl, --dump.authz.deny-ttl and --dump.authz.cache-size must not be negative")
+	}
+	useKube := opts.kubeconfig != "" || kube.InCluster()
+	switch opts.authz {
+	case "auto", "kubernetes", "none":
+	default:
+		return fmt.Errorf("--dump.authz %q: must be auto, kubernetes or none", opts.authz)
+	}
+	switch {
+	case opts.authz == "kubernetes" && !useKube:
+		return fmt.Errorf("--dump.authz=kubernetes needs the Kubernetes API: give --kubeconfig or run in a pod")
+	case opts.authz == "auto" && useKube:
+		opts.authz = "kubernetes"
+	case opts.authz == "auto":
+		opts.authz = "none"
+	}
+	if opts.authz == "kubernetes" && webFlags.WebConfigFile != nil && *webFlags.WebConfigFile != "" {
+		if err := noBasicAuth(*webFlags.WebConfigFile); err != nil {
+			return err
+		}
+	}
+	var redactor *redact.Redactor
+	if opts.redaction {
+		if redactor, err = redact.New(opts.redact); err != nil {
+			return fmt.Errorf("--dump.redact: %w", err)
+		}
 	}
 	if opts.nodeName == "" {
 		opts.nodeName, _ = os.Hostname()
@@ -176,6 +238,9 @@ func run(opts options, copts *collector.Options, webFlags *web.FlagConfig, logge
 		return fmt.Errorf("starting the recorder: %w", err)
 	}
 	defer rec.Close()
+	for _, why := range rec.Variants.Missing {
+		logger.Warn("running without an optional kernel feature", "feature", why)
+	}
 	if rec.Resumed {
 		logger.Info("continuing the rings and counters pinned by an earlier exporter", "pin_path", cfg.PinPath)
 	}
@@ -220,8 +285,8 @@ func run(opts options, copts *collector.Options, webFlags *web.FlagConfig, logge
 
 	dumps := &dump.Handler{Source: rec, Cgroups: hier, Resolver: resolver, Store: store, Parent: parent,
 		Node: opts.nodeName, BaseURL: opts.externalURL, Arch: arch, Logger: logger, Namespaces: nsFilter,
-		Slots: make(chan struct{}, opts.maxConcurrent)}
-	if opts.kubeconfig != "" || kube.InCluster() {
+		Redact: redactor, Slots: make(chan struct{}, opts.maxConcurrent)}
+	if useKube {
 		if err := useKubernetes(ctx, opts, resolver, dumps, logger); err != nil {
 			return err
 		}
@@ -306,10 +371,42 @@ func useKubernetes(ctx context.Context, opts options, resolver *containers.Resol
 	}
 	kc.Start(ctx)
 	resolver.SetDirectory(kubeDirectory{kc})
+	if opts.authz == "kubernetes" {
+		az, err := authz.New(authz.Config{Client: kc.Clientset(), Verb: opts.authzVerb, Group: opts.authzGroup,
+			Resource: opts.authzResource, Subresource: opts.authzSub, AllowTTL: opts.authzAllowTTL,
+			DenyTTL: opts.authzDenyTTL, CacheSize: opts.authzCacheSize})
+		if err != nil {
+			return fmt.Errorf("--dump.authz: %w", err)
+		}
+		dumps.Authz = az
+		logger.Info("dumps follow Kubernetes RBAC: a caller needs a bearer token whose user may "+az.Rule()+" in the pod's namespace", "flag", "--dump.authz")
+	} else {
+		logger.Warn("dumps are open to whoever reaches the port (--dump.authz=none)")
+	}
 	dumps.Router = &route.Forwarder{
 		Locator: kubeLocator{c: kc, namespace: opts.peerNamespace, selector: opts.peerSelector, defaultPort: port},
 		Node:    opts.nodeName, Scheme: opts.peerScheme, Client: client, Logger: logger,
 	}
 	logger.Info("labelling containers from the Kubernetes API", "node", opts.nodeName)
+	return nil
+}
+
+// noBasicAuth fails when the web config file asks for basic auth, which
+// takes the Authorization header that --dump.authz=kubernetes needs for the
+// caller's bearer token.
+func noBasicAuth(webConfig string) error {
+	b, err := os.ReadFile(webConfig)
+	if err != nil {
+		return fmt.Errorf("--web.config.file: %w", err)
+	}
+	var cfg struct {
+		BasicAuthUsers map[string]any `yaml:"basic_auth_users"`
+	}
+	if err := yaml.Unmarshal(b, &cfg); err != nil {
+		return fmt.Errorf("--web.config.file %s: %w", webConfig, err)
+	}
+	if len(cfg.BasicAuthUsers) > 0 {
+		return fmt.Errorf("--web.config.file %s has basic_auth_users, which cannot be combined with --dump.authz=kubernetes: both need the Authorization header (use TLS only, or --dump.authz=none)", webConfig)
+	}
 	return nil
 }

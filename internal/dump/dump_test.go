@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/flightrec/flightrec_exporter/bpf"
+	"github.com/flightrec/flightrec_exporter/internal/redact"
 	"github.com/flightrec/flightrec_exporter/internal/syscalls"
 )
 
@@ -184,3 +185,27 @@ func TestWriteText(t *testing.T) {
 }
 
 func matches(re, s string) bool { return regexp.MustCompile(re).MatchString(s) }
+
+func TestRedactedLeavesTheRecordAlone(t *testing.T) {
+	red, err := redact.New([]string{redact.Builtin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &bpf.Record{Nr: 59, Finished: true, Args: [6]uint64{1, 2, 3}, Str1: []byte("/bin/tool"),
+		Argv: [][]byte{[]byte("tool"), []byte("--password"), []byte("hunter2")},
+		Buf:  []byte("Cookie: a=b")}
+	got := Redacted(red, rec)
+	if string(got.Argv[2]) != redact.Mark || string(got.Buf) != "Cookie: "+redact.Mark || string(got.Str1) != "/bin/tool" {
+		t.Errorf("redacted: %q %q %q", got.Argv, got.Buf, got.Str1)
+	}
+	if string(rec.Argv[2]) != "hunter2" || string(rec.Buf) != "Cookie: a=b" {
+		t.Errorf("the original record changed: %q %q", rec.Argv, rec.Buf)
+	}
+	e := Decode(syscalls.ArchAMD64, Clock{}, got)
+	if !strings.Contains(e.Params, `"--password", "[redacted]"`) || strings.Contains(e.Params, "hunter2") {
+		t.Errorf("decoded: %s", e.Params)
+	}
+	if Redacted(nil, rec) != rec {
+		t.Error("a nil redactor copied the record")
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/flightrec/flightrec_exporter/bpf"
+	"github.com/flightrec/flightrec_exporter/internal/redact"
 	"github.com/flightrec/flightrec_exporter/internal/syscalls"
 )
 
@@ -82,7 +83,7 @@ func Decode(arch syscalls.Arch, clock Clock, r *bpf.Record) Entry {
 			e.ExitCode = &code
 			e.Params = fmt.Sprintf("exited with %d", code)
 		}
-		if r.Args[1] == 0 {
+		if r.Args[1] == bpf.ExitThread {
 			e.Params = "thread " + e.Params
 		}
 		return e
@@ -130,6 +131,19 @@ func Decode(arch syscalls.Arch, clock Clock, r *bpf.Record) Entry {
 		}
 	}
 	return e
+}
+
+// Redacted returns r, or a copy of it with the secrets in its captured
+// strings, argv and buffer replaced; r itself is never changed (frozen rings
+// share their records).
+func Redacted(red *redact.Redactor, r *bpf.Record) *bpf.Record {
+	if red == nil {
+		return r
+	}
+	c := *r
+	c.Str1, c.Str2, c.Buf = red.Bytes(r.Str1), red.Bytes(r.Str2), red.Bytes(r.Buf)
+	c.Argv = red.Argv(r.Argv)
+	return &c
 }
 
 // Failed reports whether the entry is a syscall that returned an error.

@@ -4,6 +4,7 @@
 package dump
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,9 +16,11 @@ import (
 	"time"
 
 	"github.com/flightrec/flightrec_exporter/bpf"
+	"github.com/flightrec/flightrec_exporter/internal/authz"
 	"github.com/flightrec/flightrec_exporter/internal/cgroupid"
 	"github.com/flightrec/flightrec_exporter/internal/cgroups"
 	"github.com/flightrec/flightrec_exporter/internal/containers"
+	"github.com/flightrec/flightrec_exporter/internal/redact"
 	"github.com/flightrec/flightrec_exporter/internal/syscalls"
 )
 
@@ -51,6 +54,13 @@ type Handler struct {
 	// Namespaces limits what can be dumped (--dump.namespaces,
 	// --dump.exclude-namespaces); nil allows everything.
 	Namespaces *NamespaceFilter
+	// Authz, when set, lets a request read only the namespaces where its
+	// bearer token's user has the access Authz checks (Kubernetes RBAC);
+	// nil: whoever reaches the handler reads everything Namespaces allows.
+	Authz *authz.Authorizer
+	// Redact hides secrets in argv, strings and buffers before they are
+	// shown (--dump.redact); nil shows them as recorded.
+	Redact *redact.Redactor
 	// Slots bounds the dumps served at once (--dump.max-concurrent); more
 	// are refused with 429. nil: no bound.
 	Slots chan struct{}
@@ -88,6 +98,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, "bad request: "+err.Error(), http.StatusBadRequest)
 		return
 	}
+	var user *authz.User
+	if h.Authz != nil {
+		if user, err = h.Authz.Authenticate(req.Context(), req); err != nil {
+			h.authError(w, err)
+			return
+		}
+	}
 	if h.Slots != nil {
 		select {
 		case h.Slots <- struct{}{}:
@@ -100,13 +117,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	sw := &startedWriter{ResponseWriter: w}
 	w = sw
+	who := caller{ctx: req.Context(), user: user}
 	switch {
 	case q.Cgroup != "":
-		err = h.serveCgroup(w, q)
+		err = h.serveCgroup(w, who, q)
 	case q.Pod != "":
-		err = h.servePod(w, req, q)
+		err = h.servePod(w, req, who, q)
 	default:
-		err = h.serveIndex(w, q)
+		err = h.serveIndex(w, who, q)
 	}
 	if err != nil && sw.started {
 		// The answer was on its way: a client gone or too slow (--web.write-timeout).
@@ -234,7 +252,7 @@ func (h *Handler) entries(q Query, rings []ring, withContainer bool) []Entry {
 	out := []Entry{}
 	for _, r := range rings {
 		for i := range r.records {
-			e := Decode(h.Arch, clock, &r.records[i])
+			e := Decode(h.Arch, clock, Redacted(h.Redact, &r.records[i]))
 			if withContainer {
 				e.Container = r.info.Container
 				if e.Container == "" {
@@ -269,7 +287,7 @@ func (q Query) keep(e *Entry) bool {
 	return true
 }
 
-func (h *Handler) serveCgroup(w http.ResponseWriter, q Query) error {
+func (h *Handler) serveCgroup(w http.ResponseWriter, who caller, q Query) error {
 	path := cgroups.Clean(q.Cgroup)
 	var r ring
 	if q.Previous > 0 {
@@ -285,7 +303,7 @@ func (h *Handler) serveCgroup(w http.ResponseWriter, q Query) error {
 		}
 		r = live
 	}
-	if err := h.allowed(r.info.Namespace); err != nil {
+	if err := h.allowed(who, r.info.Namespace); err != nil {
 		return err
 	}
 	if err := h.load(&r); err != nil {
@@ -382,9 +400,11 @@ func (h *Handler) podRings(q Query) ([]ring, error) {
 	return found, nil
 }
 
-func (h *Handler) servePod(w http.ResponseWriter, req *http.Request, q Query) error {
+func (h *Handler) servePod(w http.ResponseWriter, req *http.Request, who caller, q Query) error {
 	if q.Namespace != "" {
-		if err := h.allowed(q.Namespace); err != nil {
+		// Before anything is looked up or forwarded: the answer for a
+		// namespace the caller may not read does not tell whether the pod exists.
+		if err := h.allowed(who, q.Namespace); err != nil {
 			return err
 		}
 	}
@@ -419,7 +439,7 @@ func (h *Handler) servePod(w http.ResponseWriter, req *http.Request, q Query) er
 		}
 		return notFound("pod %s has no ring on node %s, and no other node is known to run it", what, h.Node)
 	}
-	if err := h.allowed(rings[0].info.Namespace); err != nil {
+	if err := h.allowed(who, rings[0].info.Namespace); err != nil {
 		return err
 	}
 	d := PodDump{Node: h.Node, Namespace: rings[0].info.Namespace, Pod: q.Pod, Previous: q.Previous}
@@ -448,15 +468,64 @@ func (h *Handler) servePod(w http.ResponseWriter, req *http.Request, q Query) er
 	return WriteText(w, d.Entries, true)
 }
 
-func (h *Handler) allowed(namespace string) error {
-	if h.Namespaces.Allows(namespace) {
-		return nil
-	}
+// caller is who asks for a dump: the user its bearer token names, when
+// dumps follow Kubernetes RBAC (Handler.Authz).
+type caller struct {
+	ctx  context.Context
+	user *authz.User
+}
+
+// allowed checks that the caller may read the dumps of namespace: the
+// namespace filter first, then Kubernetes RBAC.
+func (h *Handler) allowed(who caller, namespace string) error {
 	what := "namespace " + namespace
 	if namespace == "" {
 		what = "containers outside Kubernetes namespaces"
 	}
-	return &httpError{http.StatusForbidden, fmt.Sprintf("dumps of %s are not allowed on this exporter (--dump.namespaces / --dump.exclude-namespaces)", what)}
+	if !h.Namespaces.Allows(namespace) {
+		return &httpError{http.StatusForbidden, fmt.Sprintf("dumps of %s are not allowed on this exporter (--dump.namespaces / --dump.exclude-namespaces)", what)}
+	}
+	ok, err := h.permits(who, namespace)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		where := "in namespace " + namespace
+		if namespace == "" {
+			where = "in every namespace (cluster-wide)"
+		}
+		return &httpError{http.StatusForbidden, fmt.Sprintf(
+			"user %q may not read dumps of %s: that needs the Kubernetes permission to %s %s (--dump.authz)",
+			who.user.Name, what, h.Authz.Rule(), where)}
+	}
+	return nil
+}
+
+// permits asks Kubernetes RBAC whether the caller may read the dumps of
+// namespace; without Authz, everyone may.
+func (h *Handler) permits(who caller, namespace string) (bool, error) {
+	if h.Authz == nil {
+		return true, nil
+	}
+	ok, err := h.Authz.Allowed(who.ctx, who.user, namespace)
+	if err != nil {
+		h.Logger.Error("checking access to a dump", "user", who.user.Name, "namespace", namespace, "err", err)
+		return false, &httpError{http.StatusServiceUnavailable, err.Error()}
+	}
+	return ok, nil
+}
+
+// authError answers a request whose bearer token could not be checked.
+func (h *Handler) authError(w http.ResponseWriter, err error) {
+	if errors.Is(err, authz.ErrUnavailable) {
+		h.Logger.Error("checking a dump request's token", "err", err)
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("WWW-Authenticate", `Bearer realm="flightrec_exporter"`)
+	http.Error(w, "unauthorized: "+err.Error()+
+		" (dumps follow Kubernetes RBAC: use a token of someone who may "+h.Authz.Rule()+" in the pod's namespace)",
+		http.StatusUnauthorized)
 }
 
 func writeRingHeader(w http.ResponseWriter, r RingInfo, shown int) {

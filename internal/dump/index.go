@@ -42,13 +42,29 @@ type Index struct {
 	UntrackedCgroups int           `json:"untracked_cgroups"`
 }
 
-func (h *Handler) index() (Index, error) {
+func (h *Handler) index(who caller) (Index, error) {
 	rings, untracked, err := h.Source.Rings()
 	if err != nil {
 		return Index{}, err
 	}
 	cfg := h.Source.Config()
 	clock := NewClock()
+	// Only what the caller may read, asked once per namespace.
+	seen := map[string]bool{}
+	visible := func(namespace string) (bool, error) {
+		if !h.Namespaces.Allows(namespace) {
+			return false, nil
+		}
+		ok, known := seen[namespace]
+		if !known {
+			var err error
+			if ok, err = h.permits(who, namespace); err != nil {
+				return false, err
+			}
+			seen[namespace] = ok
+		}
+		return ok, nil
+	}
 	idx := Index{Node: h.Node, RingSize: cfg.RingSize, MaxRings: cfg.MaxRings, UntrackedCgroups: len(untracked),
 		Rings: []RingSummary{}, Frozen: []RingSummary{}}
 	for _, r := range rings {
@@ -61,7 +77,9 @@ func (h *Handler) index() (Index, error) {
 		if l, ok := h.Resolver.Labels(r.CgroupID); ok {
 			s.Namespace, s.Pod, s.Container = l.Namespace, l.Pod, l.Container
 		}
-		if !h.Namespaces.Allows(s.Namespace) {
+		if ok, err := visible(s.Namespace); err != nil {
+			return Index{}, err
+		} else if !ok {
 			continue
 		}
 		s.Records = r.Written - s.Overwritten
@@ -79,7 +97,9 @@ func (h *Handler) index() (Index, error) {
 	}
 	sort.Slice(idx.Rings, func(i, j int) bool { return idx.Rings[i].Cgroup < idx.Rings[j].Cgroup })
 	for _, f := range h.Store.All() {
-		if !h.Namespaces.Allows(f.Labels.Namespace) {
+		if ok, err := visible(f.Labels.Namespace); err != nil {
+			return Index{}, err
+		} else if !ok {
 			continue
 		}
 		s := summary(f.Cgroup)
@@ -101,8 +121,8 @@ func summary(path string) RingSummary {
 	return RingSummary{Cgroup: path, Identity: id.Label(path), Runtime: id.Runtime, ContainerID: id.ContainerID, PodUID: id.PodUID}
 }
 
-func (h *Handler) serveIndex(w http.ResponseWriter, q Query) error {
-	idx, err := h.index()
+func (h *Handler) serveIndex(w http.ResponseWriter, who caller, q Query) error {
+	idx, err := h.index(who)
 	if err != nil {
 		return err
 	}

@@ -157,7 +157,7 @@ func howItEnded(recs []bpf.Record) string {
 	var last *bpf.Record
 	for i := range recs {
 		r := &recs[i]
-		if r.Nr == bpf.EventProcessExit && r.Args[1] != 0 && (last == nil || r.Seq > last.Seq) {
+		if r.Nr == bpf.EventProcessExit && r.Args[1] == bpf.ExitGroupDead && (last == nil || r.Seq > last.Seq) {
 			last = r
 		}
 	}

@@ -185,6 +185,12 @@ func (c *Client) APIReachable() bool {
 	return !c.health.isFailing()
 }
 
+// Clientset returns the client's connection to the API server, for other
+// requests made with the same configuration (TokenReviews, ...).
+func (c *Client) Clientset() kubernetes.Interface {
+	return c.cs
+}
+
 // NodeName returns the configured node.
 func (c *Client) NodeName() string {
 	return c.node

@@ -25,10 +25,23 @@ func ModuleRoot(t testing.TB) string {
 	return filepath.Dir(strings.TrimSpace(string(out)))
 }
 
+// BinDirEnv names a directory of prebuilt executables, one per main
+// package and named after its last path element; when it is set, Build
+// takes them from there instead of running go build. Guests booted by
+// test/kernels have no Go toolchain time to spare and run the suites so.
+const BinDirEnv = "FLIGHTREC_TEST_BINDIR"
+
 // Build compiles the main package pkg (like "./cmd/flightrec_exporter")
 // once per test binary and returns the path of the executable.
 func Build(t testing.TB, pkg string) string {
 	t.Helper()
+	if dir := os.Getenv(BinDirEnv); dir != "" {
+		bin := filepath.Join(dir, filepath.Base(pkg))
+		if _, err := os.Stat(bin); err != nil {
+			t.Fatalf("%s=%s: no prebuilt %s: %v", BinDirEnv, dir, pkg, err)
+		}
+		return bin
+	}
 	buildMu.Lock()
 	defer buildMu.Unlock()
 	if bin, ok := built[pkg]; ok {

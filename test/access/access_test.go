@@ -240,3 +240,44 @@ func TestDumpDisabledAndPlainCgroupsUnderAnAllowList(t *testing.T) {
 		t.Error("the index lists a ring that cannot be dumped")
 	}
 }
+
+func TestDumpsRedactSecrets(t *testing.T) {
+	cg := testenv.NewCgroups(t)
+	// The argv capture is 80 bytes: the workload is "w" on the PATH, so that
+	// sh's command line fits.
+	bin := t.TempDir()
+	if err := os.Symlink(testenv.Build(t, "./test/workload"), filepath.Join(bin, "w")); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+":"+os.Getenv("PATH"))
+	script := "exec w socket-write --password=hunter2 --verbose 'Authorization: Bearer abc'"
+	for _, c := range []struct {
+		redaction string
+		hidden    bool
+	}{{"true", true}, {"false", false}} { // false: the positive control
+		e := testenv.StartExporter(t, "--recorder.cgroup-parent="+cg.Parent, "--dump.redaction="+c.redaction)
+		app := cg.Make(t, "/redact-"+c.redaction+".scope")
+		if out, code := cg.Run(t, app, nil, "/bin/sh", "-c", script); code != 0 {
+			t.Fatalf("workload: %s", out)
+		}
+		for _, format := range []string{"text", "json"} {
+			body := e.MustGet(t, "/dump?format="+format+"&cgroup="+url.QueryEscape(app))
+			// The rest of each line stays: the command, the flag, the header name.
+			for _, kept := range []string{"socket-write", "--password=", "--verbose", "Authorization: Bearer "} {
+				if !strings.Contains(body, kept) {
+					t.Errorf("redaction=%s %s: %q missing from the dump:\n%s", c.redaction, format, kept, body)
+				}
+			}
+			for _, secret := range []string{"hunter2", "Bearer abc"} {
+				if got := strings.Contains(body, secret); got == c.hidden {
+					t.Errorf("redaction=%s %s: %q in the dump: %v", c.redaction, format, secret, got)
+				}
+			}
+			if c.hidden && strings.Count(body, "--password=[redacted]") < 2 {
+				// sh's execve and the workload's execve
+				t.Errorf("redaction=%s %s: want --password=[redacted] in both execve calls:\n%s", c.redaction, format, body)
+			}
+		}
+		e.Stop()
+	}
+}

@@ -53,7 +53,8 @@ func waitLabelled(t *testing.T, e *testenv.Exporter, namespace, pod string) {
 func TestNamespaceFiltersInKubernetesMode(t *testing.T) {
 	cg := testenv.NewCgroups(t)
 	api := kubetest.NewServer(t)
-	common := []string{"--recorder.cgroup-parent=" + cg.Parent, "--kubeconfig=" + api.Kubeconfig(t), "--kubernetes.node-name=node-a"}
+	// The namespace lists on their own: RBAC (--dump.authz) is off here.
+	common := []string{"--recorder.cgroup-parent=" + cg.Parent, "--kubeconfig=" + api.Kubeconfig(t), "--kubernetes.node-name=node-a", "--dump.authz=none"}
 	cases := []struct {
 		name    string
 		flags   []string
@@ -190,8 +191,9 @@ func TestForwardingOverTLSWithBasicAuth(t *testing.T) {
 	// The API points node b's exporter at a proxy that logs what node a sends.
 	api.AddPod(peerPod("node-a", addrA))
 	api.AddPod(peerPod("node-b", proxyB))
+	// Basic auth from the web config, not RBAC: the two exclude each other.
 	common := []string{"--kubeconfig=" + api.Kubeconfig(t), "--dump.peer-namespace=monitoring", "--web.config.file=" + config,
-		"--dump.peer-scheme=https"}
+		"--dump.peer-scheme=https", "--dump.authz=none"}
 	a := testenv.StartExporterTLS(t, pool, "sre", "s3cret", append(common, "--recorder.cgroup-parent="+nodeA, "--dump.exclude-namespaces=vault",
 		"--kubernetes.node-name=node-a", "--web.listen-address="+addrA, "--dump.peer-ca-file="+certFile)...)
 	b := testenv.StartExporterTLS(t, pool, "sre", "s3cret", append(common, "--recorder.cgroup-parent="+nodeB,

@@ -133,6 +133,10 @@ func TestCrashLoopAlertLinksToTheDump(t *testing.T) {
 	uid := testenv.RandomUID()
 	pod := kubetest.Pod("shop", "cart", uid, "node-a", "10.0.0.9", map[string]string{"app": testenv.RandomHex(32)})
 	api.AddPod(pod)
+	// Dumps follow Kubernetes RBAC (the default with the Kubernetes API): the
+	// person following the alert's link may read the pod's logs.
+	api.AddToken("sre-token", kubetest.Identity{User: "sre"})
+	api.Allow(kubetest.Rule{Subject: "sre", Namespace: "shop", Verb: "get", Resource: "pods", Subresource: "log"})
 
 	exporterAddr := testenv.FreePort(t)
 	exporter := "http://" + exporterAddr
@@ -241,7 +245,12 @@ scrape_configs:
 	if fired.Annotations["dump_url"] != wantURL {
 		t.Fatalf("dump_url %q, want %q", fired.Annotations["dump_url"], wantURL)
 	}
-	resp, err := http.Get(fired.Annotations["dump_url"])
+	req, err := http.NewRequest(http.MethodGet, fired.Annotations["dump_url"], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer sre-token")
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/flightrec/flightrec_exporter/internal/cgroups"
+	"github.com/flightrec/flightrec_exporter/internal/kube/kubetest"
 	"github.com/flightrec/flightrec_exporter/internal/testenv"
 )
 
@@ -112,17 +113,28 @@ func TestNoBPFFSDegrades(t *testing.T) {
 
 func TestBadFlags(t *testing.T) {
 	testenv.RequireRoot(t)
+	basicAuth := filepath.Join(t.TempDir(), "web.yml")
+	if err := os.WriteFile(basicAuth, []byte("basic_auth_users:\n  sre: $2y$10$x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	kubeconfig := kubetest.KubeconfigFor(t, kubetest.FreeAddr(t))
 	for _, c := range []struct {
 		args []string
 		want string
 	}{
 		{[]string{"--recorder.ring-size=1000"}, "power of two"},
+		{[]string{"--kubeconfig=" + kubeconfig, "--web.config.file=" + basicAuth}, "cannot be combined with --dump.authz=kubernetes"},
 		{[]string{"--recorder.max-containers=0"}, "max containers"},
 		{[]string{"--recorder.capture-bytes=4096"}, "capture bytes"},
 		{[]string{"--recorder.cgroup-parent=/no/such/cgroup"}, "--recorder.cgroup-parent"},
 		{[]string{"--collector.syscalls.watch=fsync,nosuchcall"}, "nosuchcall"},
 		{[]string{"--dump.namespaces=Bad_Name"}, "--dump.namespaces"},
 		{[]string{"--dump.enabled=maybe"}, "dump.enabled"},
+		{[]string{"--dump.redaction=maybe"}, "dump.redaction"},
+		{[]string{"--dump.redact=(unclosed"}, "--dump.redact"},
+		{[]string{"--dump.authz=maybe"}, "dump.authz"},
+		{[]string{"--dump.authz=kubernetes"}, "--dump.authz=kubernetes needs the Kubernetes API"},
+		{[]string{"--dump.authz.deny-ttl=-1s"}, "--dump.authz.deny-ttl"},
 		{[]string{"--no-such-flag"}, "no-such-flag"},
 	} {
 		args := append([]string{"--web.listen-address=" + testenv.FreePort(t), "--bpf.pin-path="}, c.args...)

@@ -2,6 +2,9 @@
 // cgroups and a Kubernetes API served by the test: pod labels, pod dumps,
 // restarts and previous runs, deletions, an API that comes up late, and
 // dumps forwarded between two exporters standing for two nodes. Needs root.
+//
+// Dumps are open here (--dump.authz=none); who may read them under
+// Kubernetes RBAC is tested in test/access.
 package kubernetes_test
 
 import (
@@ -68,7 +71,7 @@ func TestPodLabelsRestartsAndDeletion(t *testing.T) {
 	uid, run1, run2 := testenv.RandomUID(), testenv.RandomHex(32), testenv.RandomHex(32)
 	pod := kubetest.Pod("shop", "cart", uid, "node-a", "10.0.0.9", map[string]string{"app": run1})
 	api.AddPod(pod)
-	e := testenv.StartExporter(t, "--recorder.cgroup-parent="+cg.Parent, "--kubeconfig="+api.Kubeconfig(t),
+	e := testenv.StartExporter(t, "--recorder.cgroup-parent="+cg.Parent, "--kubeconfig="+api.Kubeconfig(t), "--dump.authz=none",
 		"--kubernetes.node-name=node-a", "--collector.grace-period=1s", "--recorder.reclaim-interval=200ms")
 	secret := secretFile(t)
 
@@ -178,7 +181,7 @@ func TestPodLabelsRestartsAndDeletion(t *testing.T) {
 func TestAmbiguousPodName(t *testing.T) {
 	cg := testenv.NewCgroups(t)
 	api := kubetest.NewServer(t)
-	e := testenv.StartExporter(t, "--recorder.cgroup-parent="+cg.Parent, "--kubeconfig="+api.Kubeconfig(t), "--kubernetes.node-name=node-a")
+	e := testenv.StartExporter(t, "--recorder.cgroup-parent="+cg.Parent, "--kubeconfig="+api.Kubeconfig(t), "--dump.authz=none", "--kubernetes.node-name=node-a")
 	for _, ns := range []string{"blue", "green"} {
 		uid, id := testenv.RandomUID(), testenv.RandomHex(32)
 		api.AddPod(kubetest.Pod(ns, "web", uid, "node-a", "10.0.0.1", map[string]string{"nginx": id}))
@@ -200,7 +203,7 @@ func TestAmbiguousPodName(t *testing.T) {
 func TestAPIServerDownAtStartThenUp(t *testing.T) {
 	cg := testenv.NewCgroups(t)
 	addr := kubetest.FreeAddr(t)
-	e := testenv.StartExporter(t, "--recorder.cgroup-parent="+cg.Parent, "--kubeconfig="+kubetest.KubeconfigFor(t, addr),
+	e := testenv.StartExporter(t, "--recorder.cgroup-parent="+cg.Parent, "--kubeconfig="+kubetest.KubeconfigFor(t, addr), "--dump.authz=none",
 		"--kubernetes.node-name=node-a")
 	uid, id := testenv.RandomUID(), testenv.RandomHex(32)
 	c := cg.Make(t, testenv.KubeletPath("guaranteed", uid, id))
@@ -243,7 +246,7 @@ func TestDumpsAreForwardedToThePodsNode(t *testing.T) {
 	addrA, addrB := testenv.FreePort(t), testenv.FreePort(t)
 	api.AddPod(exporterPod("node-a", addrA))
 	api.AddPod(exporterPod("node-b", addrB))
-	common := []string{"--kubeconfig=" + kubeconfig, "--dump.peer-namespace=monitoring"}
+	common := []string{"--kubeconfig=" + kubeconfig, "--dump.peer-namespace=monitoring", "--dump.authz=none"}
 	a := testenv.StartExporter(t, append(common, "--recorder.cgroup-parent="+nodeA, "--kubernetes.node-name=node-a", "--web.listen-address="+addrA)...)
 	b := testenv.StartExporter(t, append(common, "--recorder.cgroup-parent="+nodeB, "--kubernetes.node-name=node-b", "--web.listen-address="+addrB)...)
 
@@ -285,7 +288,7 @@ func TestDumpsAreForwardedToThePodsNode(t *testing.T) {
 func TestPodDumpInterleavesContainersInTimeOrder(t *testing.T) {
 	cg := testenv.NewCgroups(t)
 	api := kubetest.NewServer(t)
-	e := testenv.StartExporter(t, "--recorder.cgroup-parent="+cg.Parent, "--kubeconfig="+api.Kubeconfig(t), "--kubernetes.node-name=node-a")
+	e := testenv.StartExporter(t, "--recorder.cgroup-parent="+cg.Parent, "--kubeconfig="+api.Kubeconfig(t), "--dump.authz=none", "--kubernetes.node-name=node-a")
 	uid, web, sidecar := testenv.RandomUID(), testenv.RandomHex(32), testenv.RandomHex(32)
 	api.AddPod(kubetest.Pod("shop", "cart", uid, "node-a", "10.0.0.3", map[string]string{"web": web, "sidecar": sidecar}))
 	cgroups := map[string]string{

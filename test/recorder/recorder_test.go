@@ -203,6 +203,61 @@ func TestKilledBySIGSEGV(t *testing.T) {
 	)
 }
 
+// A process whose threads all leave at once (exit_group) ends once: one
+// "exited with N", after the exit of every one of its threads. Kernels
+// before group_dead in sched_process_exit do not say which thread is the
+// last; there the exporter works it out, and this test checks it does on
+// each kernel of the matrix (test/kernels runs this suite).
+func TestProcessExitsOnceAfterItsThreads(t *testing.T) {
+	cg, e, container := setup(t)
+	workload := testenv.Build(t, "./test/workload")
+	const runs, threads = 6, 8
+	for i := 0; i < runs; i++ {
+		if out, code := cg.Run(t, container, nil, workload, "threads-exit", strconv.Itoa(threads), "7"); code != 7 {
+			t.Fatalf("run %d: exit code %d, want 7\n%s", i, code, out)
+		}
+	}
+	type process struct{ ends, threadExits, lastExit, end int }
+	procs := map[uint32]*process{}
+	entries := dumpJSON(t, e, container, "").Entries
+	for i, en := range entries {
+		if en.Kind != dump.KindExit {
+			continue
+		}
+		p := procs[en.PID]
+		if p == nil {
+			p = &process{}
+			procs[en.PID] = p
+		}
+		p.lastExit = i
+		if en.ExitCode == nil || *en.ExitCode != 7 {
+			t.Errorf("pid %d tid %d: %s, want exited with 7", en.PID, en.TID, en.Params)
+		}
+		if strings.HasPrefix(en.Params, "thread ") {
+			p.threadExits++
+		} else {
+			p.ends++
+			p.end = i
+		}
+	}
+	if len(procs) != runs {
+		t.Fatalf("exits of %d processes in the dump, want %d:\n%s", len(procs), runs, render(entries))
+	}
+	for pid, p := range procs {
+		switch {
+		case p.ends != 1:
+			t.Errorf("pid %d: %d process exits, want 1", pid, p.ends)
+		case p.end != p.lastExit:
+			t.Errorf("pid %d: the process exit is not after all its threads' exits", pid)
+		case p.threadExits < threads:
+			t.Errorf("pid %d: %d thread exits, want at least %d", pid, p.threadExits, threads)
+		}
+	}
+	if t.Failed() {
+		t.Logf("dump:\n%s", render(entries))
+	}
+}
+
 func TestNoisyNeighbourDoesNotEvictQuietOne(t *testing.T) {
 	cg, e, quiet := setup(t)
 	noisy := cg.Make(t, testenv.KubeletPath("burstable", testenv.RandomUID(), testenv.RandomHex(32)))

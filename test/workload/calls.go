@@ -42,9 +42,8 @@ func openatMissing(args []string) error {
 }
 
 // patternWrite is the i-th buffer write-pattern writes (test/recorder
-// checks records against the same formula): its length depends
-// on i, so a record mixing two writes (the buffer of one, the count of
-// another) shows.
+// checks records against the same formula): its length depends on i, so a
+// record mixing two writes (the buffer of one, the count of another) shows.
 func patternWrite(i int) string {
 	return "flightrec-" + strconv.Itoa(i) + "-" + strings.Repeat("x", i%32)
 }
@@ -317,6 +316,37 @@ func ebadf(args []string) error {
 		}
 	}
 	fmt.Println(calls)
+	return nil
+}
+
+// threadsExit starts n threads that spin on their CPUs (without syscalls,
+// which would fill the ring) and, once all of them run, exits the process
+// with code: exit_group makes every thread leave at the same moment, the
+// case where several threads can find the process's live count at zero.
+var spin atomic.Uint64
+
+func threadsExit(args []string) error {
+	n, err := count(args, 0)
+	if err != nil {
+		return err
+	}
+	code, err := count(args, 1)
+	if err != nil {
+		return err
+	}
+	var running sync.WaitGroup
+	running.Add(n)
+	for i := 0; i < n; i++ {
+		go func() {
+			runtime.LockOSThread()
+			running.Done()
+			for x := 0; ; x++ {
+				spin.Add(uint64(x & 1))
+			}
+		}()
+	}
+	running.Wait()
+	os.Exit(code)
 	return nil
 }
 

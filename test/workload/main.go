@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"syscall"
 )
 
 var commands = map[string]struct {
@@ -23,6 +24,8 @@ var commands = map[string]struct {
 	"futex-timeout":   {"N: N futex waits that time out after 1ms", futexTimeout},
 	"fsync":           {"PATH N: write and fsync PATH N times; prints the ns spent inside fsync", fsync},
 	"mutex":           {"M HOLD_MS: two threads contend M times for a futex lock held HOLD_MS", mutex},
+	"threads-exit":    {"N CODE: N threads busy in syscalls when the process exits with CODE (exit_group ends them all at once)", threadsExit},
+	"socket-write":    {"[ARGS...] TEXT: write TEXT to one end of a socket pair; ARGS are ignored (they stand for a tool's flags)", socketWrite},
 	"alloc":           {"MIB: touch MIB MiB of memory, one MiB at a time (to be OOM killed below a memory limit)", alloc},
 	"efault":          {"N: N openat calls whose path is an unmapped address (EFAULT)", efault},
 	"ebadf":           {"N: the i-th of " + strconv.Itoa(len(fdSyscalls)) + " fd syscalls N+i times on fd -1 (EBADF); prints the calls", ebadf},
@@ -60,4 +63,21 @@ func count(args []string, i int) (int, error) {
 		return 0, fmt.Errorf("bad count %q", args[i])
 	}
 	return n, nil
+}
+
+// socketWrite writes its last argument to a socket in one write(2).
+func socketWrite(args []string) error {
+	if len(args) < 1 {
+		return fmt.Errorf("missing TEXT")
+	}
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		return fmt.Errorf("socketpair: %w", err)
+	}
+	defer syscall.Close(fds[0])
+	defer syscall.Close(fds[1])
+	if _, err := syscall.Write(fds[0], []byte(args[len(args)-1])); err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	return nil
 }

@@ -130,6 +130,9 @@ message. Included once, from the DaemonSet.
 {{- if ne $n 1 }}
 {{- fail (printf "recorder.ringSize must be a power of two, got %d" $ring) }}
 {{- end }}
+{{- if and .Values.dump.enabled (eq .Values.dump.authz.mode "kubernetes") (not (empty .Values.web.basicAuth.users)) }}
+{{- fail "web.basicAuth.users cannot be combined with dump.authz.mode=kubernetes: basic auth and the bearer token of a dump request both need the Authorization header. Use web.tls with dump.authz, or dump.authz.mode=none with basic auth" }}
+{{- end }}
 {{- if and .Values.serviceMonitor.enabled (not (empty .Values.web.basicAuth.users)) (not .Values.serviceMonitor.basicAuth.existingSecret) }}
 {{- fail "web.basicAuth.users is set: Prometheus needs a password to scrape. Set serviceMonitor.basicAuth.existingSecret (a Secret with the plain username and password), or serviceMonitor.enabled=false" }}
 {{- end }}
@@ -183,6 +186,16 @@ empty in the values are not passed, so the exporter's own defaults apply.
 {{- end }}
 {{- if $v.dump.stateHostPath }}
 {{- $args = append $args (printf "--dump.state-dir=%s" (include "flightrec-exporter.stateDir" .)) }}
+{{- end }}
+{{- $args = append $args (printf "--dump.authz=%s" $v.dump.authz.mode) }}
+{{- if eq $v.dump.authz.mode "kubernetes" }}
+{{- $args = append $args (printf "--dump.authz.verb=%s" $v.dump.authz.verb) }}
+{{- $args = append $args (printf "--dump.authz.resource=%s" $v.dump.authz.resource) }}
+{{- $args = append $args (printf "--dump.authz.subresource=%s" $v.dump.authz.subresource) }}
+{{- end }}
+{{- $args = append $args (printf "--dump.redaction=%t" $v.dump.redaction) }}
+{{- range $v.dump.redact }}
+{{- $args = append $args (printf "--dump.redact=%s" .) }}
 {{- end }}
 {{- else }}
 {{- $args = append $args "--dump.enabled=false" }}

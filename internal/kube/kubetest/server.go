@@ -2,7 +2,8 @@
 // enough of the core/v1 pods API (list, watch, streaming list, get) over
 // plain HTTP for client-go informers and clients, so that a test can run the
 // real exporter with --kubeconfig pointing at it and change pods while it
-// runs.
+// runs. It also answers TokenReviews and SubjectAccessReviews from a table of
+// tokens and rules (AddToken, Allow).
 package kubetest
 
 import (
@@ -58,6 +59,10 @@ type Server struct {
 	served    chan struct{}
 	requests  atomic.Int64
 	noStream  atomic.Bool
+
+	tokens  map[string]Identity // guarded by mu
+	rules   []Rule
+	reviews []Review
 }
 
 type event struct {
@@ -369,6 +374,14 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	s.closeMu.RUnlock()
 	defer s.handlers.Done()
 	s.requests.Add(1)
+	switch {
+	case r.Method == http.MethodPost && r.URL.Path == "/apis/authentication.k8s.io/v1/tokenreviews":
+		s.serveTokenReview(w, r)
+		return
+	case r.Method == http.MethodPost && r.URL.Path == "/apis/authorization.k8s.io/v1/subjectaccessreviews":
+		s.serveSubjectAccessReview(w, r)
+		return
+	}
 	if r.Method != http.MethodGet {
 		writeStatus(w, http.StatusMethodNotAllowed, metav1.StatusReasonMethodNotAllowed, fmt.Sprintf("method %s not allowed", r.Method))
 		return

@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 
+	authnv1 "k8s.io/api/authentication/v1"
+	authzv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -261,4 +264,56 @@ func TestStreamingListsOff(t *testing.T) {
 		t.Fatalf("plain watch: %v", err)
 	}
 	w.Stop()
+}
+
+func TestReviews(t *testing.T) {
+	s := NewServer(t)
+	s.AddToken("tok-alice", Identity{User: "alice", UID: "u1", Groups: []string{"team-a"}})
+	s.Allow(Rule{Subject: "team-a", Namespace: "a", Verb: "get", Resource: "pods", Subresource: "log"})
+	s.Allow(Rule{Subject: "root", Verb: "get", Resource: "pods", Subresource: "log"})
+	cs := clientFor(t, s)
+	ctx := context.Background()
+
+	tr, err := cs.AuthenticationV1().TokenReviews().Create(ctx, &authnv1.TokenReview{Spec: authnv1.TokenReviewSpec{Token: "tok-alice"}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !tr.Status.Authenticated || tr.Status.User.Username != "alice" || !slices.Contains(tr.Status.User.Groups, "team-a") {
+		t.Errorf("alice's token: %+v", tr.Status)
+	}
+	tr, err = cs.AuthenticationV1().TokenReviews().Create(ctx, &authnv1.TokenReview{Spec: authnv1.TokenReviewSpec{Token: "forged"}}, metav1.CreateOptions{})
+	if err != nil || tr.Status.Authenticated {
+		t.Errorf("unknown token: %+v %v", tr.Status, err)
+	}
+	for _, c := range []struct {
+		user      string
+		groups    []string
+		namespace string
+		sub       string
+		want      bool
+	}{
+		{"alice", []string{"team-a"}, "a", "log", true},
+		{"alice", []string{"team-a"}, "b", "log", false},
+		{"alice", []string{"team-a"}, "", "log", false}, // a namespaced grant is not cluster-wide
+		{"alice", []string{"team-a"}, "a", "exec", false},
+		{"bob", nil, "a", "log", false},
+		{"root", nil, "b", "log", true}, // cluster-wide
+		{"root", nil, "", "log", true},
+	} {
+		sar, err := cs.AuthorizationV1().SubjectAccessReviews().Create(ctx, &authzv1.SubjectAccessReview{Spec: authzv1.SubjectAccessReviewSpec{
+			User: c.user, Groups: c.groups,
+			ResourceAttributes: &authzv1.ResourceAttributes{Namespace: c.namespace, Verb: "get", Resource: "pods", Subresource: c.sub},
+		}}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sar.Status.Allowed != c.want {
+			t.Errorf("%s in %q pods/%s: allowed %v, want %v", c.user, c.namespace, c.sub, sar.Status.Allowed, c.want)
+		}
+	}
+	revs := s.Reviews()
+	if len(revs) != 9 || revs[0] != (Review{Kind: "TokenReview", User: "alice", Allowed: true}) ||
+		revs[2] != (Review{Kind: "SubjectAccessReview", User: "alice", Namespace: "a", Allowed: true}) {
+		t.Errorf("reviews: %+v", revs)
+	}
 }
