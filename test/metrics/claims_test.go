@@ -170,8 +170,14 @@ func memoryLimited(t *testing.T, cg *testenv.Cgroups, c string, limit int) strin
 			t.Fatalf("writing %s: %v", path, err)
 		}
 	}
-	root, _ := os.ReadFile(filepath.Join(cg.Mount, "cgroup.subtree_control"))
-	if strings.Contains(string(root), "memory") {
+	controllers, _ := os.ReadFile(filepath.Join(cg.Mount, "cgroup.controllers"))
+	if strings.Contains(string(controllers), "memory") {
+		// A bare cgroup2 root (a VM's init, no systemd) has not enabled
+		// the controller for its children yet; systemd hosts have.
+		root := filepath.Join(cg.Mount, "cgroup.subtree_control")
+		if enabled, _ := os.ReadFile(root); !strings.Contains(string(enabled), "memory") {
+			write(root, "+memory")
+		}
 		// Enable the controller from the test's subtree down to c's parent.
 		dir := filepath.Join(cg.Mount, cg.Parent)
 		write(filepath.Join(dir, "cgroup.subtree_control"), "+memory")
@@ -183,7 +189,9 @@ func memoryLimited(t *testing.T, cg *testenv.Cgroups, c string, limit int) strin
 			write(filepath.Join(dir, "cgroup.subtree_control"), "+memory")
 		}
 		write(filepath.Join(cg.Mount, c, "memory.max"), strconv.Itoa(limit))
-		write(filepath.Join(cg.Mount, c, "memory.swap.max"), "0")
+		if _, err := os.Stat(filepath.Join(cg.Mount, c, "memory.swap.max")); err == nil {
+			write(filepath.Join(cg.Mount, c, "memory.swap.max"), "0")
+		}
 		return ""
 	}
 	v1 := "/sys/fs/cgroup/memory"
