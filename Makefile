@@ -12,7 +12,7 @@ LDFLAGS   := -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision=$(R
              -X $(VERSION_PKG).BuildDate=$(shell date -u +%Y%m%d-%H:%M:%S)
 ARGS      ?=
 
-.PHONY: all build generate dashboards test unit lint bench kernels run demo clean
+.PHONY: all build generate dashboards test unit fuzz lint bench kernels run demo clean
 
 all: lint build test
 
@@ -33,9 +33,12 @@ lint:
 	@fmt=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$fmt" ]; then echo "not gofmt-formatted:"; echo "$$fmt"; exit 1; fi
 	$(GO) vet ./...
 
-## test: every test but the kernel matrix; the privileged ones load BPF and need root (they skip otherwise)
+## test: every test but the kernel matrix; the privileged ones load BPF and
+## need root (they skip otherwise, and fail under FLIGHTREC_REQUIRE_TOOLS=1).
+## One package at a time: the privileged suites compete for the CPUs. Ends
+## with a line naming every skipped test and why.
 test: lint
-	$(GO) test -count=1 -timeout 30m $$($(GO) list ./... | grep -v /test/kernels)
+	$(GO) run ./internal/testsummary -count=1 -timeout 30m -p 1 $$($(GO) list ./... | grep -v /test/kernels)
 
 ## kernels: boot Debian's 6.1, 6.12 (amd64), 5.10 and arm64 6.1 kernels under qemu and run the suites there (root; see README "Kernels")
 kernels:
@@ -44,6 +47,16 @@ kernels:
 ## unit: the tests that need no root
 unit:
 	$(GO) test -count=1 -short ./internal/... ./bpf/ ./collector/ ./alerts/ ./dashboards/... ./charts/...
+
+## fuzz: run each fuzz target for FUZZTIME (CI: 30s each)
+FUZZTIME ?= 30s
+FUZZ_TARGETS := FuzzParseRecord:./bpf/ FuzzFormat:./internal/syscalls/ \
+                FuzzParse:./internal/cgroupid/ FuzzParseQuery:./internal/dump/
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "fuzzing $${t%%:*} in $${t#*:} for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$${t%%:*}$$" -fuzztime $(FUZZTIME) "$${t#*:}"; \
+	done
 
 ## bench: the overhead benchmark (root; see test/bench/README.md)
 bench:

@@ -1,6 +1,8 @@
 package alerts
 
 import (
+	"github.com/flightrec/flightrec_exporter/internal/testenv"
+
 	"bytes"
 	"os"
 	"os/exec"
@@ -323,10 +325,7 @@ func TestPromtoolTestRules(t *testing.T) {
 // installed.
 func promtool(t *testing.T, args ...string) {
 	t.Helper()
-	path, err := exec.LookPath("promtool")
-	if err != nil {
-		t.Skip("promtool not on PATH (Debian: apt-get install prometheus; CI installs it): skipping")
-	}
+	path := testenv.RequireTool(t, "promtool", "Debian package prometheus")
 	out, err := exec.Command(path, args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("promtool %s: %v\n%s", strings.Join(args, " "), err, out)

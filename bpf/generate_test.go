@@ -1,6 +1,8 @@
 package bpf
 
 import (
+	"github.com/flightrec/flightrec_exporter/internal/testenv"
+
 	"bytes"
 	"os"
 	"os/exec"
@@ -13,9 +15,7 @@ import (
 // TestGeneratedObjectsUpToDate recompiles recorder.bpf.c with the
 // //go:generate line of gen.go and fails when the committed objects differ.
 func TestGeneratedObjectsUpToDate(t *testing.T) {
-	if _, err := exec.LookPath("clang"); err != nil {
-		t.Skip("clang not installed: cannot check the committed BPF objects against recorder.bpf.c (CI installs it)")
-	}
+	testenv.RequireTool(t, "clang", "checks the committed BPF objects against recorder.bpf.c")
 	src, err := os.ReadFile("gen.go")
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/cilium/ebpf/btf"
+	"github.com/flightrec/flightrec_exporter/internal/testenv"
 )
 
 // kernelTypes builds a BTF spec holding btf_trace_<name> typedefs with the
@@ -159,7 +160,7 @@ func TestEveryProgramHasAPrototype(t *testing.T) {
 // a variant. Needs no privileges, only the kernel's BTF.
 func TestVariantsOnThisKernel(t *testing.T) {
 	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err != nil {
-		t.Skip("no kernel BTF")
+		testenv.SkipOrFail(t, "no kernel BTF (/sys/kernel/btf/vmlinux)")
 	}
 	kernel, err := btf.LoadKernelSpec()
 	if err != nil {
@@ -175,9 +176,7 @@ func TestVariantsOnThisKernel(t *testing.T) {
 // Every probe finds its feature on the running kernel, which the recorder
 // runs on: a probe that fails here would refuse a good kernel.
 func TestRequiredFeaturesOnThisKernel(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: the probes load BPF programs")
-	}
+	testenv.RequireRoot(t)
 	for _, f := range requiredFeatures {
 		if err := f.Probe(); err != nil {
 			t.Errorf("%s: %v", f.What, err)

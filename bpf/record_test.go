@@ -162,20 +162,139 @@ func TestParseRecord(t *testing.T) {
 }
 
 func FuzzParseRecord(f *testing.F) {
-	f.Add(rawRecord{seq: 3, len1: 5, layout: layoutStr, payload: []byte("/etc/")}.bytes())
-	f.Add(rawRecord{seq: 3, len1: 5, len2: 40, layout: layoutExec}.bytes())
+	payload := func(parts map[int]string) []byte {
+		p := make([]byte, payloadSize)
+		for off, v := range parts {
+			copy(p[off:], v)
+		}
+		return p
+	}
+	for _, r := range []rawRecord{
+		{seq: 3, len1: 5, layout: layoutStr, payload: []byte("/etc/")},
+		{seq: 7<<1 | 1, enter: 10, exit: 20, nr: 257, args: [6]uint64{1<<64 - 100, 1, 0o1101, 0o666}, ret: -13, comm: "sh",
+			len1: 11, layout: layoutStr, pflags: pfStr1Trunc, payload: []byte("/etc/passwd")},
+		{seq: 9, nr: 82, len1: 2, len2: 4, layout: layoutStr2, payload: payload(map[int]string{0: "/a", payloadStr2Off: "/b/c"})},
+		{seq: 11, nr: 59, len1: 7, len2: 10, layout: layoutExec, pflags: pfArgvTrunc, comm: "bash",
+			payload: payload(map[int]string{0: "/bin/ls", payloadArgvOff: "ls\x00-l\x00/tm"})},
+		{seq: 13, nr: 42, ret: -111, len1: 16, layout: layoutSockaddr, payload: []byte("\x02\x00\x1f\x90\x7f\x00\x00\x01")},
+		{seq: 15, nr: 1, args: [6]uint64{1, 0, 64}, ret: 64, len1: 64, layout: layoutBuf, pflags: pfBufTrunc, payload: bytes.Repeat([]byte("x"), 64)},
+		{seq: 17, nr: 44, len1: 16, len2: 5, layout: layoutSockaddrBuf,
+			payload: payload(map[int]string{0: "\x02\x00\x00\x35\x08\x08\x08\x08", payloadSABufOff: "query"})},
+		{seq: 19, nr: 257, len1: 0, layout: layoutStr, pflags: pfStr1Fault},
+		{seq: 21, nr: EventProcessExit, args: [6]uint64{1 << 8, 1}},
+		{seq: 23, nr: EventSignal, args: [6]uint64{11, 1, 0, 0x10}},
+		{seq: 25, nr: EventOOMKill, args: [6]uint64{1000}, comm: "stress-ng-vm"},
+		{seq: 27, len1: payloadStr2Off + 1, len2: 1, layout: layoutStr2},               // first string too long
+		{seq: 29, len1: 1, len2: payloadSize - payloadArgvOff + 1, layout: layoutExec}, // argv too long
+		{seq: 31, layout: 42},
+	} {
+		f.Add(r.bytes())
+	}
 	f.Add(bytes.Repeat([]byte{0xff}, RecordSize))
+	f.Add(make([]byte, RecordSize-1))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, err := ParseRecord(b)
+		if len(b) < RecordSize {
+			if err == nil {
+				t.Fatalf("%d-byte record accepted", len(b))
+			}
+			return
+		}
+		// An independent reading of struct record: what ParseRecord must
+		// return, or that it must refuse.
+		bo := binary.NativeEndian
+		p := b[offPayload : offPayload+payloadSize]
+		len1, len2 := int(bo.Uint16(b[offLen1:])), int(bo.Uint16(b[offLen2:]))
+		type region struct {
+			off, max, n int
+		}
+		var want [2]*region // first and second region of the layout
+		switch b[offLayout] {
+		case layoutNone:
+		case layoutStr, layoutSockaddr, layoutBuf:
+			want[0] = &region{0, payloadSize, len1}
+		case layoutStr2:
+			want[0], want[1] = &region{0, payloadStr2Off, len1}, &region{payloadStr2Off, payloadSize - payloadStr2Off, len2}
+		case layoutExec:
+			want[0], want[1] = &region{0, payloadArgvOff, len1}, &region{payloadArgvOff, payloadSize - payloadArgvOff, len2}
+		case layoutSockaddrBuf:
+			want[0], want[1] = &region{0, payloadSABufOff, len1}, &region{payloadSABufOff, payloadSize - payloadSABufOff, len2}
+		default:
+			if err == nil {
+				t.Fatalf("unknown layout %d accepted", b[offLayout])
+			}
+			return
+		}
+		valid := true
+		for _, w := range want {
+			if w != nil && w.n > w.max {
+				valid = false
+			}
+		}
+		if valid != (err == nil) {
+			t.Fatalf("layout %d lengths %d/%d: error %v, want valid=%v", b[offLayout], len1, len2, err, valid)
+		}
 		if err != nil {
 			return
 		}
-		total := len(r.Str1) + len(r.Str2) + len(r.Sockaddr) + len(r.Buf)
-		for _, a := range r.Argv {
-			total += len(a)
+		seq := bo.Uint64(b[offSeq:])
+		if r.Seq != seq>>1 || r.Finished != (seq&1 == 1) || r.EnterNs != bo.Uint64(b[offEnter:]) || r.ExitNs != bo.Uint64(b[offExit:]) ||
+			r.PID != bo.Uint32(b[offPID:]) || r.TID != bo.Uint32(b[offTID:]) || r.CPU != bo.Uint32(b[offCPU:]) ||
+			r.Nr != int32(bo.Uint32(b[offNr:])) || r.Ret != int64(bo.Uint64(b[offRet:])) {
+			t.Fatalf("fixed fields decoded as %+v", r)
 		}
-		if total > payloadSize || len(r.Comm) > 16 {
-			t.Fatalf("decoded %d payload bytes from a %d-byte payload", total, payloadSize)
+		for i := range r.Args {
+			if r.Args[i] != bo.Uint64(b[offArgs+8*i:]) {
+				t.Fatalf("args[%d] = %#x", i, r.Args[i])
+			}
+		}
+		comm, _, _ := bytes.Cut(b[offComm:offComm+16], []byte{0})
+		if r.Comm != string(comm) {
+			t.Fatalf("comm %q, want %q", r.Comm, comm)
+		}
+		got := func(w *region) []byte {
+			if w == nil {
+				return nil
+			}
+			return p[w.off : w.off+w.n]
+		}
+		first, second := got(want[0]), got(want[1])
+		check := func(what string, have, want []byte) {
+			t.Helper()
+			if !bytes.Equal(have, want) {
+				t.Fatalf("%s = %q, want %q", what, have, want)
+			}
+		}
+		flags := b[offPFlags]
+		switch b[offLayout] {
+		case layoutStr:
+			if flags&pfStr1Fault != 0 {
+				first = nil
+			}
+			check("str1", r.Str1, first)
+		case layoutStr2:
+			if flags&pfStr1Fault != 0 {
+				first = nil
+			}
+			check("str1", r.Str1, first)
+			check("str2", r.Str2, second)
+		case layoutExec:
+			if flags&pfStr1Fault != 0 {
+				first = nil
+			}
+			check("path", r.Str1, first)
+			check("argv", bytes.Join(r.Argv, []byte{0}), bytes.TrimSuffix(second, []byte{0}))
+		case layoutSockaddr:
+			check("sockaddr", r.Sockaddr, first)
+		case layoutBuf:
+			check("buf", r.Buf, first)
+		case layoutSockaddrBuf:
+			check("sockaddr", r.Sockaddr, first)
+			check("buf", r.Buf, second)
+		}
+		if r.Str1Truncated != (flags&pfStr1Trunc != 0) || r.Str2Truncated != (flags&pfStr2Trunc != 0) ||
+			r.ArgvTruncated != (flags&pfArgvTrunc != 0) || r.BufTruncated != (flags&pfBufTrunc != 0) {
+			t.Fatalf("flags %#x decoded as %+v", flags, r)
 		}
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"runtime"
 
 	"github.com/cilium/ebpf"
@@ -104,29 +105,42 @@ func (r *Recorder) Read(cgroupID uint64, slot uint32) (Snapshot, error) {
 	if ring.Written > size {
 		first = ring.Written - size + 1
 	}
-	buf := make([]byte, RecordSize)
-	for seq := first; seq <= ring.Written; seq++ {
-		rec, ok := r.readRecord(slot, seq, buf)
-		if !ok {
-			snap.Torn++
-			continue
-		}
-		snap.Records = append(snap.Records, rec)
-	}
+	snap.Records, snap.Torn = readRange(first, ring.Written, func(seq uint64, buf []byte) (Record, bool) {
+		return r.readRecord(slot, seq, buf)
+	})
 	resolveProcessExits(snap.Records)
 	return snap, nil
 }
 
-// readRecord copies one record under the seqlock protocol of recorder.h:
-// seq is 0 while a writer owns the record and changes whenever it is
-// rewritten, so two equal non-zero reads around the copy prove the copy
-// is whole.
+// readRange reads the records first..last with read, counting those it
+// could not read whole as torn.
+func readRange(first, last uint64, read func(seq uint64, buf []byte) (Record, bool)) (records []Record, torn uint64) {
+	buf := make([]byte, RecordSize)
+	for seq := first; seq <= last; seq++ {
+		rec, ok := read(seq, buf)
+		if !ok {
+			torn++
+			continue
+		}
+		records = append(records, rec)
+	}
+	return records, torn
+}
+
+// readRecord copies record seq of the ring in slot; see readRecordAt.
 func (r *Recorder) readRecord(slot uint32, seq uint64, buf []byte) (Record, bool) {
 	idx := uint64(slot)<<r.shift | seq&(uint64(r.cfg.RingSize)-1)
-	off := int64(idx) * RecordSize
+	return readRecordAt(r.records, int64(idx)*RecordSize, seq, buf)
+}
+
+// readRecordAt copies the record at off of mem under the seqlock protocol
+// of recorder.h: seq is 0 while a writer owns the record and changes
+// whenever it is rewritten, so two equal non-zero reads around the copy
+// prove the copy is whole.
+func readRecordAt(mem io.ReaderAt, off int64, seq uint64, buf []byte) (Record, bool) {
 	var s [8]byte
 	load := func() uint64 {
-		_, _ = r.records.ReadAt(s[:], off)
+		_, _ = mem.ReadAt(s[:], off)
 		return binary.NativeEndian.Uint64(s[:])
 	}
 	for try := 0; try < 4; try++ {
@@ -138,7 +152,7 @@ func (r *Recorder) readRecord(slot uint32, seq uint64, buf []byte) (Record, bool
 			runtime.Gosched() // reserved, not yet published
 			continue
 		}
-		_, _ = r.records.ReadAt(buf, off)
+		_, _ = mem.ReadAt(buf, off)
 		if load() != before {
 			continue
 		}

@@ -1,6 +1,8 @@
 package dashboards
 
 import (
+	"github.com/flightrec/flightrec_exporter/internal/testenv"
+
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -422,10 +424,7 @@ func TestVariableSyntaxes(t *testing.T) {
 
 // TestQueriesParse has promtool parse every query (as a recording rule).
 func TestQueriesParse(t *testing.T) {
-	path, err := exec.LookPath("promtool")
-	if err != nil {
-		t.Skip("promtool not on PATH (Debian: apt-get install prometheus; CI installs it): skipping")
-	}
+	path := testenv.RequireTool(t, "promtool", "Debian package prometheus")
 	ts, err := Targets(testVars)
 	if err != nil {
 		t.Fatal(err)

@@ -56,7 +56,14 @@ func TestParseQuery(t *testing.T) {
 }
 
 func FuzzParseQuery(f *testing.F) {
-	for _, s := range []string{"cgroup=/a&limit=5", "syscall=openat,,", "since=1h&cgroup=/x", "%zz", "limit=9999999999999999999"} {
+	for _, s := range []string{
+		"cgroup=/a&limit=5", "syscall=openat,,", "since=1h&cgroup=/x", "%zz", "limit=9999999999999999999",
+		"namespace=team-a&pod=web-0&container=app&previous=2", "pod=web-0&previous=true&format=json",
+		"namespace=kube-system&pod=coredns-5d78c9869d-abcde&failed=true&syscall=connect",
+		"namespace=Bad_Name&pod=x", "pod=-x", "container=app", "cgroup=/x&pod=y", "previous=101&cgroup=/x",
+		"previous=0&pod=p", "cgroup=/a/../b", "cgroup=/..", "cgroup=/a/..", "cgroup=..%2Fa", "cgroup=/a/..b/.../c",
+		"cgroup=/kubepods.slice/x.scope&since=2006-01-02T15:04:05Z&failed=true&syscall=openat,connect",
+	} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -65,8 +72,47 @@ func FuzzParseQuery(f *testing.F) {
 			return
 		}
 		q, err := ParseQuery(v, syscalls.ArchAMD64, time.Now())
-		if err == nil && (q.Limit < 0 || q.Limit > MaxLimit) {
+		if err != nil {
+			return
+		}
+		if q.Limit < 0 || q.Limit > MaxLimit {
 			t.Fatalf("accepted limit %d", q.Limit)
+		}
+		if q.Previous < 0 || q.Previous > MaxPrevious {
+			t.Fatalf("accepted previous %d", q.Previous)
+		}
+		if q.Format != "text" && q.Format != "json" {
+			t.Fatalf("accepted format %q", q.Format)
+		}
+		// A cgroup path is joined to the cgroup2 mount: it must not leave it.
+		if q.Cgroup != "" {
+			if !strings.HasPrefix(q.Cgroup, "/") {
+				t.Fatalf("accepted relative cgroup %q", q.Cgroup)
+			}
+			for _, part := range strings.Split(q.Cgroup, "/") {
+				if part == ".." {
+					t.Fatalf("accepted cgroup %q with a .. component", q.Cgroup)
+				}
+			}
+			if q.Pod != "" || q.Namespace != "" || q.Container != "" {
+				t.Fatalf("accepted both cgroup %q and pod %q/%q/%q", q.Cgroup, q.Namespace, q.Pod, q.Container)
+			}
+		}
+		// Names end up in API lookups and labels: Kubernetes names only.
+		for what, name := range map[string]string{"namespace": q.Namespace, "pod": q.Pod, "container": q.Container} {
+			if name == "" {
+				continue
+			}
+			if q.Pod == "" {
+				t.Fatalf("accepted %s %q without pod", what, name)
+			}
+			if len(name) > 253 || strings.Trim(name, "abcdefghijklmnopqrstuvwxyz0123456789-.") != "" ||
+				strings.HasPrefix(name, "-") || strings.HasSuffix(name, "-") || strings.HasPrefix(name, ".") || strings.HasSuffix(name, ".") {
+				t.Fatalf("accepted %s %q: not a Kubernetes name", what, name)
+			}
+		}
+		if q.Cgroup == "" && q.Pod == "" && (q.Previous != 0 || q.Limit != 0 || q.Failed || q.Syscalls != nil || !q.Since.IsZero()) {
+			t.Fatalf("accepted filters without a ring: %+v", q)
 		}
 	})
 }

@@ -1,8 +1,10 @@
 package syscalls
 
 import (
+	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // maxParams bounds the parameter string of any call: two strings, an argv,
@@ -16,6 +18,12 @@ func FuzzFormat(f *testing.F) {
 	f.Add(true, 202, uint64(0xc000), uint64(0x189), uint64(1), int64(0), false, []byte{}, []byte{}, false)
 	f.Add(false, -5, uint64(1), uint64(2), uint64(3), int64(-4096), true, []byte{0xff, 0xfe}, []byte{10, 0}, false)
 	f.Add(true, 1<<30, uint64(1<<63), uint64(0), uint64(1), int64(1)<<62, true, []byte(nil), []byte(nil), true)
+	// write(1, "\x1b[2J\n\xff", 6): terminal escapes and invalid UTF-8 in a buffer.
+	f.Add(true, 1, uint64(1), uint64(0x1000), uint64(6), int64(6), true, []byte("\x1b[2J\n\xff"), []byte("\x1b[2J\n\xff"), false)
+	// openat of a path with a newline and a DEL; arm64 numbers.
+	f.Add(false, 56, uint64(0xffffffffffffff9c), uint64(0x1000), uint64(0), int64(-2), true, []byte("/tmp/a\nb\x7f"), []byte(nil), true)
+	// connect to an AF_UNIX path with control characters.
+	f.Add(true, 42, uint64(3), uint64(0x1000), uint64(12), int64(-111), true, []byte("\x01\x00/run/\t\r\x00x"), []byte(nil), false)
 	f.Fuzz(func(t *testing.T, amd bool, nr int, a0, a1, a2 uint64, ret int64, finished bool, s1, s2 []byte, trunc bool) {
 		arch := ArchARM64
 		if amd {
@@ -43,6 +51,34 @@ func FuzzFormat(f *testing.F) {
 		}
 		if len(r) > 512 {
 			t.Fatalf("return value %q too long", r)
+		}
+		if name != arch.Name(nr) {
+			t.Fatalf("name %q, arch.Name(%d) is %q", name, nr, arch.Name(nr))
+		}
+		if back, ok := arch.Number(name); ok && back != nr {
+			t.Fatalf("name %q of nr %d maps back to %d", name, nr, back)
+		}
+		switch {
+		case !finished:
+			if r != "?" {
+				t.Fatalf("unfinished call returned %q, want ?", r)
+			}
+		case ret >= -4095 && ret <= -1:
+			if want := strconv.FormatInt(ret, 10) + " " + ErrnoName(int(-ret)); r != want {
+				t.Fatalf("error return %d rendered %q, want %q", ret, r, want)
+			}
+		case r == "?" || r == "":
+			t.Fatalf("finished call with return %d rendered %q", ret, r)
+		}
+		// One record is one line of the text dump: nothing the traced
+		// program passed may break it or inject terminal escapes.
+		for what, out := range map[string]string{"params": params, "return value": r} {
+			if !utf8.ValidString(out) {
+				t.Fatalf("%s %q are not valid UTF-8", what, out)
+			}
+			if i := strings.IndexFunc(out, func(c rune) bool { return c < 0x20 || c == 0x7f }); i >= 0 {
+				t.Fatalf("%s %q hold control character %q at %d", what, out, out[i], i)
+			}
 		}
 		if got := FormatSockaddr(s1); len(got) > maxStrOut+64 {
 			t.Fatalf("FormatSockaddr is %d bytes", len(got))

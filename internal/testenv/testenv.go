@@ -20,11 +20,12 @@ import (
 	"github.com/flightrec/flightrec_exporter/internal/cgroups"
 )
 
-// RequireRoot skips the test unless it runs as root.
+// RequireRoot skips the test unless it runs as root; under
+// FLIGHTREC_REQUIRE_TOOLS=1 it fails it instead.
 func RequireRoot(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("needs root: loads BPF programs into the kernel and creates cgroups (CI runs as root)")
+		SkipOrFail(t, "needs root: loads BPF programs into the kernel and creates cgroups (CI runs as root)")
 	}
 }
 

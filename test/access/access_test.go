@@ -1,9 +1,11 @@
 // Package access_test checks who can read the exporter: TLS and basic auth
 // from --web.config.file protect /dump as well as /metrics, and
-// --recorder.capture-bytes=0 keeps buffer bytes out of user space. Needs root.
+// --recorder.capture-bytes=0 keeps buffer bytes out of the kernel's records,
+// and the --dump.* flags limit who sees which namespace. Needs root.
 package access_test
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -20,10 +22,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/flightrec/flightrec_exporter/bpf"
 
 	"github.com/flightrec/flightrec_exporter/internal/testenv"
 )
@@ -139,11 +144,19 @@ func TestCaptureBytesZeroKeepsBuffersInTheKernel(t *testing.T) {
 		t.Fatal(err)
 	}
 	workload := testenv.Build(t, "./test/workload")
+	// A private bpffs: the records map is pinned there and read back raw.
+	fs := t.TempDir()
+	if err := syscall.Mount("bpf", fs, "bpf", 0, ""); err != nil {
+		t.Fatalf("mounting bpffs: %v", err)
+	}
+	t.Cleanup(func() { _ = syscall.Unmount(fs, syscall.MNT_DETACH) })
 	for _, c := range []struct {
 		capture string
 		visible bool
 	}{{"64", true}, {"0", false}} {
-		e := testenv.StartExporter(t, "--recorder.cgroup-parent="+cg.Parent, "--recorder.capture-bytes="+c.capture)
+		pins := filepath.Join(fs, "capture-"+c.capture)
+		e := testenv.StartExporter(t, "--recorder.cgroup-parent="+cg.Parent, "--recorder.capture-bytes="+c.capture,
+			"--bpf.pin-path="+pins, "--recorder.max-containers=4")
 		app := cg.Make(t, "/app-"+c.capture+".scope")
 		if out, code := cg.Run(t, app, nil, workload, "write-pattern", "50"); code != 0 {
 			t.Fatalf("workload: %s", out)
@@ -165,7 +178,66 @@ func TestCaptureBytesZeroKeepsBuffersInTheKernel(t *testing.T) {
 		if !strings.Contains(body, secretFile) {
 			t.Errorf("capture-bytes=%s: the path %s is missing", c.capture, secretFile)
 		}
+		// What the kernel copied: the raw records in the map, read in this
+		// process, not what /dump chose to show.
+		raw, err := bpf.ReadPinnedRecords(pins)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writes, withBytes, dirty := 0, 0, 0
+		for _, r := range raw {
+			if r.ParseErr != nil || r.Record.Comm != "workload" || r.Record.Nr != syscall.SYS_WRITE || r.Record.Args[2] == 0 {
+				continue
+			}
+			writes++
+			if bytes.Contains(r.Payload, []byte("flightrec-")) || len(r.Record.Buf) > 0 {
+				withBytes++
+			}
+			if !c.visible && !bytes.Equal(r.Payload, make([]byte, len(r.Payload))) {
+				if dirty++; dirty == 1 {
+					t.Errorf("capture-bytes=0: write record %d holds payload bytes in kernel memory: %q", r.Record.Seq, bytes.TrimRight(r.Payload, "\x00"))
+				}
+			}
+		}
+		if writes < 50 {
+			t.Fatalf("capture-bytes=%s: %d write records of the workload in the records map, want ≥ 50", c.capture, writes)
+		}
+		if c.visible && withBytes != writes {
+			t.Errorf("capture-bytes=%s: only %d of %d write records hold their buffer in kernel memory", c.capture, withBytes, writes)
+		}
+		if !c.visible && (withBytes != 0 || dirty != 0) {
+			t.Errorf("capture-bytes=0: %d of %d write records hold buffer bytes, %d have a non-zero payload area", withBytes, writes, dirty)
+		}
 		e.Stop()
+	}
+}
+
+func TestDumpDisabledAndPlainCgroupsUnderAnAllowList(t *testing.T) {
+	cg := testenv.NewCgroups(t)
+	container := cg.Make(t, testenv.KubeletPath("besteffort", testenv.RandomUID(), testenv.RandomHex(32)))
+	e := testenv.StartExporter(t, "--recorder.cgroup-parent="+cg.Parent, "--dump.enabled=false")
+	e2 := testenv.StartExporter(t, "--recorder.cgroup-parent="+cg.Parent, "--dump.namespaces=team-a")
+	if _, code := cg.Run(t, container, nil, "/bin/true"); code != 0 {
+		t.Fatal("true failed")
+	}
+	for _, path := range []string{"/dump", "/dump?cgroup=" + url.QueryEscape(container)} {
+		if code, _ := e.Get(t, path); code != 404 {
+			t.Errorf("--dump.enabled=false: %s answered %d, want 404", path, code)
+		}
+	}
+	if strings.Contains(e.MustGet(t, "/"), `href="/dump"`) {
+		t.Error("landing page links to a disabled /dump")
+	}
+	e.MustGet(t, "/metrics")
+
+	// A plain cgroup has no namespace: an allow list refuses it (the
+	// Kubernetes-mode test checks the namespaces it admits).
+	code, body := e2.Get(t, "/dump?cgroup="+url.QueryEscape(container))
+	if code != 403 || !strings.Contains(body, "not allowed") {
+		t.Errorf("--dump.namespaces=team-a, plain cgroup: %d %q, want 403", code, body)
+	}
+	if strings.Contains(e2.MustGet(t, "/dump"), container) {
+		t.Error("the index lists a ring that cannot be dumped")
 	}
 }
 

@@ -39,10 +39,7 @@ func TestMain(m *testing.M) {
 // daemon starts a server process and stops it when the test ends.
 func daemon(t *testing.T, name string, args ...string) {
 	t.Helper()
-	bin, err := exec.LookPath(name)
-	if err != nil {
-		t.Skipf("%s not installed (Debian package; .ci/run installs it)", name)
-	}
+	bin := testenv.RequireTool(t, name, "the end-to-end test runs it")
 	cmd := exec.Command(bin, args...)
 	log, _ := os.Create(filepath.Join(t.TempDir(), name+".log"))
 	cmd.Stdout, cmd.Stderr = log, log

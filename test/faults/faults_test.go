@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -212,17 +213,56 @@ func TestConcurrentDumpsAndSlowClientsAreBounded(t *testing.T) {
 	}
 }
 
+// pinnedMaps are the maps the exporter pins (bpf.pinnedMaps).
+var pinnedMaps = []string{"records", "rings", "containers", "free_slots", "errors", "latencies", "stats", "inflight"}
+
+// defaultPin is --bpf.pin-path's default.
+const defaultPin = "/sys/fs/bpf/flightrec"
+
+// pinsOf lists which of the pinned maps exist at the default pin path in
+// the mount namespace of process pid.
+func pinsOf(pid int) (present, missing []string) {
+	for _, name := range pinnedMaps {
+		if _, err := os.Stat(filepath.Join("/proc", strconv.Itoa(pid), "root", defaultPin, name)); err == nil {
+			present = append(present, name)
+		} else {
+			missing = append(missing, name)
+		}
+	}
+	return present, missing
+}
+
 func TestDefaultPinPathWithoutBPFFS(t *testing.T) {
 	cg := testenv.NewCgroups(t)
-	// Like the default /sys/fs/bpf/flightrec on a host that mounted no bpffs:
-	// a directory that cannot even be created must not stop the exporter.
-	pin := "/sys/fs/bpf/flightrec-test-" + testenv.RandomHex(4)
-	t.Cleanup(func() { os.RemoveAll(pin) })
-	e := testenv.StartExporter(t, "--recorder.cgroup-parent="+cg.Parent, "--bpf.pin-path="+pin)
-	if _, err := os.Stat("/sys/fs/bpf"); err == nil && !strings.Contains(e.Log(), "level=WARN") {
-		return // this host has a bpffs there: pinning worked
-	}
-	if !strings.Contains(e.Log(), "not on a bpf filesystem") {
+	// A host that mounted no bpffs: in a private mount namespace, a plain
+	// tmpfs over /sys/fs/bpf, and the default pin path.
+	e := testenv.StartExporterIn(t, testenv.Unshared("mount -t tmpfs none /sys/fs/bpf"),
+		"--recorder.cgroup-parent="+cg.Parent, "--bpf.pin-path="+defaultPin)
+	if !strings.Contains(e.Log(), "level=WARN") || !strings.Contains(e.Log(), "not on a bpf filesystem") {
 		t.Errorf("no warning about the missing bpffs:\n%s", e.Log())
+	}
+	if present, _ := pinsOf(e.PID()); len(present) != 0 {
+		t.Errorf("maps %v pinned on a tmpfs", present)
+	}
+	// And it records all the same.
+	c := cg.Make(t, "/app.scope")
+	if _, code := cg.Run(t, c, nil, "/bin/true"); code != 0 {
+		t.Fatal("true failed")
+	}
+	if body := e.MustGet(t, "/dump?cgroup="+c); !strings.Contains(body, "execve") {
+		t.Errorf("no execve recorded without bpffs:\n%s", body)
+	}
+}
+
+func TestDefaultPinPathWithBPFFS(t *testing.T) {
+	cg := testenv.NewCgroups(t)
+	// A private bpffs at /sys/fs/bpf: the pins vanish with the namespace.
+	e := testenv.StartExporterIn(t, testenv.Unshared("mount -t bpf bpf /sys/fs/bpf"),
+		"--recorder.cgroup-parent="+cg.Parent, "--bpf.pin-path="+defaultPin)
+	if strings.Contains(e.Log(), "bpf filesystem") || strings.Contains(e.Log(), "level=WARN") {
+		t.Errorf("warning with a bpffs mounted:\n%s", e.Log())
+	}
+	if _, missing := pinsOf(e.PID()); len(missing) != 0 {
+		t.Errorf("maps %v not pinned under %s", missing, defaultPin)
 	}
 }

@@ -284,3 +284,44 @@ func TestDumpsAreForwardedToThePodsNode(t *testing.T) {
 	}
 	_ = url.QueryEscape
 }
+
+func TestPodDumpInterleavesContainersInTimeOrder(t *testing.T) {
+	cg := testenv.NewCgroups(t)
+	api := kubetest.NewServer(t)
+	e := testenv.StartExporter(t, "--recorder.cgroup-parent="+cg.Parent, "--kubeconfig="+api.Kubeconfig(t), "--dump.authz=none", "--kubernetes.node-name=node-a")
+	uid, web, sidecar := testenv.RandomUID(), testenv.RandomHex(32), testenv.RandomHex(32)
+	api.AddPod(kubetest.Pod("shop", "cart", uid, "node-a", "10.0.0.3", map[string]string{"web": web, "sidecar": sidecar}))
+	cgroups := map[string]string{
+		"web":     cg.Make(t, testenv.KubeletPath("besteffort", uid, web)),
+		"sidecar": cg.Make(t, testenv.KubeletPath("besteffort", uid, sidecar)),
+	}
+	// The containers take turns: web, sidecar, web, sidecar.
+	turns := []string{"web", "sidecar", "web", "sidecar"}
+	for i, c := range turns {
+		if _, code := cg.Run(t, cgroups[c], nil, "/bin/echo", "turn-"+strconv.Itoa(i)); code != 0 {
+			t.Fatal("echo failed")
+		}
+	}
+	var d dump.PodDump
+	testenv.WaitFor(t, "the pod dump with both containers", func() bool {
+		var code int
+		code, d = podDump(t, e, "namespace=shop&pod=cart")
+		return code == 200 && len(d.Rings) == 2
+	})
+	var order []string
+	for i, en := range d.Entries {
+		if i > 0 && en.MonotonicNs < d.Entries[i-1].MonotonicNs {
+			t.Fatalf("entry %d (%s, %s) starts before entry %d", i, en.Container, en.Syscall, i-1)
+		}
+		if en.Syscall == "execve" && strings.Contains(en.Params, `"turn-`) {
+			want := turns[len(order)%len(turns)]
+			if !strings.Contains(en.Params, `"turn-`+strconv.Itoa(len(order))+`"`) || en.Container != want {
+				t.Errorf("execve %d: %s in %q, want turn-%d in %s", len(order), en.Params, en.Container, len(order), want)
+			}
+			order = append(order, en.Container)
+		}
+	}
+	if len(order) != len(turns) {
+		t.Errorf("pod dump shows the turns %v, want %v", order, turns)
+	}
+}

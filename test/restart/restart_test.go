@@ -60,15 +60,22 @@ func TestSIGKILLedExporterResumesTheTape(t *testing.T) {
 		code, _ := a.Get(t, "/dump?previous=true&cgroup="+url.QueryEscape(dead))
 		return code == 200
 	})
-	// Mid-workload: a process is blocked in a syscall when the exporter dies.
-	sleeper := cg.Command(t, live, "/bin/sleep", "60")
-	if err := sleeper.Start(); err != nil {
+	// Mid-workload: a process is blocked in a syscall when the exporter
+	// dies: cat reading a pipe the test holds.
+	reader := cg.Command(t, live, "/bin/cat")
+	pipe, err := reader.StdinPipe()
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = sleeper.Process.Kill(); _ = sleeper.Wait() })
-	testenv.WaitFor(t, "the sleeper to block", func() bool {
+	if err := reader.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = reader.Process.Kill(); _ = reader.Wait() })
+	var blocked uint64 // seq of the read in flight
+	testenv.WaitFor(t, "cat to block in read", func() bool {
 		for _, e := range dumpRing(t, a, live).Entries {
-			if e.Syscall == "clock_nanosleep" && !e.Finished && e.PID == uint32(sleeper.Process.Pid) {
+			if e.Syscall == "read" && !e.Finished && e.PID == uint32(reader.Process.Pid) && strings.HasPrefix(e.Params, "0, ") {
+				blocked = e.Seq
 				return true
 			}
 		}
@@ -94,18 +101,33 @@ func TestSIGKILLedExporterResumesTheTape(t *testing.T) {
 	if eacces != 6 {
 		t.Errorf("the ring after the restart holds %d of the 6 failed opens from before it", eacces)
 	}
-	// The sleep that was blocked across the restart ends now: the new
-	// exporter completes its record and records the death.
-	_ = sleeper.Process.Kill()
-	_ = sleeper.Wait()
-	testenv.WaitFor(t, "the sleeper's death in the ring", func() bool {
+	// The read that was blocked across the restart returns now: the new
+	// exporter completes the record the old one began, then records the
+	// exit.
+	if _, err := pipe.Write([]byte("in flight\n")); err != nil {
+		t.Fatal(err)
+	}
+	pipe.Close()
+	if err := reader.Wait(); err != nil {
+		t.Fatalf("cat: %v", err)
+	}
+	testenv.WaitFor(t, "cat's exit in the ring", func() bool {
 		for _, e := range dumpRing(t, b, live).Entries {
-			if e.Kind == dump.KindExit && e.PID == uint32(sleeper.Process.Pid) && e.Signal == "SIGKILL" {
+			if e.Kind == dump.KindExit && e.PID == uint32(reader.Process.Pid) && e.ExitCode != nil && *e.ExitCode == 0 {
 				return true
 			}
 		}
 		return false
 	})
+	var completed *dump.Entry
+	for _, e := range dumpRing(t, b, live).Entries {
+		if e.Seq == blocked {
+			completed = &e
+		}
+	}
+	if completed == nil || completed.Syscall != "read" || !completed.Finished || completed.Ret == nil || *completed.Ret != int64(len("in flight\n")) {
+		t.Errorf("the read in flight across the restart (seq %d): %+v, want it finished returning %d", blocked, completed, len("in flight\n"))
+	}
 
 	if out, code := cg.Run(t, live, nobody, workload, "open-fail", secret, "4"); code != 0 {
 		t.Fatalf("workload: %d %s", code, out)

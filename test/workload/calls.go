@@ -41,6 +41,13 @@ func openatMissing(args []string) error {
 	return nil
 }
 
+// patternWrite is the i-th buffer write-pattern writes (test/recorder
+// checks records against the same formula): its length depends on i, so a
+// record mixing two writes (the buffer of one, the count of another) shows.
+func patternWrite(i int) string {
+	return "flightrec-" + strconv.Itoa(i) + "-" + strings.Repeat("x", i%32)
+}
+
 func writePattern(args []string) error {
 	n, err := count(args, 0)
 	if err != nil {
@@ -51,7 +58,7 @@ func writePattern(args []string) error {
 		return err
 	}
 	for i := 0; n == 0 || i < n; i++ {
-		b := []byte("flightrec-" + strconv.Itoa(i))
+		b := []byte(patternWrite(i))
 		syscall.RawSyscall(syscall.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
 	}
 	return nil
@@ -340,5 +347,42 @@ func threadsExit(args []string) error {
 	}
 	running.Wait()
 	os.Exit(code)
+	return nil
+}
+
+// alloc touches MIB MiB of memory and keeps it, a MiB at a time, so that a
+// memory limit below that gets it OOM killed; with no limit it exits 0.
+func alloc(args []string) error {
+	n, err := count(args, 0)
+	if err != nil {
+		return err
+	}
+	var kept [][]byte
+	for i := 0; i < n; i++ {
+		b := make([]byte, 1<<20)
+		for j := 0; j < len(b); j += 4096 {
+			b[j] = 1
+		}
+		kept = append(kept, b)
+	}
+	runtime.KeepAlive(kept)
+	return nil
+}
+
+// efault passes an address nothing is mapped at as openat's path: the
+// kernel fails with EFAULT, and the recorder cannot copy the path either.
+func efault(args []string) error {
+	n, err := count(args, 0)
+	if err != nil {
+		return err
+	}
+	const unmapped = 0x10 // below mmap_min_addr: never mapped
+	for i := 0; i < n; i++ {
+		_, _, errno := syscall.RawSyscall6(syscall.SYS_OPENAT, atFDCWD, unmapped, 0, 0, 0, 0)
+		if errno != syscall.EFAULT {
+			return fmt.Errorf("openat of an unmapped path: want EFAULT, got %v", errno)
+		}
+	}
+	fmt.Println(n)
 	return nil
 }

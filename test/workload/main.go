@@ -26,6 +26,8 @@ var commands = map[string]struct {
 	"mutex":           {"M HOLD_MS: two threads contend M times for a futex lock held HOLD_MS", mutex},
 	"threads-exit":    {"N CODE: N threads busy in syscalls when the process exits with CODE (exit_group ends them all at once)", threadsExit},
 	"socket-write":    {"[ARGS...] TEXT: write TEXT to one end of a socket pair; ARGS are ignored (they stand for a tool's flags)", socketWrite},
+	"alloc":           {"MIB: touch MIB MiB of memory, one MiB at a time (to be OOM killed below a memory limit)", alloc},
+	"efault":          {"N: N openat calls whose path is an unmapped address (EFAULT)", efault},
 	"ebadf":           {"N: the i-th of " + strconv.Itoa(len(fdSyscalls)) + " fd syscalls N+i times on fd -1 (EBADF); prints the calls", ebadf},
 }
 
