@@ -27,9 +27,7 @@ var capNumbers = map[string]uint{"sys_resource": 24, "perfmon": 38, "bpf": 39}
 // memory cgroup, 5.11 and later, do not need); it is left out and logged.
 func withCaps(t *testing.T, uid string, caps []string) []string {
 	t.Helper()
-	if _, err := exec.LookPath("setpriv"); err != nil {
-		t.Fatalf("needs setpriv (Debian package util-linux): %v", err)
-	}
+	testenv.RequireTool(t, "setpriv", "runs the exporter with a given capability set (Debian package util-linux)")
 	bounding := capBounding(t)
 	set := "-all"
 	for _, c := range caps {
