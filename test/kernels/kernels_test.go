@@ -6,7 +6,6 @@ package kernels
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
