@@ -8,6 +8,7 @@ import (
 	"math/bits"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -37,6 +38,9 @@ type Config struct {
 	// PinPath is a directory on a bpffs where rings and counters are pinned,
 	// so that a restarted exporter finds them again; "" pins nothing.
 	PinPath string
+	// BPFFS is where the bpf filesystem is expected; when PinPath is below
+	// it and none is mounted there, Load mounts one. "" is BPFFSRoot.
+	BPFFS string
 
 	// exitVariant, when set, is the sched_process_exit program to load
 	// whatever the kernel's prototype: tests use it to run the variant
@@ -85,6 +89,9 @@ type Recorder struct {
 	// Resumed is true when the rings and counters of an earlier exporter
 	// were found pinned and are being continued.
 	Resumed bool
+	// MountedBPFFS is true when no bpf filesystem was at Config.BPFFS and
+	// the exporter mounted one for its pins.
+	MountedBPFFS bool
 	// Variants are the programs loaded for this kernel and the optional
 	// features it has.
 	Variants Variants
@@ -183,11 +190,14 @@ func Load(cfg Config) (*Recorder, error) {
 	}
 	variants.apply(spec)
 
-	coll, resumed, err := newCollection(spec, cfg.PinPath)
+	if cfg.BPFFS == "" {
+		cfg.BPFFS = BPFFSRoot
+	}
+	coll, resumed, mounted, err := newCollection(spec, cfg.PinPath, cfg.BPFFS)
 	if err != nil {
 		return nil, err
 	}
-	r := &Recorder{cfg: cfg, shift: shift, coll: coll, Resumed: resumed, Variants: variants}
+	r := &Recorder{cfg: cfg, shift: shift, coll: coll, Resumed: resumed, MountedBPFFS: mounted, Variants: variants}
 	if err := coll.Assign(&r.maps); err != nil {
 		r.Close()
 		return nil, fmt.Errorf("finding maps: %w", err)
@@ -238,16 +248,17 @@ func (r *Recorder) findSelf(prog *ebpf.Program, cookie uint64) error {
 // newCollection loads the maps and programs, reusing the maps pinned at
 // pinPath by an earlier exporter when they match the settings; resumed
 // says they did.
-func newCollection(spec *ebpf.CollectionSpec, pinPath string) (coll *ebpf.Collection, resumed bool, err error) {
+func newCollection(spec *ebpf.CollectionSpec, pinPath, bpffs string) (coll *ebpf.Collection, resumed, mounted bool, err error) {
 	if pinPath == "" {
 		coll, err = ebpf.NewCollection(spec)
 		if err != nil {
-			return nil, false, wrapLoadError("loading the recorder", err)
+			return nil, false, false, wrapLoadError("loading the recorder", err)
 		}
-		return coll, false, nil
+		return coll, false, false, nil
 	}
-	if err := checkBPFFS(pinPath); err != nil {
-		return nil, false, err
+	mounted, err = checkBPFFS(pinPath, bpffs)
+	if err != nil {
+		return nil, false, false, err
 	}
 	for _, name := range pinnedMaps {
 		spec.Maps[name].Pinning = ebpf.PinByName
@@ -259,20 +270,59 @@ func newCollection(spec *ebpf.CollectionSpec, pinPath string) (coll *ebpf.Collec
 	if errors.Is(err, ebpf.ErrMapIncompatible) {
 		// Other ring or map sizes than the pinned ones: start afresh.
 		if err := Unpin(pinPath); err != nil {
-			return nil, false, err
+			return nil, false, mounted, err
 		}
 		resumed = false
 		coll, err = ebpf.NewCollectionWithOptions(spec, opts)
 	}
 	if err != nil {
-		return nil, false, wrapLoadError("loading the recorder", err)
+		return nil, false, mounted, wrapLoadError("loading the recorder", err)
 	}
-	return coll, resumed, nil
+	return coll, resumed, mounted, nil
 }
 
-// checkBPFFS makes dir on a bpf filesystem, or says why it cannot.
-func checkBPFFS(dir string) error {
-	const bpffsMagic = 0xcafe4a11
+// BPFFSRoot is where bpf filesystems are mounted by convention (the
+// default of Config.BPFFS). A pin path below it on a host that mounted none
+// gets one, as Cilium and Tetragon do.
+const BPFFSRoot = "/sys/fs/bpf"
+
+const bpffsMagic = 0xcafe4a11
+
+// checkBPFFS makes dir on a bpf filesystem, or says why it cannot. When dir
+// is below root and no bpffs is mounted there, it mounts one at root (that
+// needs CAP_SYS_ADMIN), so that the pins outlive the exporter. mounted says
+// it did.
+func checkBPFFS(dir, root string) (mounted bool, err error) {
+	onBPFFS, err := onBPFFS(dir)
+	if err != nil {
+		return false, err
+	}
+	if !onBPFFS && isBelow(dir, root) {
+		if err := os.MkdirAll(root, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+			return false, fmt.Errorf("--bpf.pin-path %s: no bpf filesystem at %s, and %w: %w", dir, root, err, ErrNoBPFFS)
+		}
+		if err := unix.Mount("bpf", root, "bpf", 0, "mode=0700"); err != nil {
+			return false, fmt.Errorf("--bpf.pin-path %s: no bpf filesystem at %s, and mounting one failed: %w (mount -t bpf bpf %s on the host, or give the exporter CAP_SYS_ADMIN): %w",
+				dir, root, err, root, ErrNoBPFFS)
+		}
+		mounted, onBPFFS = true, true
+	}
+	if !onBPFFS {
+		return false, fmt.Errorf("--bpf.pin-path %s is not on a bpf filesystem (mount -t bpf bpf %s, or pin below --bpf.fs-path %s): %w", dir, root, root, ErrNoBPFFS)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return mounted, fmt.Errorf("--bpf.pin-path %s: %w", dir, err)
+	}
+	return mounted, nil
+}
+
+func isBelow(path, root string) bool {
+	rel, err := filepath.Rel(root, filepath.Clean(path))
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
+}
+
+// onBPFFS reports whether dir is, or would be made, on a bpf filesystem.
+func onBPFFS(dir string) (bool, error) {
 	// The nearest existing ancestor tells which filesystem dir would be on.
 	existing := filepath.Clean(dir)
 	for {
@@ -281,21 +331,15 @@ func checkBPFFS(dir string) error {
 			break
 		}
 		if !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("--bpf.pin-path %s: %w", dir, err)
+			return false, fmt.Errorf("--bpf.pin-path %s: %w", dir, err)
 		}
 		existing = filepath.Dir(existing)
 	}
 	var st unix.Statfs_t
 	if err := unix.Statfs(existing, &st); err != nil {
-		return fmt.Errorf("--bpf.pin-path %s: %w", dir, err)
+		return false, fmt.Errorf("--bpf.pin-path %s: %w", dir, err)
 	}
-	if st.Type != bpffsMagic {
-		return fmt.Errorf("--bpf.pin-path %s is not on a bpf filesystem (mount -t bpf bpf /sys/fs/bpf): %w", dir, ErrNoBPFFS)
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("--bpf.pin-path %s: %w", dir, err)
-	}
-	return nil
+	return st.Type == bpffsMagic, nil
 }
 
 // ErrNoBPFFS means the pin path is not on a bpf filesystem.

@@ -54,6 +54,7 @@ type options struct {
 	nodeName        string
 	externalURL     string
 	pinPath         string
+	bpffs           string
 	writeTimeout    time.Duration
 	kubeconfig      string
 	listen          []string // --web.listen-address
@@ -78,6 +79,7 @@ func main() {
 	app.Flag("recorder.max-containers", "Containers that can have a ring at once; more are counted as untracked. Kernel memory is allocated for all of them at start.").Default("128").IntVar(&opts.maxRings)
 	app.Flag("recorder.capture-bytes", fmt.Sprintf("Bytes of read/write buffers copied into records (0 to %d); 0 copies none.", bpf.MaxCaptureBytes)).Default("64").IntVar(&opts.captureBytes)
 	app.Flag("recorder.reclaim-interval", "How often rings of removed cgroups are freed.").Default("5s").DurationVar(&opts.reclaimInterval)
+	app.Flag("bpf.fs-path", "Where the bpf filesystem is. When --bpf.pin-path is below it and no bpf filesystem is mounted there, the exporter mounts one (needs CAP_SYS_ADMIN; with mount propagation it reaches the host).").Default(bpf.BPFFSRoot).StringVar(&opts.bpffs)
 	app.Flag("bpf.pin-path", "Directory on a bpf filesystem where rings and counters are pinned, so that a restarted or upgraded exporter continues them; empty to pin nothing.").Default("/sys/fs/bpf/flightrec").StringVar(&opts.pinPath)
 	app.Flag("kubernetes.node-name", "Name of this node (the DaemonSet sets it from the downward API); the hostname when empty.").Envar("NODE_NAME").Default("").StringVar(&opts.nodeName)
 	app.Flag("kubeconfig", "Kubeconfig to reach the Kubernetes API; in a pod the in-cluster config is used. Without either, cgroups are labelled as on a plain host.").Default("").StringVar(&opts.kubeconfig)
@@ -160,7 +162,7 @@ func run(opts options, webFlags *web.FlagConfig, logger *slog.Logger) error {
 		ParentCgroupID: parentID, ParentLevel: cgroups.Level(parent), Arch: arch,
 		Watch: copts.Watched(), ErrorSeries: copts.ErrorSeries, LatencySeries: copts.LatencySeries,
 		SkipErrors: !copts.Enabled("errors"),
-		PinPath:    opts.pinPath,
+		PinPath:    opts.pinPath, BPFFS: opts.bpffs,
 	}
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("recorder settings: %w", err)
@@ -177,6 +179,9 @@ func run(opts options, webFlags *web.FlagConfig, logger *slog.Logger) error {
 	defer rec.Close()
 	for _, why := range rec.Variants.Missing {
 		logger.Warn("running without an optional kernel feature", "feature", why)
+	}
+	if rec.MountedBPFFS {
+		logger.Info("no bpf filesystem was mounted: mounted one for the pins", "path", rec.Config().BPFFS)
 	}
 	if rec.Resumed {
 		logger.Info("continuing the rings and counters pinned by an earlier exporter", "pin_path", cfg.PinPath)

@@ -209,6 +209,7 @@ empty in the values are not passed, so the exporter's own defaults apply.
 {{- $args = append $args "--kubernetes.node-name=$(NODE_NAME)" }}
 {{- if $v.bpf.pin }}
 {{- $args = append $args (printf "--bpf.pin-path=%s/flightrec" (include "flightrec-exporter.bpffsMount" .)) }}
+{{- $args = append $args (printf "--bpf.fs-path=%s" (include "flightrec-exporter.bpffsMount" .)) }}
 {{- else }}
 {{- $args = append $args "--bpf.pin-path=" }}
 {{- end }}
