@@ -48,25 +48,22 @@ type Labeler interface {
 
 // Deps is what collectors are built from.
 type Deps struct {
-	Source  Source
-	Labels  Labeler
-	Arch    syscalls.Arch
-	Logger  *slog.Logger
-	Clock   func(monoNs uint64) time.Time // kernel timestamp to wall clock
-	Counts  UserCounts
-	Options *Options
-	Retired *Retired // counts of ended runs of live containers; nil: none kept
+	Source Source
+	Labels Labeler
+	Arch   syscalls.Arch
+	Logger *slog.Logger
+	Clock  func(monoNs uint64) time.Time // kernel timestamp to wall clock
+	// Released adds the records of freed rings to the totals; nil: none.
+	Released ReleasedRecords
+	Options  *Options
+	Retired  *Retired // counts of ended runs of live containers; nil: none kept
 }
 
-// UserCounts are counts kept in user space, reported by the recorder collector.
-type UserCounts struct {
-	Torn                func() uint64 // records dropped by dumps
-	Released            func() uint64 // rings freed
-	ReleasedOverwritten func() uint64 // overwritten records of freed rings
-	ReleasedWritten     func() uint64 // records written into freed rings
-	Frozen              func() (rings int, bytes int64, evicted uint64)
-	KnownCgroups        func() int // cgroups the resolver remembers
-	DumpsInProgress     func() int
+// ReleasedRecords are the records written into, and overwritten in, rings
+// that were freed (the reclaimer counts them), which the kernel's ring
+// heads no longer hold.
+type ReleasedRecords interface {
+	ReleasedRecords() (written, overwritten uint64)
 }
 
 // Options are the collectors' own flags.

@@ -57,6 +57,10 @@ func (f *fakeSource) KernelFeatures() map[string]bool {
 	return map[string]bool{bpf.FeatureOOMKill: true, bpf.FeatureGroupDead: false}
 }
 
+type released struct{ written, overwritten uint64 }
+
+func (r released) ReleasedRecords() (uint64, uint64) { return r.written, r.overwritten }
+
 type labeler map[uint64]containers.Labels
 
 func (l labeler) Labels(id uint64) (containers.Labels, bool) { v, ok := l[id]; return v, ok }
@@ -124,12 +128,7 @@ func newFixture(t *testing.T) (*Flightrec, *fakeSource) {
 		Clock:   func(ns uint64) time.Time { return t0.Add(time.Duration(ns)) },
 		Options: &Options{enabled: map[string]*bool{}},
 		Retired: retired,
-		Counts: UserCounts{
-			Torn: func() uint64 { return 6 }, Released: func() uint64 { return 2 },
-			ReleasedOverwritten: func() uint64 { return 100 }, ReleasedWritten: func() uint64 { return 300 },
-			Frozen:       func() (int, int64, uint64) { return 1, 4096, 0 },
-			KnownCgroups: func() int { return 4 }, DumpsInProgress: func() int { return 0 },
-		},
+		Released: released{written: 300, overwritten: 100},
 	})
 	return f, src
 }

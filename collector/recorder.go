@@ -16,15 +16,12 @@ func init() {
 type recorderCollector struct {
 	d Deps
 
-	up, rings, maxRings, ringRecords, ringMemory, untracked       *prometheus.Desc
-	written, overwritten, torn, exitLost                          *prometheus.Desc
-	untrackedSyscalls, assigned, refused, released, containerFull *prometheus.Desc
-	faults, mapFull, mapEntries, mapMax, mapMemory, eventsLost    *prometheus.Desc
-	frozen, frozenBytes, frozenEvicted                            *prometheus.Desc
-	inProgress                                                    *prometheus.Desc
-	known                                                         *prometheus.Desc
-	statsEnabled, progRuns, progRuntime, progMisses               *prometheus.Desc
-	kernelFeature                                                 *prometheus.Desc
+	up, rings, maxRings, ringRecords, ringMemory, untracked    *prometheus.Desc
+	written, overwritten, exitLost                             *prometheus.Desc
+	untrackedSyscalls, assigned, refused, containerFull        *prometheus.Desc
+	faults, mapFull, mapEntries, mapMax, mapMemory, eventsLost *prometheus.Desc
+	statsEnabled, progRuns, progRuntime, progMisses            *prometheus.Desc
+	kernelFeature                                              *prometheus.Desc
 }
 
 func newRecorderCollector(d Deps) *recorderCollector {
@@ -41,20 +38,13 @@ func newRecorderCollector(d Deps) *recorderCollector {
 		untracked:         desc("untracked_containers", "Cgroups refused a ring because every ring was taken."),
 		written:           desc("records_written_total", "Records written into rings by the kernel programs (the sum of the ring heads, live and freed)."),
 		overwritten:       desc("records_overwritten_total", "Records overwritten by newer ones in their ring (live and freed rings)."),
-		torn:              desc("records_torn_total", "Records dropped by /dump because they were overwritten while being copied."),
 		exitLost:          desc("exits_lost_total", "Syscall exits whose entry record had already been overwritten."),
 		untrackedSyscalls: desc("untracked_syscalls_total", "Syscalls of cgroups that got no ring (cap reached); still counted in the error and latency metrics."),
 		assigned:          desc("rings_assigned_total", "Rings assigned to new containers at their first syscall."),
 		refused:           desc("rings_refused_total", "Containers refused a ring because every ring was taken."),
-		released:          desc("rings_released_total", "Rings freed after their cgroup was removed."),
 		containerFull:     desc("container_map_full_total", "Syscalls from cgroups that could not even be counted as untracked: container map full."),
 		faults:            desc("payload_faults_total", "Arguments in user memory that could not be copied (not paged in, bad pointers)."),
 		eventsLost:        desc("cgroup_events_lost_total", "cgroup creations and removals lost because the event buffer was full; such cgroups are named at the next walk."),
-		inProgress:        prometheus.NewDesc("flightrec_dump_in_progress", "Dumps being served now (--dump.max-concurrent bounds it).", nil, nil),
-		known:             desc("known_cgroups", "Cgroups below the parent the exporter remembers (live ones and removed ones within the grace period)."),
-		frozen:            prometheus.NewDesc("flightrec_dump_frozen_rings", "Rings of removed containers kept in memory for previous=true dumps.", nil, nil),
-		frozenBytes:       prometheus.NewDesc("flightrec_dump_frozen_bytes", "Estimated memory of the frozen rings (--dump.max-frozen-bytes bounds it).", nil, nil),
-		frozenEvicted:     prometheus.NewDesc("flightrec_dump_frozen_evicted_total", "Frozen rings dropped by the retention, count or byte bounds.", nil, nil),
 		mapFull:           desc("map_full_total", "Events not counted because a counter map was full (--collector.*.max-series).", "map"),
 		mapEntries:        desc("map_entries", "Entries in the kernel counter maps.", "map"),
 		mapMax:            desc("map_max_entries", "Capacity of the kernel counter maps.", "map"),
@@ -68,7 +58,7 @@ func newRecorderCollector(d Deps) *recorderCollector {
 }
 
 func (c *recorderCollector) Update(ch chan<- prometheus.Metric) error {
-	src, counts := c.d.Source, c.d.Counts
+	src := c.d.Source
 	cfg := src.Config()
 	gauge := func(d *prometheus.Desc, v float64, l ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, l...)
@@ -85,20 +75,6 @@ func (c *recorderCollector) Update(ch chan<- prometheus.Metric) error {
 		gauge(c.kernelFeature, v, f)
 	}
 	gauge(c.ringRecords, float64(cfg.RingSize))
-	counter(c.torn, float64(counts.Torn()))
-	counter(c.released, float64(counts.Released()))
-	if counts.DumpsInProgress != nil {
-		gauge(c.inProgress, float64(counts.DumpsInProgress()))
-	}
-	if counts.KnownCgroups != nil {
-		gauge(c.known, float64(counts.KnownCgroups()))
-	}
-	if counts.Frozen != nil {
-		n, bytes, evicted := counts.Frozen()
-		gauge(c.frozen, float64(n))
-		gauge(c.frozenBytes, float64(bytes))
-		counter(c.frozenEvicted, float64(evicted))
-	}
 
 	rings, untracked, err := src.Rings()
 	if err != nil {
@@ -118,8 +94,12 @@ func (c *recorderCollector) Update(ch chan<- prometheus.Metric) error {
 	}
 	gauge(c.rings, float64(len(rings)))
 	gauge(c.untracked, float64(len(untracked)))
-	counter(c.written, float64(written+counts.ReleasedWritten()))
-	counter(c.overwritten, float64(overwritten+counts.ReleasedOverwritten()))
+	var relWritten, relOverwritten uint64
+	if c.d.Released != nil {
+		relWritten, relOverwritten = c.d.Released.ReleasedRecords()
+	}
+	counter(c.written, float64(written+relWritten))
+	counter(c.overwritten, float64(overwritten+relOverwritten))
 	counter(c.exitLost, float64(stats.ExitLost))
 	counter(c.untrackedSyscalls, float64(stats.UntrackedSyscalls))
 	counter(c.assigned, float64(stats.ContainersAdded))

@@ -33,7 +33,9 @@ import (
 	"github.com/flightrec/flightrec_exporter/internal/cgroups"
 	"github.com/flightrec/flightrec_exporter/internal/containers"
 	"github.com/flightrec/flightrec_exporter/internal/dump"
+	"github.com/flightrec/flightrec_exporter/internal/frozen"
 	"github.com/flightrec/flightrec_exporter/internal/kube"
+	"github.com/flightrec/flightrec_exporter/internal/reclaim"
 	"github.com/flightrec/flightrec_exporter/internal/redact"
 	"github.com/flightrec/flightrec_exporter/internal/route"
 	"github.com/flightrec/flightrec_exporter/internal/syscalls"
@@ -193,7 +195,7 @@ func run(opts options, webFlags *web.FlagConfig, logger *slog.Logger) error {
 	defer stop()
 
 	resolver := containers.NewResolver(hier, parent, copts.GracePeriod)
-	store := dump.NewStore(opts.dump.Limits())
+	store := frozen.NewStore(opts.dump.Limits())
 	if dir := opts.dump.StateDir; dir != "" {
 		n, err := store.Persist(dir, time.Now())
 		if err != nil {
@@ -201,7 +203,7 @@ func run(opts options, webFlags *web.FlagConfig, logger *slog.Logger) error {
 		}
 		logger.Info("frozen rings reloaded", "dir", dir, "rings", n)
 	}
-	reclaimer := dump.NewReclaimer(rec, resolver, store, cfg.RingSize, logger)
+	reclaimer := reclaim.New(rec, resolver, store, cfg.RingSize, logger)
 	retired := collector.NewRetired()
 	reclaimer.Retire = func(ids []uint64) {
 		if err := retired.Absorb(rec, resolver, arch, ids); err != nil {
@@ -239,12 +241,8 @@ func run(opts options, webFlags *web.FlagConfig, logger *slog.Logger) error {
 
 	collectors := collector.New(collector.Deps{
 		Source: rec, Labels: resolver, Arch: arch, Logger: logger, Options: copts, Retired: retired,
-		Clock: func(ns uint64) time.Time { return dump.NewClock().Wall(ns) },
-		Counts: collector.UserCounts{
-			Torn: dumps.TornTotal, Released: reclaimer.Released, ReleasedOverwritten: reclaimer.ReleasedOverwritten,
-			ReleasedWritten: reclaimer.ReleasedWritten,
-			Frozen:          store.Stats, KnownCgroups: resolver.Len, DumpsInProgress: dumps.InProgress,
-		},
+		Clock:    func(ns uint64) time.Time { return bpf.NewClock().Wall(ns) },
+		Released: reclaimer,
 	})
 	logger.Info("enabled collectors", "collectors", collectors.Names())
 	reg := prometheus.NewRegistry()
@@ -253,6 +251,8 @@ func run(opts options, webFlags *web.FlagConfig, logger *slog.Logger) error {
 		promcollectors.NewProcessCollector(promcollectors.ProcessCollectorOpts{}),
 		promcollectors.NewGoCollector(),
 		collectors,
+		// Components that keep state in user space report it themselves.
+		store, reclaimer, resolver, dumps,
 	)
 	if kubeHealth != nil {
 		reg.MustRegister(kubeHealth)

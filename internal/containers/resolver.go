@@ -4,6 +4,8 @@
 package containers
 
 import (
+	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"strings"
 	"sync"
 	"time"
@@ -254,4 +256,20 @@ func (r *Resolver) Len() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return len(r.known)
+}
+
+// RemovedCgroup names a cgroup that is gone and whose path was never
+// learnt.
+func RemovedCgroup(id uint64) string { return fmt.Sprintf("<removed cgroup %d>", id) }
+
+var knownDesc = prometheus.NewDesc("flightrec_recorder_known_cgroups",
+	"Cgroups below the parent the exporter remembers (live ones and removed ones within the grace period).", nil, nil)
+
+// Describe and Collect make the resolver a prometheus.Collector of the
+// cgroups it remembers.
+func (r *Resolver) Describe(ch chan<- *prometheus.Desc) { ch <- knownDesc }
+
+// Collect reports the cgroups remembered.
+func (r *Resolver) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(knownDesc, prometheus.GaugeValue, float64(r.Len()))
 }

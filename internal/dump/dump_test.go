@@ -118,7 +118,7 @@ func FuzzParseQuery(f *testing.F) {
 }
 
 func TestDecodeEvents(t *testing.T) {
-	clock := Clock{}
+	clock := bpf.Clock{}
 	arch := syscalls.ArchAMD64
 	for _, c := range []struct {
 		rec    bpf.Record
@@ -155,7 +155,7 @@ func TestDecodeEvents(t *testing.T) {
 
 func TestWriteText(t *testing.T) {
 	arch := syscalls.ArchAMD64
-	clock := Clock{}
+	clock := bpf.Clock{}
 	recs := []bpf.Record{
 		{Nr: 257, Comm: "sh", PID: 5, TID: 5, Args: [6]uint64{uint64(0xffffffffffffff9c), 1, 1}, Str1: []byte("/etc/x"), Ret: -2, Finished: true, EnterNs: 1000, ExitNs: 3500},
 		{Nr: 202, Comm: "worker\n", PID: 5, TID: 6},
@@ -201,7 +201,7 @@ func TestRedactedLeavesTheRecordAlone(t *testing.T) {
 	if string(rec.Argv[2]) != "hunter2" || string(rec.Buf) != "Cookie: a=b" {
 		t.Errorf("the original record changed: %q %q", rec.Argv, rec.Buf)
 	}
-	e := Decode(syscalls.ArchAMD64, Clock{}, got)
+	e := Decode(syscalls.ArchAMD64, bpf.Clock{}, got)
 	if !strings.Contains(e.Params, `"--password", "[redacted]"`) || strings.Contains(e.Params, "hunter2") {
 		t.Errorf("decoded: %s", e.Params)
 	}

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/flightrec/flightrec_exporter/bpf"
 	"github.com/flightrec/flightrec_exporter/internal/redact"
 	"github.com/flightrec/flightrec_exporter/internal/syscalls"
@@ -45,23 +43,8 @@ const (
 	KindOOMKill = "oom_kill"
 )
 
-// Clock converts the kernel's CLOCK_MONOTONIC timestamps to wall-clock time.
-type Clock struct{ offset int64 }
-
-// NewClock samples both clocks now.
-func NewClock() Clock {
-	var ts unix.Timespec
-	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
-	return Clock{offset: time.Now().UnixNano() - ts.Nano()}
-}
-
-// Wall returns the wall-clock time of a monotonic timestamp.
-func (c Clock) Wall(monoNs uint64) time.Time {
-	return time.Unix(0, int64(monoNs)+c.offset).UTC()
-}
-
 // Decode turns a raw record into an Entry.
-func Decode(arch syscalls.Arch, clock Clock, r *bpf.Record) Entry {
+func Decode(arch syscalls.Arch, clock bpf.Clock, r *bpf.Record) Entry {
 	e := Entry{
 		Seq: r.Seq, Time: clock.Wall(r.EnterNs), MonotonicNs: r.EnterNs,
 		CPU: r.CPU, PID: r.PID, TID: r.TID, Comm: r.Comm, Nr: r.Nr, Args: r.Args,
@@ -70,18 +53,11 @@ func Decode(arch syscalls.Arch, clock Clock, r *bpf.Record) Entry {
 	switch r.Nr {
 	case bpf.EventProcessExit:
 		e.Kind, e.Syscall = KindExit, "+++"
-		status := int(r.Args[0])
-		if sig := status & 0x7f; sig != 0 {
-			e.Signal = syscalls.SignalName(sig)
-			e.CoreDumped = status&0x80 != 0
-			e.Params = "killed by " + e.Signal
-			if e.CoreDumped {
-				e.Params += " (core dumped)"
-			}
-		} else {
-			code := (status >> 8) & 0xff
+		ws := syscalls.DecodeWaitStatus(int(r.Args[0]))
+		e.Params, e.Signal, e.CoreDumped = ws.String(), ws.Signal, ws.CoreDumped
+		if ws.Exited {
+			code := ws.Code
 			e.ExitCode = &code
-			e.Params = fmt.Sprintf("exited with %d", code)
 		}
 		if r.Args[1] == bpf.ExitThread {
 			e.Params = "thread " + e.Params

@@ -19,6 +19,7 @@ import (
 	"github.com/flightrec/flightrec_exporter/bpf"
 	"github.com/flightrec/flightrec_exporter/internal/cgroups"
 	"github.com/flightrec/flightrec_exporter/internal/containers"
+	"github.com/flightrec/flightrec_exporter/internal/frozen"
 	"github.com/flightrec/flightrec_exporter/internal/syscalls"
 )
 
@@ -208,7 +209,7 @@ func newFixture(t *testing.T) *fixture {
 	src.add(proxyCg, connect, read)
 	src.add(svcCg, sleep)
 
-	store := NewStore(Limits{Retention: time.Hour, MaxRings: 8, MaxBytes: 1 << 20})
+	store := frozen.NewStore(frozen.Limits{Retention: time.Hour, MaxRings: 8, MaxBytes: 1 << 20})
 	oldOpen := rec("openat", 10, 2, -2, atFDCWD, 0x6000, 0)
 	oldOpen.Str1 = []byte("/etc/app/config.yaml")
 	restarts := 0
@@ -223,10 +224,10 @@ func newFixture(t *testing.T) *fixture {
 	store.Freeze(bpf.Snapshot{Ring: bpf.Ring{CgroupID: 98, Written: 2}, Records: earlier(130*time.Second, oldSleep, killed)},
 		svc, containers.Labels{}, nil, 4096, t0.Add(-2*time.Minute))
 
-	clock := Clock{offset: t0.UnixNano() - int64(mono0)}
+	clock := bpf.FixedClock(mono0, t0)
 	h := &Handler{Source: src, Cgroups: hier, Resolver: resolver, Store: store, Parent: "/", Node: "node-1",
 		BaseURL: "http://node-1:9747", Arch: syscalls.ArchAMD64, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Clock: func() Clock { return clock }, Now: func() time.Time { return t0.Add(time.Second) }}
+		Clock: func() bpf.Clock { return clock }, Now: func() time.Time { return t0.Add(time.Second) }}
 	return &fixture{h: h, ids: map[uint64]string{appCg: "APP", proxyCg: "PROXY", svcCg: "SERVICE"}}
 }
 

@@ -8,10 +8,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"log/slog"
 	"net/http"
 	"sort"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -20,7 +20,9 @@ import (
 	"github.com/flightrec/flightrec_exporter/internal/cgroupid"
 	"github.com/flightrec/flightrec_exporter/internal/cgroups"
 	"github.com/flightrec/flightrec_exporter/internal/containers"
+	"github.com/flightrec/flightrec_exporter/internal/frozen"
 	"github.com/flightrec/flightrec_exporter/internal/redact"
+	"github.com/flightrec/flightrec_exporter/internal/route"
 	"github.com/flightrec/flightrec_exporter/internal/syscalls"
 )
 
@@ -44,7 +46,7 @@ type Handler struct {
 	Source   Source
 	Cgroups  *cgroups.Hierarchy
 	Resolver *containers.Resolver
-	Store    *Store
+	Store    *frozen.Store
 	Router   Router // nil: no forwarding
 	Parent   string // recorded cgroups live below this path
 	Node     string // this node's name, shown in pod dumps
@@ -66,7 +68,7 @@ type Handler struct {
 	Slots chan struct{}
 	// Clock turns kernel timestamps into wall-clock time, and Now is the
 	// time of a request; nil: the system's clocks. Tests fix them.
-	Clock func() Clock
+	Clock func() bpf.Clock
 	Now   func() time.Time
 
 	torn atomic.Uint64
@@ -79,19 +81,32 @@ func (h *Handler) now() time.Time {
 	return time.Now()
 }
 
-func (h *Handler) clock() Clock {
+func (h *Handler) clock() bpf.Clock {
 	if h.Clock != nil {
 		return h.Clock()
 	}
-	return NewClock()
+	return bpf.NewClock()
 }
 
-// InProgress is the number of dumps being served.
-func (h *Handler) InProgress() int { return len(h.Slots) }
+var (
+	inProgressDesc = prometheus.NewDesc("flightrec_dump_in_progress",
+		"Dumps being served now (--dump.max-concurrent bounds it).", nil, nil)
+	tornDesc = prometheus.NewDesc("flightrec_recorder_records_torn_total",
+		"Records dropped by /dump because they were overwritten while being copied.", nil, nil)
+)
 
-// TornTotal counts records dropped by dumps because they were overwritten
-// while being copied.
-func (h *Handler) TornTotal() uint64 { return h.torn.Load() }
+// Describe and Collect make the handler a prometheus.Collector of the
+// dumps in progress and the torn records it dropped.
+func (h *Handler) Describe(ch chan<- *prometheus.Desc) {
+	ch <- inProgressDesc
+	ch <- tornDesc
+}
+
+// Collect reports the dumps being served and the records dropped as torn.
+func (h *Handler) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(inProgressDesc, prometheus.GaugeValue, float64(len(h.Slots)))
+	ch <- prometheus.MustNewConstMetric(tornDesc, prometheus.CounterValue, float64(h.torn.Load()))
+}
 
 // httpError is an error with the status it should be answered with.
 type httpError struct {
@@ -236,7 +251,7 @@ func (h *Handler) liveRing(r bpf.Ring, path string) ring {
 	return ring{live: true, slot: r.Slot, info: info}
 }
 
-func frozenRing(f *Frozen) ring {
+func frozenRing(f *frozen.Ring) ring {
 	at := f.FrozenAt
 	return ring{records: f.Records, info: RingInfo{
 		Cgroup: f.Cgroup, CgroupID: f.CgroupID, Identity: cgroupid.Parse(f.Cgroup).Label(f.Cgroup),
@@ -309,7 +324,7 @@ func (h *Handler) serveCgroup(w http.ResponseWriter, who caller, q Query) error 
 	path := cgroups.Clean(q.Cgroup)
 	var r ring
 	if q.Previous > 0 {
-		f, ok := h.Store.Previous(q.Previous, func(f *Frozen) bool { return f.Cgroup == path })
+		f, ok := h.Store.Previous(q.Previous, func(f *frozen.Ring) bool { return f.Cgroup == path })
 		if !ok {
 			return notFound("no earlier run of cgroup %s is kept (previous=%d); see /dump for the frozen rings", path, q.Previous)
 		}
@@ -339,7 +354,7 @@ func (h *Handler) serveCgroup(w http.ResponseWriter, who caller, q Query) error 
 func (h *Handler) findCgroup(path string) (ring, error) {
 	id, err := h.Cgroups.ID(path)
 	if err != nil {
-		if _, ok := h.Store.Previous(1, func(f *Frozen) bool { return f.Cgroup == path }); ok {
+		if _, ok := h.Store.Previous(1, func(f *frozen.Ring) bool { return f.Cgroup == path }); ok {
 			return ring{}, notFound("cgroup %s is gone; its last ring is kept: add previous=true", path)
 		}
 		return ring{}, notFound("cgroup %s not found (see /dump for the recorded ones)", path)
@@ -384,7 +399,7 @@ func (h *Handler) podRings(q Query) ([]ring, error) {
 		now := h.now()
 		for _, r := range found {
 			l := containers.Labels{Namespace: r.info.Namespace, Pod: r.info.Pod, Container: r.info.Container}
-			if p, ok := h.Store.Previous(1, func(g *Frozen) bool { return g.Labels == l }); ok && now.Sub(p.FrozenAt) < RecentRestart {
+			if p, ok := h.Store.Previous(1, func(g *frozen.Ring) bool { return g.Labels == l }); ok && now.Sub(p.FrozenAt) < RecentRestart {
 				found = append(found, frozenRing(p))
 			}
 		}
@@ -395,7 +410,7 @@ func (h *Handler) podRings(q Query) ([]ring, error) {
 			if match(f.Labels) && !seen[f.Labels] {
 				seen[f.Labels] = true
 				l := f.Labels
-				if p, ok := h.Store.Previous(q.Previous, func(g *Frozen) bool { return g.Labels == l }); ok {
+				if p, ok := h.Store.Previous(q.Previous, func(g *frozen.Ring) bool { return g.Labels == l }); ok {
 					found = append(found, frozenRing(p))
 				}
 			}
@@ -405,14 +420,8 @@ func (h *Handler) podRings(q Query) ([]ring, error) {
 	for _, r := range found {
 		namespaces[r.info.Namespace] = true
 	}
-	if len(namespaces) > 1 {
-		var names []string
-		for n := range namespaces {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		return nil, &httpError{http.StatusBadRequest, fmt.Sprintf(
-			"pod %q exists in several namespaces (%s): add namespace=", q.Pod, strings.Join(names, ", "))}
+	if err := route.Ambiguous(q.Pod, namespaces); err != nil {
+		return nil, &httpError{http.StatusBadRequest, err.Error()}
 	}
 	sort.SliceStable(found, func(i, j int) bool { return found[i].info.Container < found[j].info.Container })
 	return found, nil

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/flightrec/flightrec_exporter/internal/cgroupid"
+	"github.com/flightrec/flightrec_exporter/internal/containers"
 )
 
 // RingSummary is one row of the /dump index.
@@ -70,7 +71,7 @@ func (h *Handler) index(who caller) (Index, error) {
 	for _, r := range rings {
 		path, live, ok := h.Resolver.Path(r.CgroupID)
 		if !ok || path == "" {
-			path = fmt.Sprintf("<removed cgroup %d>", r.CgroupID)
+			path = containers.RemovedCgroup(r.CgroupID)
 		}
 		s := summary(path)
 		s.CgroupID, s.Written, s.Overwritten, s.Live = r.CgroupID, r.Written, r.Overwritten(cfg.RingSize), live

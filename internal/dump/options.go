@@ -8,6 +8,7 @@ import (
 	"github.com/alecthomas/kingpin/v2"
 
 	"github.com/flightrec/flightrec_exporter/internal/flagx"
+	"github.com/flightrec/flightrec_exporter/internal/frozen"
 )
 
 // Options are the flags of /dump and of the store of frozen rings.
@@ -61,6 +62,6 @@ func (o *Options) NamespaceFilter() (*NamespaceFilter, error) {
 }
 
 // Limits bound the store of frozen rings.
-func (o *Options) Limits() Limits {
-	return Limits{Retention: o.Retention, MaxRings: o.MaxFrozen, MaxBytes: o.MaxFrozenBytes}
+func (o *Options) Limits() frozen.Limits {
+	return frozen.Limits{Retention: o.Retention, MaxRings: o.MaxFrozen, MaxBytes: o.MaxFrozenBytes}
 }

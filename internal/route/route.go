@@ -61,13 +61,8 @@ func (f *Forwarder) Route(w http.ResponseWriter, r *http.Request, namespace, pod
 			nodes[p.Node] = p
 		}
 	}
-	if len(namespaces) > 1 {
-		var names []string
-		for n := range namespaces {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		http.Error(w, fmt.Sprintf("pod %q exists in several namespaces (%s): add namespace=", pod, strings.Join(names, ", ")), http.StatusBadRequest)
+	if err := Ambiguous(pod, namespaces); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
 		return true
 	}
 	if len(nodes) == 0 {
@@ -85,6 +80,20 @@ func (f *Forwarder) Route(w http.ResponseWriter, r *http.Request, namespace, pod
 	}
 	f.forward(w, r, addr, target)
 	return true
+}
+
+// Ambiguous is the error for a pod name given without a namespace that
+// exists in several namespaces; nil when namespaces has at most one.
+func Ambiguous(pod string, namespaces map[string]bool) error {
+	if len(namespaces) < 2 {
+		return nil
+	}
+	names := make([]string, 0, len(namespaces))
+	for n := range namespaces {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return fmt.Errorf("pod %q exists in several namespaces (%s): add namespace=", pod, strings.Join(names, ", "))
 }
 
 func (f *Forwarder) forward(w http.ResponseWriter, r *http.Request, addr string, target PodLocation) {

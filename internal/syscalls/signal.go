@@ -86,3 +86,32 @@ func SigCodeName(sig, code int) string {
 	}
 	return strconv.Itoa(code)
 }
+
+// WaitStatus is a process's end as wait(2) reports it.
+type WaitStatus struct {
+	Exited     bool   // by exit: Code is its exit code
+	Code       int    // exit code (0..255)
+	Signal     string // the killing signal's name, when not Exited
+	CoreDumped bool
+}
+
+// DecodeWaitStatus reads a wait status (the kernel's task exit_code).
+func DecodeWaitStatus(status int) WaitStatus {
+	if sig := status & 0x7f; sig != 0 {
+		return WaitStatus{Signal: SignalName(sig), CoreDumped: status&0x80 != 0}
+	}
+	return WaitStatus{Exited: true, Code: (status >> 8) & 0xff}
+}
+
+// String says how the process ended, as strace does: "exited with 1",
+// "killed by SIGSEGV (core dumped)".
+func (w WaitStatus) String() string {
+	switch {
+	case w.Exited:
+		return "exited with " + strconv.Itoa(w.Code)
+	case w.CoreDumped:
+		return "killed by " + w.Signal + " (core dumped)"
+	default:
+		return "killed by " + w.Signal
+	}
+}

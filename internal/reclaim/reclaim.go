@@ -1,8 +1,13 @@
-package dump
+// Package reclaim frees the kernel state of removed cgroups: their ring at
+// once, after copying it into the frozen store, and their counters once the
+// grace period has let Prometheus scrape them.
+package reclaim
 
 import (
 	"context"
 	"fmt"
+	"github.com/flightrec/flightrec_exporter/internal/frozen"
+	"github.com/prometheus/client_golang/prometheus"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -26,7 +31,7 @@ type Releaser interface {
 type Reclaimer struct {
 	Source   Releaser
 	Resolver *containers.Resolver
-	Store    *Store // frozen rings of removed cgroups
+	Store    *frozen.Store // frozen rings of removed cgroups
 	RingSize int
 	Logger   *slog.Logger
 	// Retire is called with the cgroups whose counters are about to be
@@ -39,8 +44,8 @@ type Reclaimer struct {
 	trigger     chan struct{}
 }
 
-// NewReclaimer returns a reclaimer; Run starts it.
-func NewReclaimer(src Releaser, res *containers.Resolver, store *Store, ringSize int, logger *slog.Logger) *Reclaimer {
+// New returns a reclaimer; Run starts it.
+func New(src Releaser, res *containers.Resolver, store *frozen.Store, ringSize int, logger *slog.Logger) *Reclaimer {
 	return &Reclaimer{Source: src, Resolver: res, Store: store, RingSize: ringSize, Logger: logger, trigger: make(chan struct{}, 1)}
 }
 
@@ -52,15 +57,24 @@ func (rc *Reclaimer) Trigger() {
 	}
 }
 
-// Released counts rings freed so far.
-func (rc *Reclaimer) Released() uint64 { return rc.released.Load() }
+// ReleasedRecords counts the records written into, and overwritten in,
+// rings freed so far, so that totals over live and freed rings never go
+// backwards (collector.ReleasedRecords).
+func (rc *Reclaimer) ReleasedRecords() (written, overwritten uint64) {
+	return rc.written.Load(), rc.overwritten.Load()
+}
 
-// ReleasedOverwritten counts the overwritten records of freed rings, so that
-// a total over live and freed rings never goes backwards.
-func (rc *Reclaimer) ReleasedOverwritten() uint64 { return rc.overwritten.Load() }
+var releasedDesc = prometheus.NewDesc("flightrec_recorder_rings_released_total",
+	"Rings freed after their cgroup was removed.", nil, nil)
 
-// ReleasedWritten counts the records written into rings freed since.
-func (rc *Reclaimer) ReleasedWritten() uint64 { return rc.written.Load() }
+// Describe and Collect make the reclaimer a prometheus.Collector of the
+// rings it freed.
+func (rc *Reclaimer) Describe(ch chan<- *prometheus.Desc) { ch <- releasedDesc }
+
+// Collect reports the rings freed.
+func (rc *Reclaimer) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(releasedDesc, prometheus.CounterValue, float64(rc.released.Load()))
+}
 
 // Reclaim does one pass and returns how many rings it freed.
 func (rc *Reclaimer) Reclaim(now time.Time) (int, error) {
@@ -93,7 +107,7 @@ func (rc *Reclaimer) Reclaim(now time.Time) (int, error) {
 			path, _, _ := rc.Resolver.Path(r.CgroupID)
 			labels, ok := rc.Resolver.Labels(r.CgroupID)
 			if !ok {
-				labels.Container = fmt.Sprintf("<removed cgroup %d>", r.CgroupID)
+				labels.Container = containers.RemovedCgroup(r.CgroupID)
 			}
 			if path == "" {
 				path = labels.Container

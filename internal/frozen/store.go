@@ -1,4 +1,7 @@
-package dump
+// Package frozen keeps the rings of containers whose cgroup went away,
+// copied out of the kernel before the ring was reused (the previous=true
+// dump), bounded by age, count and bytes, and optionally saved to disk.
+package frozen
 
 import (
 	"encoding/gob"
@@ -9,13 +12,16 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/flightrec/flightrec_exporter/bpf"
 	"github.com/flightrec/flightrec_exporter/internal/containers"
+	"github.com/flightrec/flightrec_exporter/internal/syscalls"
 )
 
-// Frozen is the ring of a container whose cgroup went away, copied out of
+// Ring is the ring of a container whose cgroup went away, copied out of
 // the kernel before the ring was reused: the `previous` dump.
-type Frozen struct {
+type Ring struct {
 	CgroupID    uint64
 	Cgroup      string
 	Labels      containers.Labels
@@ -41,7 +47,7 @@ type Store struct {
 	limits Limits
 
 	mu      sync.Mutex
-	frozen  []*Frozen
+	frozen  []*Ring
 	evicted uint64
 	dir     string // state dir, "" = memory only
 	saveErr error
@@ -51,8 +57,8 @@ type Store struct {
 func NewStore(l Limits) *Store { return &Store{limits: l} }
 
 // Freeze builds a frozen ring from a snapshot and keeps it.
-func (s *Store) Freeze(snap bpf.Snapshot, path string, labels containers.Labels, restarts *int, ringSize int, now time.Time) *Frozen {
-	f := &Frozen{
+func (s *Store) Freeze(snap bpf.Snapshot, path string, labels containers.Labels, restarts *int, ringSize int, now time.Time) *Ring {
+	f := &Ring{
 		Restarts: restarts,
 		CgroupID: snap.Ring.CgroupID, Cgroup: path, Labels: labels, FrozenAt: now,
 		Ended: howItEnded(snap.Records), Written: snap.Ring.Written,
@@ -113,16 +119,16 @@ func (s *Store) expireLocked(now time.Time) {
 	}
 	if drop > 0 {
 		s.evicted += uint64(drop)
-		s.frozen = append([]*Frozen(nil), s.frozen[drop:]...)
+		s.frozen = append([]*Ring(nil), s.frozen[drop:]...)
 		s.saveErr = s.saveLocked()
 	}
 }
 
 // All returns the frozen rings, oldest first.
-func (s *Store) All() []*Frozen {
+func (s *Store) All() []*Ring {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]*Frozen(nil), s.frozen...)
+	return append([]*Ring(nil), s.frozen...)
 }
 
 // Stats reports the store's size for metrics.
@@ -135,9 +141,34 @@ func (s *Store) Stats() (rings int, bytes int64, evicted uint64) {
 	return len(s.frozen), bytes, s.evicted
 }
 
+var (
+	ringsDesc = prometheus.NewDesc("flightrec_dump_frozen_rings",
+		"Rings of removed containers kept in memory for previous=true dumps.", nil, nil)
+	bytesDesc = prometheus.NewDesc("flightrec_dump_frozen_bytes",
+		"Estimated memory of the frozen rings (--dump.max-frozen-bytes bounds it).", nil, nil)
+	evictedDesc = prometheus.NewDesc("flightrec_dump_frozen_evicted_total",
+		"Frozen rings dropped by the retention, count or byte bounds.", nil, nil)
+)
+
+// Describe and Collect make the store a prometheus.Collector of what it
+// holds.
+func (s *Store) Describe(ch chan<- *prometheus.Desc) {
+	ch <- ringsDesc
+	ch <- bytesDesc
+	ch <- evictedDesc
+}
+
+// Collect reports the rings kept, their bytes and the rings dropped.
+func (s *Store) Collect(ch chan<- prometheus.Metric) {
+	n, bytes, evicted := s.Stats()
+	ch <- prometheus.MustNewConstMetric(ringsDesc, prometheus.GaugeValue, float64(n))
+	ch <- prometheus.MustNewConstMetric(bytesDesc, prometheus.GaugeValue, float64(bytes))
+	ch <- prometheus.MustNewConstMetric(evictedDesc, prometheus.CounterValue, float64(evicted))
+}
+
 // Previous returns the n-th most recent frozen ring (n ≥ 1) among those
 // match accepts.
-func (s *Store) Previous(n int, match func(*Frozen) bool) (*Frozen, bool) {
+func (s *Store) Previous(n int, match func(*Ring) bool) (*Ring, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i := len(s.frozen) - 1; i >= 0; i-- {
@@ -169,7 +200,7 @@ func howItEnded(recs []bpf.Record) string {
 			return "OOM killed"
 		}
 	}
-	return Decode("", Clock{}, last).Params
+	return syscalls.DecodeWaitStatus(int(last.Args[0])).String()
 }
 
 const stateFile = "frozen-rings.gob"
@@ -181,7 +212,7 @@ func (s *Store) Persist(dir string, now time.Time) (int, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return 0, err
 	}
-	var loaded []*Frozen
+	var loaded []*Ring
 	f, err := os.Open(filepath.Join(dir, stateFile))
 	switch {
 	case err == nil:
