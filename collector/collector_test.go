@@ -125,9 +125,9 @@ func newFixture(t *testing.T) (*Flightrec, *fakeSource) {
 	delete(labels, 6) // gone: its pod was deleted
 	f := New(Deps{
 		Source: src, Labels: labels, Arch: syscalls.ArchAMD64, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Clock:   func(ns uint64) time.Time { return t0.Add(time.Duration(ns)) },
-		Options: &Options{enabled: map[string]*bool{}},
-		Retired: retired,
+		Clock:    func(ns uint64) time.Time { return t0.Add(time.Duration(ns)) },
+		Options:  &Options{enabled: map[string]*bool{}},
+		Retired:  retired,
 		Released: released{written: 300, overwritten: 100},
 	})
 	return f, src
