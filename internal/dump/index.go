@@ -8,39 +8,17 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/flightrec/flightrec_exporter/internal/cgroupid"
 	"github.com/flightrec/flightrec_exporter/internal/containers"
 )
 
-// RingSummary is one row of the /dump index.
-type RingSummary struct {
-	Cgroup      string     `json:"cgroup"`
-	CgroupID    uint64     `json:"cgroup_id"`
-	Identity    string     `json:"identity"`
-	Runtime     string     `json:"runtime,omitempty"`
-	ContainerID string     `json:"container_id,omitempty"`
-	PodUID      string     `json:"pod_uid,omitempty"`
-	Namespace   string     `json:"namespace,omitempty"`
-	Pod         string     `json:"pod,omitempty"`
-	Container   string     `json:"container,omitempty"`
-	Records     uint64     `json:"records"`
-	Written     uint64     `json:"written"`
-	Overwritten uint64     `json:"overwritten"`
-	Oldest      *time.Time `json:"oldest,omitempty"`
-	Newest      *time.Time `json:"newest,omitempty"`
-	Live        bool       `json:"live"`
-	FrozenAt    *time.Time `json:"frozen_at,omitempty"`
-	Ended       string     `json:"ended,omitempty"`
-}
-
 // Index is the /dump?format=json answer without cgroup= or pod=.
 type Index struct {
-	Node             string        `json:"node"`
-	Rings            []RingSummary `json:"rings"`
-	Frozen           []RingSummary `json:"frozen"`
-	RingSize         int           `json:"ring_size"`
-	MaxRings         int           `json:"max_rings"`
-	UntrackedCgroups int           `json:"untracked_cgroups"`
+	Node             string     `json:"node"`
+	Rings            []RingInfo `json:"rings"`
+	Frozen           []RingInfo `json:"frozen"`
+	RingSize         int        `json:"ring_size"`
+	MaxRings         int        `json:"max_rings"`
+	UntrackedCgroups int        `json:"untracked_cgroups"`
 }
 
 func (h *Handler) index(who caller) (Index, error) {
@@ -67,17 +45,14 @@ func (h *Handler) index(who caller) (Index, error) {
 		return ok, nil
 	}
 	idx := Index{Node: h.Node, RingSize: cfg.RingSize, MaxRings: cfg.MaxRings, UntrackedCgroups: len(untracked),
-		Rings: []RingSummary{}, Frozen: []RingSummary{}}
+		Rings: []RingInfo{}, Frozen: []RingInfo{}}
 	for _, r := range rings {
 		path, live, ok := h.Resolver.Path(r.CgroupID)
 		if !ok || path == "" {
 			path = containers.RemovedCgroup(r.CgroupID)
 		}
-		s := summary(path)
-		s.CgroupID, s.Written, s.Overwritten, s.Live = r.CgroupID, r.Written, r.Overwritten(cfg.RingSize), live
-		if l, ok := h.Resolver.Labels(r.CgroupID); ok {
-			s.Namespace, s.Pod, s.Container = l.Namespace, l.Pod, l.Container
-		}
+		s := h.liveRing(r, path).info
+		s.Live, s.Written, s.Overwritten, s.ExitLost = live, r.Written, r.Overwritten(cfg.RingSize), r.ExitLost
 		if ok, err := visible(s.Namespace); err != nil {
 			return Index{}, err
 		} else if !ok {
@@ -103,23 +78,11 @@ func (h *Handler) index(who caller) (Index, error) {
 		} else if !ok {
 			continue
 		}
-		s := summary(f.Cgroup)
-		at := f.FrozenAt
-		s.CgroupID, s.Written, s.Overwritten, s.FrozenAt, s.Ended = f.CgroupID, f.Written, f.Overwritten, &at, f.Ended
-		s.Namespace, s.Pod, s.Container = f.Labels.Namespace, f.Labels.Pod, f.Labels.Container
-		s.Records = uint64(len(f.Records))
-		if n := len(f.Records); n > 0 {
-			oldest, newest := clock.Wall(f.Records[0].EnterNs), clock.Wall(f.Records[n-1].EnterNs)
-			s.Oldest, s.Newest = &oldest, &newest
-		}
-		idx.Frozen = append(idx.Frozen, s)
+		r := frozenRing(f)
+		r.span(clock)
+		idx.Frozen = append(idx.Frozen, r.info)
 	}
 	return idx, nil
-}
-
-func summary(path string) RingSummary {
-	id := cgroupid.Parse(path)
-	return RingSummary{Cgroup: path, Identity: id.Label(path), Runtime: id.Runtime, ContainerID: id.ContainerID, PodUID: id.PodUID}
 }
 
 func (h *Handler) serveIndex(w http.ResponseWriter, who caller, q Query) error {
@@ -137,7 +100,7 @@ func (h *Handler) serveIndex(w http.ResponseWriter, who caller, q Query) error {
 		strings.TrimSuffix(h.BaseURL, "/"))
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "CGROUP\tNAMESPACE\tPOD\tCONTAINER\tIDENTITY\tRECORDS\tOVERWRITTEN\tOLDEST\tNEWEST\tSPAN\tENDED")
-	row := func(r RingSummary) {
+	row := func(r RingInfo) {
 		oldest, newest, span, ended := "-", "-", "-", "-"
 		if r.Oldest != nil && r.Newest != nil {
 			oldest, newest = r.Oldest.Format(time.RFC3339Nano), r.Newest.Format(time.RFC3339Nano)

@@ -382,7 +382,7 @@ func TestIndexAndErrors(t *testing.T) {
 	if err := json.Unmarshal([]byte(e.MustGet(t, "/dump?format=json")), &idx); err != nil {
 		t.Fatal(err)
 	}
-	var found *dump.RingSummary
+	var found *dump.RingInfo
 	for i := range idx.Rings {
 		if idx.Rings[i].Cgroup == container {
 			found = &idx.Rings[i]

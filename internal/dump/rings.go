@@ -1,0 +1,222 @@
+package dump
+
+import (
+	"fmt"
+	"net/http"
+	"sort"
+	"time"
+
+	"github.com/flightrec/flightrec_exporter/bpf"
+	"github.com/flightrec/flightrec_exporter/internal/cgroupid"
+	"github.com/flightrec/flightrec_exporter/internal/cgroups"
+	"github.com/flightrec/flightrec_exporter/internal/frozen"
+)
+
+// The dump of one cgroup's ring, live or frozen.
+
+// RingInfo describes a ring: a row of the /dump index, and the head of a
+// ring's dump. Records, Oldest and Newest are what the ring holds; Torn
+// counts the records a dump dropped because they changed while copied.
+type RingInfo struct {
+	Cgroup      string     `json:"cgroup"`
+	CgroupID    uint64     `json:"cgroup_id"`
+	Identity    string     `json:"identity"`
+	Runtime     string     `json:"runtime,omitempty"`
+	ContainerID string     `json:"container_id,omitempty"`
+	PodUID      string     `json:"pod_uid,omitempty"`
+	Namespace   string     `json:"namespace,omitempty"`
+	Pod         string     `json:"pod,omitempty"`
+	Container   string     `json:"container,omitempty"`
+	Records     uint64     `json:"records"`
+	Written     uint64     `json:"written"`
+	Overwritten uint64     `json:"overwritten"`
+	Torn        uint64     `json:"torn"`
+	ExitLost    uint64     `json:"exit_lost"`
+	Oldest      *time.Time `json:"oldest,omitempty"`
+	Newest      *time.Time `json:"newest,omitempty"`
+	Live        bool       `json:"live"`
+	FrozenAt    *time.Time `json:"frozen_at,omitempty"` // set for the ring of an earlier run
+	Ended       string     `json:"ended,omitempty"`     // how that run ended
+	Restarts    *int       `json:"restarts,omitempty"`  // Kubernetes: restarts of the container before this run
+}
+
+// newRingInfo is the identity of the ring of the cgroup at path.
+func newRingInfo(path string, cgroupID uint64) RingInfo {
+	id := cgroupid.Parse(path)
+	return RingInfo{Cgroup: path, CgroupID: cgroupID, Identity: id.Label(path), Runtime: id.Runtime,
+		ContainerID: id.ContainerID, PodUID: id.PodUID}
+}
+
+// RingDump is the /dump?cgroup=...&format=json answer.
+type RingDump struct {
+	RingInfo
+	Entries []Entry `json:"entries"`
+}
+
+// ring is a ring to dump: live in the kernel or frozen in the store.
+type ring struct {
+	info    RingInfo
+	live    bool
+	slot    uint32
+	records []bpf.Record
+}
+
+func (h *Handler) liveRing(r bpf.Ring, path string) ring {
+	l, _ := h.Resolver.Labels(r.CgroupID)
+	info := newRingInfo(path, r.CgroupID)
+	info.Namespace, info.Pod, info.Container, info.Live = l.Namespace, l.Pod, l.Container, true
+	if n, ok := h.Resolver.Restarts(r.CgroupID); ok {
+		info.Restarts = &n
+	}
+	return ring{live: true, slot: r.Slot, info: info}
+}
+
+func frozenRing(f *frozen.Ring) ring {
+	at := f.FrozenAt
+	info := newRingInfo(f.Cgroup, f.CgroupID)
+	info.Namespace, info.Pod, info.Container = f.Labels.Namespace, f.Labels.Pod, f.Labels.Container
+	info.Written, info.Overwritten, info.Torn, info.FrozenAt, info.Ended = f.Written, f.Overwritten, f.Torn, &at, f.Ended
+	info.Restarts = f.Restarts
+	return ring{records: f.Records, info: info}
+}
+
+// span sets what the ring holds from its records: how many, the oldest and
+// the newest.
+func (r *ring) span(clock bpf.Clock) {
+	r.info.Records = uint64(len(r.records))
+	if n := len(r.records); n > 0 {
+		oldest, newest := clock.Wall(r.records[0].EnterNs), clock.Wall(r.records[n-1].EnterNs)
+		r.info.Oldest, r.info.Newest = &oldest, &newest
+	}
+}
+
+// load copies the records of a live ring (a frozen one has them already).
+func (h *Handler) load(r *ring) error {
+	if !r.live {
+		return nil
+	}
+	snap, err := h.Source.Read(r.info.CgroupID, r.slot)
+	if err != nil {
+		return err
+	}
+	h.torn.Add(snap.Torn)
+	r.records = snap.Records
+	r.info.Written = snap.Ring.Written
+	r.info.Overwritten = snap.Ring.Overwritten(h.Source.Config().RingSize)
+	r.info.Torn = snap.Torn
+	r.info.ExitLost = snap.Ring.ExitLost
+	return nil
+}
+
+// entries decodes and filters the records of rings, merged in time order.
+func (h *Handler) entries(q Query, rings []ring, withContainer bool) []Entry {
+	clock := h.clock()
+	out := []Entry{}
+	for _, r := range rings {
+		for i := range r.records {
+			e := Decode(h.Arch, clock, Redacted(h.Redact, &r.records[i]))
+			if withContainer {
+				e.Container = r.info.Container
+				if e.Container == "" {
+					e.Container = r.info.Identity
+				}
+			}
+			if q.keep(&e) {
+				out = append(out, e)
+			}
+		}
+	}
+	if len(rings) > 1 {
+		sort.SliceStable(out, func(i, j int) bool { return out[i].MonotonicNs < out[j].MonotonicNs })
+	}
+	if q.Limit > 0 && len(out) > q.Limit {
+		out = out[len(out)-q.Limit:]
+	}
+	return out
+}
+
+func (q Query) keep(e *Entry) bool {
+	if q.Syscalls != nil && (e.Kind != KindSyscall || !q.Syscalls[int(e.Nr)]) {
+		return false
+	}
+	// How a process ended stays in a failed=true dump: it is the story's end.
+	if q.Failed && e.Kind == KindSyscall && !e.Failed() {
+		return false
+	}
+	if !q.Since.IsZero() && e.Time.Before(q.Since) {
+		return false
+	}
+	return true
+}
+
+func (h *Handler) serveCgroup(w http.ResponseWriter, who caller, q Query) error {
+	path := cgroups.Clean(q.Cgroup)
+	var r ring
+	if q.Previous > 0 {
+		f, ok := h.Store.Previous(q.Previous, func(f *frozen.Ring) bool { return f.Cgroup == path })
+		if !ok {
+			return notFound("no earlier run of cgroup %s is kept (previous=%d); see /dump for the frozen rings", path, q.Previous)
+		}
+		r = frozenRing(f)
+	} else {
+		live, err := h.findCgroup(path)
+		if err != nil {
+			return err
+		}
+		r = live
+	}
+	if err := h.allowed(who, r.info.Namespace); err != nil {
+		return err
+	}
+	if err := h.load(&r); err != nil {
+		return err
+	}
+	r.span(h.clock())
+	d := RingDump{RingInfo: r.info, Entries: h.entries(q, []ring{r}, false)}
+	if q.Format == "json" {
+		return writeJSON(w, d)
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	writeRingHeader(w, d.RingInfo, len(d.Entries))
+	return WriteText(w, d.Entries, false)
+}
+
+func (h *Handler) findCgroup(path string) (ring, error) {
+	id, err := h.Cgroups.ID(path)
+	if err != nil {
+		if _, ok := h.Store.Previous(1, func(f *frozen.Ring) bool { return f.Cgroup == path }); ok {
+			return ring{}, notFound("cgroup %s is gone; its last ring is kept: add previous=true", path)
+		}
+		return ring{}, notFound("cgroup %s not found (see /dump for the recorded ones)", path)
+	}
+	rings, _, err := h.Source.Rings()
+	if err != nil {
+		return ring{}, err
+	}
+	for _, r := range rings {
+		if r.CgroupID == id {
+			return h.liveRing(r, path), nil
+		}
+	}
+	return ring{}, notFound(
+		"cgroup %s has no ring: nothing in it has made a syscall since the exporter started, it is not below %s, or every ring was taken (see /dump)",
+		path, h.Parent)
+}
+
+func writeRingHeader(w http.ResponseWriter, r RingInfo, shown int) {
+	fmt.Fprintf(w, "# cgroup=%s identity=%s", r.Cgroup, r.Identity)
+	if r.Pod != "" {
+		fmt.Fprintf(w, " namespace=%s pod=%s container=%s", r.Namespace, r.Pod, r.Container)
+	}
+	fmt.Fprintf(w, " written=%d overwritten=%d torn=%d", r.Written, r.Overwritten, r.Torn)
+	if r.Restarts != nil {
+		fmt.Fprintf(w, " restarts=%d", *r.Restarts)
+	}
+	if r.FrozenAt != nil {
+		fmt.Fprintf(w, " frozen_at=%s ended=%q", r.FrozenAt.Format(time.RFC3339), r.Ended)
+	}
+	if shown >= 0 {
+		fmt.Fprintf(w, " shown=%d", shown)
+	}
+	fmt.Fprintln(w)
+}
