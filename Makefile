@@ -38,7 +38,7 @@ lint:
 ## One package at a time: the privileged suites compete for the CPUs. Ends
 ## with a line naming every skipped test and why.
 test: lint
-	$(GO) run ./internal/testsummary -count=1 -timeout 30m -p 1 $$($(GO) list ./... | grep -v /test/kernels)
+	$(GO) run ./internal/testsummary -count=1 -cover -timeout 30m -p 1 $$($(GO) list ./... | grep -v /test/kernels)
 
 ## kernels: boot Debian's 6.1, 6.12 (amd64), 5.10 and arm64 6.1 kernels under qemu and run the suites there (root; see README "Kernels")
 kernels:
@@ -46,7 +46,7 @@ kernels:
 
 ## unit: the tests that need no root
 unit:
-	$(GO) test -count=1 -short ./internal/... ./bpf/ ./collector/ ./alerts/ ./dashboards/... ./charts/...
+	$(GO) test -count=1 -short -cover ./internal/... ./bpf/ ./collector/ ./alerts/ ./dashboards/... ./charts/...
 
 ## fuzz: run each fuzz target for FUZZTIME (CI: 30s each)
 FUZZTIME ?= 30s
