@@ -154,8 +154,13 @@ func run(opts options, webFlags *web.FlagConfig, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	parent := cgroups.Clean(opts.parent)
-	parentID, err := hier.ID(parent)
+	parentID, err := waitForParent(ctx, hier, parent, logger)
+	if errors.Is(err, context.Canceled) {
+		return nil // stopped while waiting
+	}
 	if err != nil {
 		return fmt.Errorf("--recorder.cgroup-parent: %w", err)
 	}
@@ -190,9 +195,6 @@ func run(opts options, webFlags *web.FlagConfig, logger *slog.Logger) error {
 	}
 	logger.Info("recording syscalls", "cgroup2", mount, "parent", parent, "ring_size", cfg.RingSize,
 		"max_containers", cfg.MaxRings, "ring_memory", fmt.Sprintf("%d KiB per container", cfg.RingBytes()>>10))
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 
 	resolver := containers.NewResolver(hier, parent, copts.GracePeriod)
 	store := frozen.NewStore(opts.dump.Limits())
@@ -355,4 +357,32 @@ func noBasicAuth(webConfig string) error {
 		return fmt.Errorf("--web.config.file %s has basic_auth_users, which cannot be combined with --dump.authz=kubernetes: both need the Authorization header (use TLS only, or --dump.authz=none)", webConfig)
 	}
 	return nil
+}
+
+// waitForParent returns the id of the cgroup parent, waiting for it to
+// appear: on a node the exporter can start before kubelet makes /kubepods.
+func waitForParent(ctx context.Context, hier *cgroups.Hierarchy, parent string, logger *slog.Logger) (uint64, error) {
+	id, err := hier.ID(parent)
+	if err == nil || !errors.Is(err, os.ErrNotExist) {
+		return id, err
+	}
+	logger.Warn("--recorder.cgroup-parent does not exist yet: waiting for it; recording starts when it appears",
+		"parent", parent, "cgroup2", hier.Root)
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-tick.C:
+		}
+		id, err := hier.ID(parent)
+		switch {
+		case err == nil:
+			logger.Info("--recorder.cgroup-parent appeared", "parent", parent)
+			return id, nil
+		case !errors.Is(err, os.ErrNotExist):
+			return 0, err
+		}
+	}
 }

@@ -28,6 +28,7 @@ type Exporter struct {
 	client     *http.Client
 	scheme     string
 	user, pass string
+	noWait     bool
 }
 
 type lockedBuffer struct {
@@ -74,6 +75,14 @@ func StartExporterIn(t testing.TB, wrapper []string, args ...string) *Exporter {
 	return (&Exporter{}).start(t, wrapper, args...)
 }
 
+// LaunchExporter starts the exporter like StartExporter but returns at
+// once, before it is ready: for tests of what it does while starting. Call
+// WaitReady to wait for it.
+func LaunchExporter(t testing.TB, args ...string) *Exporter {
+	t.Helper()
+	return (&Exporter{noWait: true}).start(t, nil, args...)
+}
+
 func (e *Exporter) start(t testing.TB, wrapper []string, args ...string) *Exporter {
 	t.Helper()
 	RequireRoot(t)
@@ -112,7 +121,9 @@ func (e *Exporter) start(t testing.TB, wrapper []string, args ...string) *Export
 			t.Logf("exporter log:\n%s", e.log.String())
 		}
 	})
-	e.WaitReady(t)
+	if !e.noWait {
+		e.WaitReady(t)
+	}
 	return e
 }
 

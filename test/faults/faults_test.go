@@ -128,7 +128,7 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"--kubeconfig=" + kubeconfig, "--web.config.file=" + basicAuth}, "cannot be combined with --dump.authz=kubernetes"},
 		{[]string{"--recorder.max-containers=0"}, "max containers"},
 		{[]string{"--recorder.capture-bytes=4096"}, "capture bytes"},
-		{[]string{"--recorder.cgroup-parent=/no/such/cgroup"}, "--recorder.cgroup-parent"},
+		{[]string{"--recorder.cgroup-parent=/cgroup.procs"}, "--recorder.cgroup-parent"},
 		{[]string{"--collector.syscalls.watch=fsync,nosuchcall"}, "nosuchcall"},
 		{[]string{"--dump.namespaces=Bad_Name"}, "--dump.namespaces"},
 		{[]string{"--dump.enabled=maybe"}, "dump.enabled"},
@@ -314,5 +314,32 @@ func TestDefaultPinPathWithBPFFS(t *testing.T) {
 	}
 	if _, missing := pinsOf(e.PID()); len(missing) != 0 {
 		t.Errorf("maps %v not pinned under %s", missing, defaultPin)
+	}
+}
+
+// On a node the exporter can start before kubelet makes /kubepods: it
+// waits for --recorder.cgroup-parent, says so once, and records from the
+// moment the parent appears.
+func TestWaitsForTheCgroupParent(t *testing.T) {
+	cg := testenv.NewCgroups(t)
+	parent := cg.Parent + "/kubepods"
+	e := testenv.LaunchExporter(t, "--recorder.cgroup-parent="+parent)
+	testenv.WaitFor(t, "the exporter to say it waits for the parent", func() bool {
+		return strings.Contains(e.Log(), "does not exist yet: waiting for it")
+	})
+	if lines := errorLines(e.Log()); len(lines) != 0 {
+		t.Fatalf("a missing parent is an error: %v", lines)
+	}
+	cg.Make(t, "/kubepods")
+	e.WaitReady(t)
+	c := cg.Make(t, "/kubepods/app.scope")
+	if _, code := cg.Run(t, c, nil, "/bin/true"); code != 0 {
+		t.Fatal("true failed")
+	}
+	if body := e.MustGet(t, "/dump?cgroup="+c); !strings.Contains(body, "execve") {
+		t.Errorf("nothing recorded once the parent appeared:\n%s", body)
+	}
+	if n := strings.Count(e.Log(), "waiting for it"); n != 1 {
+		t.Errorf("the wait was logged %d times, want once:\n%s", n, e.Log())
 	}
 }
