@@ -2,11 +2,8 @@ package collector
 
 import (
 	"bytes"
-	"flag"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,13 +15,13 @@ import (
 
 	"github.com/flightrec/flightrec_exporter/bpf"
 	"github.com/flightrec/flightrec_exporter/internal/containers"
+	"github.com/flightrec/flightrec_exporter/internal/golden"
 	"github.com/flightrec/flightrec_exporter/internal/syscalls"
 )
 
 // The golden test runs every collector over a fake recorder: no root, no
 // kernel. `go test ./collector -update` rewrites testdata/metrics.golden
 // after a deliberate change of the output.
-var update = flag.Bool("update", false, "rewrite testdata/metrics.golden")
 
 type fakeSource struct {
 	errs []bpf.ErrorCount
@@ -179,24 +176,7 @@ func TestMetricsGolden(t *testing.T) {
 	if c, ok := enc.(expfmt.Closer); ok {
 		_ = c.Close()
 	}
-	got := buf.String()
-	path := filepath.Join("testdata", "metrics.golden")
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (go test ./collector -update writes it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("metrics differ from %s:\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
+	golden.Compare(t, "metrics", buf.String())
 	// The exemplar of app's EACCES names the newest failing record of its
 	// two runs: cgroup 1's seq 4017.
 	for _, mf := range mfs {

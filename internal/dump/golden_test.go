@@ -2,7 +2,6 @@ package dump
 
 import (
 	"encoding/binary"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -20,6 +19,7 @@ import (
 	"github.com/flightrec/flightrec_exporter/internal/cgroups"
 	"github.com/flightrec/flightrec_exporter/internal/containers"
 	"github.com/flightrec/flightrec_exporter/internal/frozen"
+	"github.com/flightrec/flightrec_exporter/internal/golden"
 	"github.com/flightrec/flightrec_exporter/internal/syscalls"
 )
 
@@ -27,7 +27,6 @@ import (
 // tree made of plain directories: no root, no kernel. `go test
 // ./internal/dump -update` rewrites testdata/*.golden after a deliberate
 // change of the output.
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 // fakeSource is a recorder whose rings hold the records a test gives.
 type fakeSource struct {
@@ -244,27 +243,6 @@ func (f *fixture) get(t *testing.T, query string) (int, string) {
 	return w.Code, body
 }
 
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./internal/dump -update to write it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs from %s:\n--- got\n%s\n--- want\n%s", name, path, got, want)
-	}
-}
-
 func TestDumpGolden(t *testing.T) {
 	app := "?cgroup=" + podPath(appID)
 	for _, c := range []struct {
@@ -296,7 +274,7 @@ func TestDumpGolden(t *testing.T) {
 			if code != c.code {
 				t.Errorf("status %d, want %d:\n%s", code, c.code, body)
 			}
-			golden(t, "dump-"+c.name, body)
+			golden.Compare(t, "dump-"+c.name, body)
 		})
 	}
 }
@@ -310,7 +288,7 @@ func TestDumpNamespaceFilterGolden(t *testing.T) {
 	}
 	f.h.Namespaces = nf
 	_, body := f.get(t, "")
-	golden(t, "dump-index-excluded", body)
+	golden.Compare(t, "dump-index-excluded", body)
 	if code, body := f.get(t, "?namespace=shop&pod=web-0"); code != http.StatusForbidden {
 		t.Errorf("pod in an excluded namespace: %d\n%s", code, body)
 	}

@@ -6,19 +6,15 @@ import (
 	"fmt"
 	"io"
 	stdlog "log"
-	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	corev1 "k8s.io/api/core/v1"
 
 	"golang.org/x/crypto/bcrypt"
 
@@ -112,16 +108,6 @@ func TestNamespaceFiltersInKubernetesMode(t *testing.T) {
 	}
 }
 
-// peerPod is an exporter's own DaemonSet pod in the fake API, reachable at addr.
-func peerPod(node, addr string) *corev1.Pod {
-	host, port, _ := net.SplitHostPort(addr)
-	p := kubetest.Pod("monitoring", "flightrec-"+node, testenv.RandomUID(), node, host, map[string]string{"exporter": testenv.RandomHex(32)})
-	p.Labels = map[string]string{"app.kubernetes.io/name": "flightrec-exporter"}
-	n, _ := strconv.Atoi(port)
-	p.Spec.Containers[0].Ports = []corev1.ContainerPort{{Name: "http", ContainerPort: int32(n)}}
-	return p
-}
-
 // headerLog is a TLS reverse proxy in front of an exporter that records
 // the headers of the requests it passes on.
 type headerLog struct {
@@ -189,8 +175,8 @@ func TestForwardingOverTLSWithBasicAuth(t *testing.T) {
 	nodeA, nodeB := cg.Make(t, "/node-a"), cg.Make(t, "/node-b")
 	addrA, addrB, proxyB := testenv.FreePort(t), testenv.FreePort(t), testenv.FreePort(t)
 	// The API points node b's exporter at a proxy that logs what node a sends.
-	api.AddPod(peerPod("node-a", addrA))
-	api.AddPod(peerPod("node-b", proxyB))
+	api.AddPod(kubetest.ExporterPod("node-a", addrA))
+	api.AddPod(kubetest.ExporterPod("node-b", proxyB))
 	// Basic auth from the web config, not RBAC: the two exclude each other.
 	common := []string{"--kubeconfig=" + api.Kubeconfig(t), "--dump.peer-namespace=monitoring", "--web.config.file=" + config,
 		"--dump.peer-scheme=https", "--dump.authz=none"}

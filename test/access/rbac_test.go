@@ -2,14 +2,10 @@ package access_test
 
 import (
 	"encoding/json"
-	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"testing"
-
-	corev1 "k8s.io/api/core/v1"
 
 	"github.com/flightrec/flightrec_exporter/internal/dump"
 	"github.com/flightrec/flightrec_exporter/internal/kube/kubetest"
@@ -125,16 +121,6 @@ func TestDumpsFollowKubernetesRBAC(t *testing.T) {
 	}
 }
 
-// exporterPod is an exporter's own DaemonSet pod in the fake API.
-func exporterPod(node, addr string) *corev1.Pod {
-	host, port, _ := net.SplitHostPort(addr)
-	p := kubetest.Pod("monitoring", "flightrec-"+node, testenv.RandomUID(), node, host, map[string]string{"exporter": testenv.RandomHex(32)})
-	p.Labels = map[string]string{"app.kubernetes.io/name": "flightrec-exporter"}
-	n, _ := strconv.Atoi(port)
-	p.Spec.Containers[0].Ports = []corev1.ContainerPort{{Name: "http", ContainerPort: int32(n)}}
-	return p
-}
-
 func sars(api *kubetest.Server, user, namespace string) int {
 	n := 0
 	for _, r := range api.Reviews() {
@@ -159,8 +145,8 @@ func TestForwardedDumpsAreCheckedOnBothNodes(t *testing.T) {
 		api.AddToken("carol-token", kubetest.Identity{User: "carol"})
 		api.AddToken("ops-token", kubetest.Identity{User: "ops"})
 		api.Allow(kubetest.Rule{Subject: "ops", Verb: "get", Resource: "pods", Subresource: "log"}) // cluster-wide
-		api.AddPod(exporterPod("node-a", addrA))
-		api.AddPod(exporterPod("node-b", addrB))
+		api.AddPod(kubetest.ExporterPod("node-a", addrA))
+		api.AddPod(kubetest.ExporterPod("node-b", addrB))
 		api.AddPod(kubetest.Pod("team-a", "cart", uid, "node-b", "10.0.1.5", map[string]string{"app": id}))
 	}
 	apiA.Allow(kubetest.Rule{Subject: "carol", Namespace: "team-a", Verb: "get", Resource: "pods", Subresource: "log"})

@@ -95,13 +95,7 @@ func TestNoTracefsIsFine(t *testing.T) {
 	// The recorder attaches through BTF, not tracefs/debugfs.
 	e := testenv.StartExporterIn(t, testenv.Unshared("mount -t tmpfs none /sys/kernel/tracing && mount -t tmpfs none /sys/kernel/debug"),
 		"--recorder.cgroup-parent="+cg.Parent)
-	c := cg.Make(t, "/app.scope")
-	if _, code := cg.Run(t, c, nil, "/bin/true"); code != 0 {
-		t.Fatal("true failed")
-	}
-	if body := e.MustGet(t, "/dump?cgroup="+c); !strings.Contains(body, "execve") {
-		t.Errorf("no execve recorded without tracefs:\n%s", body)
-	}
+	expectRecorded(t, cg, e, "without tracefs")
 }
 
 func TestNoBPFFSDegrades(t *testing.T) {
@@ -295,13 +289,7 @@ func TestDefaultPinPathWithoutBPFFSOrMountRights(t *testing.T) {
 	if present, _ := pinsOf(e.PID()); len(present) != 0 {
 		t.Errorf("maps %v pinned on a tmpfs", present)
 	}
-	c := cg.Make(t, "/app.scope")
-	if _, code := cg.Run(t, c, nil, "/bin/true"); code != 0 {
-		t.Fatal("true failed")
-	}
-	if body := e.MustGet(t, "/dump?cgroup="+c); !strings.Contains(body, "execve") {
-		t.Errorf("no execve recorded without bpffs:\n%s", body)
-	}
+	expectRecorded(t, cg, e, "without bpffs")
 }
 
 func TestDefaultPinPathWithBPFFS(t *testing.T) {
@@ -341,5 +329,19 @@ func TestWaitsForTheCgroupParent(t *testing.T) {
 	}
 	if n := strings.Count(e.Log(), "waiting for it"); n != 1 {
 		t.Errorf("the wait was logged %d times, want once:\n%s", n, e.Log())
+	}
+}
+
+// expectRecorded runs /bin/true in a new container cgroup and fails the test
+// when e's dump of it lacks the execve (when is the condition the test set
+// up, for the message).
+func expectRecorded(t *testing.T, cg *testenv.Cgroups, e *testenv.Exporter, when string) {
+	t.Helper()
+	c := cg.Make(t, "/app.scope")
+	if _, code := cg.Run(t, c, nil, "/bin/true"); code != 0 {
+		t.Fatal("true failed")
+	}
+	if body := e.MustGet(t, "/dump?cgroup="+c); !strings.Contains(body, "execve") {
+		t.Errorf("no execve recorded %s:\n%s", when, body)
 	}
 }

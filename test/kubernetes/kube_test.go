@@ -9,7 +9,6 @@ package kubernetes_test
 
 import (
 	"encoding/json"
-	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -228,24 +227,14 @@ func TestAPIServerDownAtStartThenUp(t *testing.T) {
 	}
 }
 
-// exporterPod is an exporter's own DaemonSet pod in the fake API.
-func exporterPod(node, addr string) *corev1.Pod {
-	host, port, _ := net.SplitHostPort(addr)
-	p := kubetest.Pod("monitoring", "flightrec-"+node, testenv.RandomUID(), node, host, map[string]string{"exporter": testenv.RandomHex(32)})
-	p.Labels = map[string]string{"app.kubernetes.io/name": "flightrec-exporter"}
-	n, _ := strconv.Atoi(port)
-	p.Spec.Containers[0].Ports = []corev1.ContainerPort{{Name: "http", ContainerPort: int32(n)}}
-	return p
-}
-
 func TestDumpsAreForwardedToThePodsNode(t *testing.T) {
 	cg := testenv.NewCgroups(t)
 	api := kubetest.NewServer(t)
 	kubeconfig := api.Kubeconfig(t)
 	nodeA, nodeB := cg.Make(t, "/node-a"), cg.Make(t, "/node-b")
 	addrA, addrB := testenv.FreePort(t), testenv.FreePort(t)
-	api.AddPod(exporterPod("node-a", addrA))
-	api.AddPod(exporterPod("node-b", addrB))
+	api.AddPod(kubetest.ExporterPod("node-a", addrA))
+	api.AddPod(kubetest.ExporterPod("node-b", addrB))
 	common := []string{"--kubeconfig=" + kubeconfig, "--dump.peer-namespace=monitoring", "--dump.authz=none"}
 	a := testenv.StartExporter(t, append(common, "--recorder.cgroup-parent="+nodeA, "--kubernetes.node-name=node-a", "--web.listen-address="+addrA)...)
 	b := testenv.StartExporter(t, append(common, "--recorder.cgroup-parent="+nodeB, "--kubernetes.node-name=node-b", "--web.listen-address="+addrB)...)
