@@ -247,7 +247,10 @@ func mountNamespace(t *testing.T) (enter []string) {
 	if _, err := io.ReadFull(out, line); err != nil || string(line) != "ready\n" {
 		t.Fatalf("the mount namespace did not come up: %q %v", line, err)
 	}
-	return []string{"nsenter", "--mount=/proc/" + strconv.Itoa(holder.Process.Pid) + "/ns/mnt", "--"}
+	// --root and --wd: entering a mount namespace moves a process to its
+	// root; the holder's is the test's own, which is a chroot in the
+	// kernel matrix's guests.
+	return []string{"nsenter", "--target=" + strconv.Itoa(holder.Process.Pid), "--mount", "--root", "--wd", "--"}
 }
 
 // A host that mounted no bpffs: with the default pin path, the exporter
