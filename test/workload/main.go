@@ -22,7 +22,7 @@ var commands = map[string]struct {
 	"mmap-enomem":     {"N: cap the address space, then N mmaps too large for it", mmapENOMEM},
 	"connect-timeout": {"N: N connects to a loopback listener whose accept queue is full", connectTimeout},
 	"futex-timeout":   {"N: N futex waits that time out after 1ms", futexTimeout},
-	"fsync":           {"PATH N: write and fsync PATH N times; prints the ns measured around the fsyncs and around as many getppids", fsync},
+	"fsync":           {"PATH N: write and fsync PATH N times; prints the ns measured around the fsyncs and around as many failing fdatasyncs", fsync},
 	"mutex":           {"M HOLD_MS: two threads contend M times for a futex lock held HOLD_MS", mutex},
 	"threads-exit":    {"N CODE: N threads busy in syscalls when the process exits with CODE (exit_group ends them all at once)", threadsExit},
 	"socket-write":    {"[ARGS...] TEXT: write TEXT to one end of a socket pair; ARGS are ignored (they stand for a tool's flags)", socketWrite},
