@@ -42,7 +42,7 @@ test: lint
 
 ## kernels: boot Debian's 6.1, 6.12 (amd64), 5.10 and arm64 6.1 kernels under qemu and run the suites there (root; see README "Kernels")
 kernels:
-	$(GO) test -count=1 -timeout 40m -v -run TestKernels ./test/kernels/
+	$(GO) test -count=1 -timeout 40m -parallel 2 -v -run TestKernels ./test/kernels/
 
 ## unit: the tests that need no root
 unit:

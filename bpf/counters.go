@@ -11,26 +11,18 @@ import (
 // LatencyBuckets is the number of log2 latency buckets per watched syscall;
 // bucket i counts durations below 2^(LatencyMinShift+i) ns, the last is +Inf.
 const (
-	LatencyBuckets  = 26
+	LatencyBuckets  = len(latVal{}.Buckets)
 	LatencyMinShift = 10
 )
 
-type errKey struct {
-	CgroupID uint64
-	Nr, Err  uint32
-}
-
-type errVal struct{ Count, LastSeq, LastNs uint64 }
-
-type latKey struct {
-	CgroupID uint64
-	Nr, Op   uint32
-}
-
-type latVal struct {
-	Count, SumNs uint64
-	Buckets      [LatencyBuckets]uint64
-}
+// The counter maps' keys and values, as bpf2go generates them from
+// recorder.h.
+type (
+	errKey = recorderErrKey
+	errVal = recorderErrVal
+	latKey = recorderLatKey
+	latVal = recorderLatVal
+)
 
 // ErrorCount is how often one syscall failed with one errno in one cgroup.
 type ErrorCount struct {
@@ -55,7 +47,7 @@ func (r *Recorder) ErrorCounts() ([]ErrorCount, error) {
 	at := map[errKey]int{}
 	it := r.maps.Errors.Iterate()
 	for it.Next(&k, &vals) {
-		c := ErrorCount{CgroupID: k.CgroupID, Nr: int(k.Nr), Errno: int(k.Err)}
+		c := ErrorCount{CgroupID: k.CgroupId, Nr: int(k.Nr), Errno: int(k.Err)}
 		for _, v := range vals {
 			c.add(v)
 		}
@@ -70,7 +62,7 @@ func (r *Recorder) ErrorCounts() ([]ErrorCount, error) {
 	for slot := 0; slot < r.cfg.MaxRings; slot++ {
 		cgroupID, slots := parseErrorSlots(metas[slot*ringMetaSize : (slot+1)*ringMetaSize])
 		for _, s := range slots {
-			k := errKey{CgroupID: cgroupID, Nr: s.nr, Err: s.errno}
+			k := errKey{CgroupId: cgroupID, Nr: s.nr, Err: s.errno}
 			i, ok := at[k]
 			if !ok {
 				i = len(out)
@@ -138,7 +130,7 @@ func (r *Recorder) foldErrorSlots(cgroupID uint64, slot uint32) (lost uint64) {
 			lost += s.Count // no per-CPU value can be built
 			continue
 		}
-		k := errKey{CgroupID: cgroupID, Nr: s.nr, Err: s.errno}
+		k := errKey{CgroupId: cgroupID, Nr: s.nr, Err: s.errno}
 		var vals []errVal
 		if err := r.maps.Errors.Lookup(k, &vals); err != nil || len(vals) == 0 {
 			vals = make([]errVal, cpus)
@@ -176,7 +168,7 @@ func (r *Recorder) Latencies() ([]LatencyCount, error) {
 	)
 	it := r.maps.Latencies.Iterate()
 	for it.Next(&k, &vals) {
-		c := LatencyCount{CgroupID: k.CgroupID, Nr: int(k.Nr), Op: k.Op}
+		c := LatencyCount{CgroupID: k.CgroupId, Nr: int(k.Nr), Op: k.Op}
 		for _, v := range vals {
 			c.Count += v.Count
 			c.SumNs += v.SumNs
@@ -201,7 +193,7 @@ func (r *Recorder) ForgetCounters(gone map[uint64]bool) error {
 	it := r.maps.Errors.Iterate()
 	var ev []errVal
 	for it.Next(&ek, &ev) {
-		if gone[ek.CgroupID] {
+		if gone[ek.CgroupId] {
 			ekeys = append(ekeys, ek)
 		}
 	}
@@ -216,7 +208,7 @@ func (r *Recorder) ForgetCounters(gone map[uint64]bool) error {
 	var lv []latVal
 	it = r.maps.Latencies.Iterate()
 	for it.Next(&lk, &lv) {
-		if gone[lk.CgroupID] {
+		if gone[lk.CgroupId] {
 			lkeys = append(lkeys, lk)
 		}
 	}
@@ -239,7 +231,7 @@ func (r *Recorder) CounterCgroups() ([]uint64, error) {
 	var ev []errVal
 	it := r.maps.Errors.Iterate()
 	for it.Next(&ek, &ev) {
-		seen[ek.CgroupID] = true
+		seen[ek.CgroupId] = true
 	}
 	if err := it.Err(); err != nil {
 		return nil, fmt.Errorf("listing error counters: %w", err)
@@ -248,7 +240,7 @@ func (r *Recorder) CounterCgroups() ([]uint64, error) {
 	var lv []latVal
 	it = r.maps.Latencies.Iterate()
 	for it.Next(&lk, &lv) {
-		seen[lk.CgroupID] = true
+		seen[lk.CgroupId] = true
 	}
 	if err := it.Err(); err != nil {
 		return nil, fmt.Errorf("listing latency counters: %w", err)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"unsafe"
 
 	"github.com/cilium/ebpf/ringbuf"
 )
@@ -18,7 +19,8 @@ type CgroupEvent struct {
 	Removed bool
 }
 
-const cgroupEventHeader = 16
+// cgroupEventHeader is the size of struct cgroup_event before its path.
+var cgroupEventHeader = int(unsafe.Offsetof(recorderCgroupEvent{}.Path))
 
 // WatchCgroups calls fn for every cgroup created or removed, in order,
 // until ctx ends. Paths arrive before any process can run in a new cgroup,
@@ -50,10 +52,12 @@ func parseCgroupEvent(b []byte) (CgroupEvent, bool) {
 	if len(b) < cgroupEventHeader+1 {
 		return CgroupEvent{}, false
 	}
+	var e recorderCgroupEvent
+	id := binary.NativeEndian.Uint64(b[unsafe.Offsetof(e.Id):])
+	kind := recorderCgroupEventKind(binary.NativeEndian.Uint32(b[unsafe.Offsetof(e.Kind):]))
 	path := b[cgroupEventHeader:]
 	if i := bytes.IndexByte(path, 0); i >= 0 {
 		path = path[:i]
 	}
-	kind := binary.NativeEndian.Uint32(b[8:])
-	return CgroupEvent{ID: binary.NativeEndian.Uint64(b), Path: string(path), Removed: kind == 2}, true
+	return CgroupEvent{ID: id, Path: string(path), Removed: kind == recorderCgroupEventKindCGROUP_EVENT_RMDIR}, true
 }

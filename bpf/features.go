@@ -53,7 +53,7 @@ func CheckKernel() error {
 		case errors.Is(err, ebpf.ErrNotSupported):
 			missing = append(missing, fmt.Sprintf("%s (Linux %s)", f.What, f.Since))
 		case errors.Is(err, unix.EPERM) || errors.Is(err, os.ErrPermission):
-			return fmt.Errorf("probing the kernel for %s: %w (run as root, or with CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE)", f.What, err)
+			return fmt.Errorf("probing the kernel for %s: %w (%s)", f.What, err, permissionHint())
 		default:
 			return fmt.Errorf("probing the kernel for %s: %w", f.What, err)
 		}

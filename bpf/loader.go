@@ -8,6 +8,7 @@ import (
 	"math/bits"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -30,10 +31,16 @@ type Config struct {
 	Arch           syscalls.Arch
 	Watch          []string // syscalls whose calls and latency are counted
 	ErrorSeries    int      // capacity of the error counters (container × syscall × errno)
-	LatencySeries  int      // capacity of the watched-syscall counters (container × syscall × op)
+	// SkipErrors turns counting failed syscalls off in the kernel (the
+	// errors collector is disabled): no counter is updated or allocated.
+	SkipErrors    bool
+	LatencySeries int // capacity of the watched-syscall counters (container × syscall × op)
 	// PinPath is a directory on a bpffs where rings and counters are pinned,
 	// so that a restarted exporter finds them again; "" pins nothing.
 	PinPath string
+	// BPFFS is where the bpf filesystem is expected; when PinPath is below
+	// it and none is mounted there, Load mounts one. "" is BPFFSRoot.
+	BPFFS string
 
 	// exitVariant, when set, is the sched_process_exit program to load
 	// whatever the kernel's prototype: tests use it to run the variant
@@ -43,7 +50,8 @@ type Config struct {
 
 // pinnedMaps outlive the exporter when PinPath is set: the rings, the
 // container table and the counters.
-var pinnedMaps = []string{"records", "rings", "containers", "free_slots", "errors", "latencies", "stats", "inflight"}
+var pinnedMaps = []string{recorderMapRecords, recorderMapRings, recorderMapContainers, recorderMapFreeSlots,
+	recorderMapErrors, recorderMapLatencies, recorderMapStats, recorderMapInflight}
 
 // MaxCaptureBytes is the largest useful --recorder.capture-bytes.
 const MaxCaptureBytes = payloadSize
@@ -81,6 +89,9 @@ type Recorder struct {
 	// Resumed is true when the rings and counters of an earlier exporter
 	// were found pinned and are being continued.
 	Resumed bool
+	// MountedBPFFS is true when no bpf filesystem was at Config.BPFFS and
+	// the exporter mounted one for its pins.
+	MountedBPFFS bool
 	// Variants are the programs loaded for this kernel and the optional
 	// features it has.
 	Variants Variants
@@ -144,32 +155,49 @@ func Load(cfg Config) (*Recorder, error) {
 	}
 	shift := uint(bits.TrailingZeros(uint(cfg.RingSize)))
 	rings := uint32(cfg.MaxRings)
-	spec.Maps["records"].MaxEntries = rings << shift
-	spec.Maps["rings"].MaxEntries = rings
-	spec.Maps["free_slots"].MaxEntries = rings
+	var specs recorderSpecs
+	if err := spec.Assign(&specs); err != nil {
+		return nil, fmt.Errorf("embedded BPF object: %w", err)
+	}
+	specs.Records.MaxEntries = rings << shift
+	specs.Rings.MaxEntries = rings
+	specs.FreeSlots.MaxEntries = rings
 	// Room for every ring plus containers seen while the cap was reached.
-	spec.Maps["containers"].MaxEntries = 4*rings + 256
-	spec.Maps["errors"].MaxEntries = uint32(cfg.ErrorSeries)
-	spec.Maps["latencies"].MaxEntries = uint32(cfg.LatencySeries)
-	for name, v := range map[string]any{
-		"ring_shift":       uint32(shift),
-		"parent_cgroup_id": cfg.ParentCgroupID,
-		"parent_level":     uint32(cfg.ParentLevel),
-		"self_cookie":      selfCookie,
-		"prctl_nr":         uint32(prctlNr),
-		"capture_bytes":    uint32(cfg.CaptureBytes),
+	specs.Containers.MaxEntries = 4*rings + 256
+	specs.Errors.MaxEntries = uint32(cfg.ErrorSeries)
+	specs.Latencies.MaxEntries = uint32(cfg.LatencySeries)
+	countErrors := uint32(1)
+	if cfg.SkipErrors {
+		countErrors, specs.Errors.MaxEntries = 0, 1
+	}
+	if len(cfg.Watch) == 0 {
+		specs.Latencies.MaxEntries = 1 // nothing is watched: no latency counter is ever made
+	}
+	// What the maps hold, as Config reports it.
+	cfg.ErrorSeries, cfg.LatencySeries = int(specs.Errors.MaxEntries), int(specs.Latencies.MaxEntries)
+	for v, val := range map[*ebpf.VariableSpec]any{
+		specs.RingShift:      uint32(shift),
+		specs.ParentCgroupId: cfg.ParentCgroupID,
+		specs.ParentLevel:    uint32(cfg.ParentLevel),
+		specs.SelfCookie:     selfCookie,
+		specs.PrctlNr:        uint32(prctlNr),
+		specs.CaptureBytes:   uint32(cfg.CaptureBytes),
+		specs.CountErrors:    countErrors,
 	} {
-		if err := spec.Variables[name].Set(v); err != nil {
-			return nil, fmt.Errorf("setting %s: %w", name, err)
+		if err := v.Set(val); err != nil {
+			return nil, fmt.Errorf("setting %s: %w", v.Name, err)
 		}
 	}
 	variants.apply(spec)
 
-	coll, resumed, err := newCollection(spec, cfg.PinPath)
+	if cfg.BPFFS == "" {
+		cfg.BPFFS = BPFFSRoot
+	}
+	coll, resumed, mounted, err := newCollection(spec, cfg.PinPath, cfg.BPFFS)
 	if err != nil {
 		return nil, err
 	}
-	r := &Recorder{cfg: cfg, shift: shift, coll: coll, Resumed: resumed, Variants: variants}
+	r := &Recorder{cfg: cfg, shift: shift, coll: coll, Resumed: resumed, MountedBPFFS: mounted, Variants: variants}
 	if err := coll.Assign(&r.maps); err != nil {
 		r.Close()
 		return nil, fmt.Errorf("finding maps: %w", err)
@@ -178,12 +206,12 @@ func Load(cfg Config) (*Recorder, error) {
 		r.Close()
 		return nil, err
 	}
-	if err := r.findSelf(coll.Programs["find_self"], selfCookie); err != nil {
+	if err := r.findSelf(coll.Programs[recorderProgFindSelf], selfCookie); err != nil {
 		r.Close()
 		return nil, err
 	}
 	for name, prog := range coll.Programs {
-		if name == "find_self" {
+		if name == recorderProgFindSelf {
 			continue
 		}
 		l, err := link.AttachTracing(link.TracingOptions{Program: prog})
@@ -220,60 +248,98 @@ func (r *Recorder) findSelf(prog *ebpf.Program, cookie uint64) error {
 // newCollection loads the maps and programs, reusing the maps pinned at
 // pinPath by an earlier exporter when they match the settings; resumed
 // says they did.
-func newCollection(spec *ebpf.CollectionSpec, pinPath string) (coll *ebpf.Collection, resumed bool, err error) {
+func newCollection(spec *ebpf.CollectionSpec, pinPath, bpffs string) (coll *ebpf.Collection, resumed, mounted bool, err error) {
 	if pinPath == "" {
 		coll, err = ebpf.NewCollection(spec)
 		if err != nil {
-			return nil, false, wrapLoadError("loading the recorder", err)
+			return nil, false, false, wrapLoadError("loading the recorder", err)
 		}
-		return coll, false, nil
+		return coll, false, false, nil
 	}
-	if err := checkBPFFS(pinPath); err != nil {
-		return nil, false, err
+	mounted, err = checkBPFFS(pinPath, bpffs)
+	if err != nil {
+		return nil, false, false, err
 	}
 	for _, name := range pinnedMaps {
 		spec.Maps[name].Pinning = ebpf.PinByName
 	}
-	_, statErr := os.Stat(filepath.Join(pinPath, "rings"))
+	_, statErr := os.Stat(filepath.Join(pinPath, recorderMapRings))
 	resumed = statErr == nil
 	opts := ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: pinPath}}
 	coll, err = ebpf.NewCollectionWithOptions(spec, opts)
 	if errors.Is(err, ebpf.ErrMapIncompatible) {
 		// Other ring or map sizes than the pinned ones: start afresh.
 		if err := Unpin(pinPath); err != nil {
-			return nil, false, err
+			return nil, false, mounted, err
 		}
 		resumed = false
 		coll, err = ebpf.NewCollectionWithOptions(spec, opts)
 	}
 	if err != nil {
-		return nil, false, wrapLoadError("loading the recorder", err)
+		return nil, false, mounted, wrapLoadError("loading the recorder", err)
 	}
-	return coll, resumed, nil
+	return coll, resumed, mounted, nil
 }
 
-// checkBPFFS makes dir on a bpf filesystem, or says why it cannot.
-func checkBPFFS(dir string) error {
-	const bpffsMagic = 0xcafe4a11
+// BPFFSRoot is where bpf filesystems are mounted by convention (the
+// default of Config.BPFFS). A pin path below it on a host that mounted none
+// gets one, as Cilium and Tetragon do.
+const BPFFSRoot = "/sys/fs/bpf"
+
+const bpffsMagic = 0xcafe4a11
+
+// checkBPFFS makes dir on a bpf filesystem, or says why it cannot. When dir
+// is below root and no bpffs is mounted there, it mounts one at root (that
+// needs CAP_SYS_ADMIN), so that the pins outlive the exporter. mounted says
+// it did.
+func checkBPFFS(dir, root string) (mounted bool, err error) {
+	onBPFFS, err := onBPFFS(dir)
+	if err != nil {
+		return false, err
+	}
+	if !onBPFFS && isBelow(dir, root) {
+		if err := os.MkdirAll(root, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+			return false, fmt.Errorf("--bpf.pin-path %s: no bpf filesystem at %s, and %w: %w", dir, root, err, ErrNoBPFFS)
+		}
+		if err := unix.Mount("bpf", root, "bpf", 0, "mode=0700"); err != nil {
+			return false, fmt.Errorf("--bpf.pin-path %s: no bpf filesystem at %s, and mounting one failed: %w (mount -t bpf bpf %s on the host, or give the exporter CAP_SYS_ADMIN): %w",
+				dir, root, err, root, ErrNoBPFFS)
+		}
+		mounted, onBPFFS = true, true
+	}
+	if !onBPFFS {
+		return false, fmt.Errorf("--bpf.pin-path %s is not on a bpf filesystem (mount -t bpf bpf %s, or pin below --bpf.fs-path %s): %w", dir, root, root, ErrNoBPFFS)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return mounted, fmt.Errorf("--bpf.pin-path %s: %w", dir, err)
+	}
+	return mounted, nil
+}
+
+func isBelow(path, root string) bool {
+	rel, err := filepath.Rel(root, filepath.Clean(path))
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
+}
+
+// onBPFFS reports whether dir is, or would be made, on a bpf filesystem.
+func onBPFFS(dir string) (bool, error) {
 	// The nearest existing ancestor tells which filesystem dir would be on.
 	existing := filepath.Clean(dir)
 	for {
-		if _, err := os.Stat(existing); err == nil || existing == "/" || existing == "." {
+		_, err := os.Stat(existing)
+		if err == nil || existing == "/" || existing == "." {
 			break
+		}
+		if !errors.Is(err, os.ErrNotExist) {
+			return false, fmt.Errorf("--bpf.pin-path %s: %w", dir, err)
 		}
 		existing = filepath.Dir(existing)
 	}
 	var st unix.Statfs_t
 	if err := unix.Statfs(existing, &st); err != nil {
-		return fmt.Errorf("--bpf.pin-path %s: %w", dir, err)
+		return false, fmt.Errorf("--bpf.pin-path %s: %w", dir, err)
 	}
-	if st.Type != bpffsMagic {
-		return fmt.Errorf("--bpf.pin-path %s is not on a bpf filesystem (mount -t bpf bpf /sys/fs/bpf): %w", dir, ErrNoBPFFS)
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("--bpf.pin-path %s: %w", dir, err)
-	}
-	return nil
+	return st.Type == bpffsMagic, nil
 }
 
 // ErrNoBPFFS means the pin path is not on a bpf filesystem.
@@ -313,7 +379,7 @@ func (r *Recorder) init(fresh bool) error {
 	for nr := 0; nr < max; nr++ {
 		conf := scConf(r.cfg.Arch, nr)
 		if watched[nr] {
-			conf.Flags |= scWatch
+			conf.Flags |= uint8(recorderScFlagSC_WATCH)
 		}
 		if err := r.maps.ScConfs.Update(uint32(nr), conf, ebpf.UpdateAny); err != nil {
 			return fmt.Errorf("writing capture table: %w", err)
@@ -322,21 +388,13 @@ func (r *Recorder) init(fresh bool) error {
 	return nil
 }
 
-// scConfValue mirrors struct sc_conf.
-type scConfValue struct {
-	Str1, Str2, Argv, Sa, SaLen, Buf, BufLen, Flags uint8
-}
-
 const (
-	argNone       = 0xff
-	scSAAtExit    = 1 << 0
-	scBufAtExit   = 1 << 1
-	scNoReturn    = 1 << 2
-	scWatch       = 1 << 3
-	slotUntracked = 0xffffffff
+	argNone       = 0xff       // ARG_NONE: the syscall has no such argument
+	slotUntracked = 0xffffffff // SLOT_UNTRACKED: a container that got no ring
 )
 
-func scConf(arch syscalls.Arch, nr int) scConfValue {
+// scConf is the capture table entry (struct sc_conf) of syscall nr.
+func scConf(arch syscalls.Arch, nr int) recorderScConf {
 	c := arch.Capture(nr)
 	idx := func(i int) uint8 {
 		if i < 0 || i > 5 {
@@ -344,18 +402,18 @@ func scConf(arch syscalls.Arch, nr int) scConfValue {
 		}
 		return uint8(i)
 	}
-	v := scConfValue{
+	v := recorderScConf{
 		Str1: idx(c.Str1), Str2: idx(c.Str2), Argv: idx(c.Argv),
 		Sa: idx(c.Sockaddr), SaLen: idx(c.SockaddrLen), Buf: idx(c.Buf), BufLen: idx(c.BufLen),
 	}
 	if c.SockaddrAtExit {
-		v.Flags |= scSAAtExit
+		v.Flags |= uint8(recorderScFlagSC_SA_AT_EXIT)
 	}
 	if c.BufAtExit {
-		v.Flags |= scBufAtExit
+		v.Flags |= uint8(recorderScFlagSC_BUF_AT_EXIT)
 	}
-	if name := arch.Name(nr); name == "exit" || name == "exit_group" {
-		v.Flags |= scNoReturn
+	if syscalls.NoReturn(arch.Name(nr)) {
+		v.Flags |= uint8(recorderScFlagSC_NO_RETURN)
 	}
 	return v
 }
@@ -366,7 +424,7 @@ func wrapLoadError(what string, err error) error {
 		return fmt.Errorf("%s: %+v", what, ve)
 	}
 	if errors.Is(err, os.ErrPermission) {
-		return fmt.Errorf("%s: %w (run as root, or with CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE)", what, err)
+		return fmt.Errorf("%s: %w (%s)", what, err, permissionHint())
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }

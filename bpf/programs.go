@@ -34,15 +34,15 @@ const (
 // programs lists every program with its variants: for one tracepoint, the
 // first variant that fits the kernel is loaded, the others are not.
 var programs = []program{
-	{Name: "sys_enter", Tracepoint: "sys_enter", Args: []string{"struct pt_regs *", "long int"}},
-	{Name: "sys_exit", Tracepoint: "sys_exit", Args: []string{"struct pt_regs *", "long int"}},
-	{Name: "process_exit", Tracepoint: "sched_process_exit", Args: []string{"struct task_struct *", "bool"}},
-	{Name: "process_exit_live", Tracepoint: "sched_process_exit", Args: []string{"struct task_struct *"}},
-	{Name: "signal_deliver", Tracepoint: "signal_deliver", Args: []string{"int", "struct kernel_siginfo *", "struct k_sigaction *"}},
-	{Name: "mark_victim", Tracepoint: "mark_victim", Args: []string{"struct task_struct *", "uid_t"}, Feature: FeatureOOMKill},
-	{Name: "cgroup_mkdir", Tracepoint: "cgroup_mkdir", Args: []string{"struct cgroup *", "const char *"}},
-	{Name: "cgroup_rmdir", Tracepoint: "cgroup_rmdir", Args: []string{"struct cgroup *", "const char *"}},
-	{Name: "find_self", Tracepoint: "sys_enter", Args: []string{"struct pt_regs *", "long int"}},
+	{Name: recorderProgSysEnter, Tracepoint: "sys_enter", Args: []string{"struct pt_regs *", "long int"}},
+	{Name: recorderProgSysExit, Tracepoint: "sys_exit", Args: []string{"struct pt_regs *", "long int"}},
+	{Name: recorderProgProcessExit, Tracepoint: "sched_process_exit", Args: []string{"struct task_struct *", "bool"}},
+	{Name: recorderProgProcessExitLive, Tracepoint: "sched_process_exit", Args: []string{"struct task_struct *"}},
+	{Name: recorderProgSignalDeliver, Tracepoint: "signal_deliver", Args: []string{"int", "struct kernel_siginfo *", "struct k_sigaction *"}},
+	{Name: recorderProgMarkVictim, Tracepoint: "mark_victim", Args: []string{"struct task_struct *", "uid_t"}, Feature: FeatureOOMKill},
+	{Name: recorderProgCgroupMkdir, Tracepoint: "cgroup_mkdir", Args: []string{"struct cgroup *", "const char *"}},
+	{Name: recorderProgCgroupRmdir, Tracepoint: "cgroup_rmdir", Args: []string{"struct cgroup *", "const char *"}},
+	{Name: recorderProgFindSelf, Tracepoint: "sys_enter", Args: []string{"struct pt_regs *", "long int"}},
 }
 
 // Variants are the programs chosen for the running kernel.
@@ -60,7 +60,7 @@ func chooseVariants(kernel *btf.Spec) (Variants, error) {
 	chosen := map[string]string{} // variant group (tracepoint, or program for find_self) → program
 	var order []string
 	group := func(p program) string {
-		if p.Name == "find_self" {
+		if p.Name == recorderProgFindSelf {
 			return p.Name // a second program on sys_enter, not a variant of sys_enter
 		}
 		return p.Tracepoint
@@ -117,7 +117,7 @@ func chooseVariants(kernel *btf.Spec) (Variants, error) {
 			}
 		}
 	}
-	v.Features[FeatureGroupDead] = chosen["sched_process_exit"] == "process_exit"
+	v.Features[FeatureGroupDead] = chosen["sched_process_exit"] == recorderProgProcessExit
 	sort.Strings(v.Programs)
 	return v, errors.Join(errs...)
 }
@@ -127,14 +127,14 @@ func (v *Variants) force(tracepoint, program string) {
 	var keep []string
 	for _, name := range v.Programs {
 		for _, p := range programs {
-			if p.Name == name && p.Tracepoint == tracepoint && p.Name != "find_self" {
+			if p.Name == name && p.Tracepoint == tracepoint && p.Name != recorderProgFindSelf {
 				name = program
 			}
 		}
 		keep = append(keep, name)
 	}
 	v.Programs = keep
-	v.Features[FeatureGroupDead] = program == "process_exit"
+	v.Features[FeatureGroupDead] = program == recorderProgProcessExit
 }
 
 // apply removes from spec the programs that were not chosen.

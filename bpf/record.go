@@ -33,18 +33,19 @@ const (
 	payloadSABufOff = 112
 )
 
-// Record kinds that are not syscalls (Record.Nr < 0).
+// Record kinds that are not syscalls (Record.Nr < 0): enum event_kind,
+// whose negative values bpf2go spells as uint32.
 const (
-	EventProcessExit = -1 // args: exit_code (wait status), Exit* (the thread ends its process?), leader's start time
-	EventSignal      = -2 // args: signo, si_code, si_errno, si_addr or si_pid, handler
-	EventOOMKill     = -3 // args: uid
+	EventProcessExit = -int32(^recorderEventKindEV_PROCESS_EXIT + 1) // args: exit_code (wait status), Exit* (the thread ends its process?), leader's start time
+	EventSignal      = -int32(^recorderEventKindEV_SIGNAL + 1)       // args: signo, si_code, si_errno, si_addr or si_pid, handler
+	EventOOMKill     = -int32(^recorderEventKindEV_OOM_KILL + 1)     // args: uid
 )
 
-// A process exit record's args[1] (EXIT_* in recorder.h).
+// A process exit record's args[1] (enum exit_kind).
 const (
-	ExitThread     = 0 // other threads of the process live on
-	ExitGroupDead  = 1 // the thread ended its process
-	exitGroupMaybe = 2 // kernels before group_dead: resolved by resolveProcessExits
+	ExitThread     = uint64(recorderExitKindEXIT_THREAD)      // other threads of the process live on
+	ExitGroupDead  = uint64(recorderExitKindEXIT_GROUP_DEAD)  // the thread ended its process
+	exitGroupMaybe = uint64(recorderExitKindEXIT_GROUP_MAYBE) // kernels before group_dead: resolved by resolveProcessExits
 )
 
 // Payload layouts (struct record.layout).

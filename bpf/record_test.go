@@ -3,6 +3,9 @@ package bpf
 import (
 	"bytes"
 	"encoding/binary"
+	"os"
+	"regexp"
+	"strconv"
 	"testing"
 
 	"github.com/cilium/ebpf/btf"
@@ -294,4 +297,24 @@ func FuzzParseRecord(f *testing.F) {
 			t.Fatalf("flags %#x decoded as %+v", flags, r)
 		}
 	})
+}
+
+// The constants recorder.h defines with #define (they do not fit an enum)
+// and Go mirrors: a change on one side fails here.
+func TestHeaderDefinesMatch(t *testing.T) {
+	h, err := os.ReadFile("recorder.h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]uint64{"ARG_NONE": argNone, "SLOT_UNTRACKED": slotUntracked, "RECORD_SIZE": RecordSize} {
+		m := regexp.MustCompile(`(?m)^#define ` + name + `\s+(\S+)`).FindSubmatch(h)
+		if m == nil {
+			t.Errorf("recorder.h defines no %s", name)
+			continue
+		}
+		got, err := strconv.ParseUint(string(m[1]), 0, 64)
+		if err != nil || got != want {
+			t.Errorf("recorder.h: %s = %s, Go has %#x", name, m[1], want)
+		}
+	}
 }

@@ -25,10 +25,23 @@ volatile const u32 parent_level = 0;       /* cgroup level of the parent */
 volatile const u64 self_cookie = 0;        /* find_self: the exporter's marker prctl option */
 volatile const u32 prctl_nr = 157;         /* find_self: prctl on this architecture */
 volatile const u32 capture_bytes = 64;     /* 0: buffers are never copied */
+volatile const u32 count_errors = 1;       /* 0: the errors collector is off, failures are not counted */
+
+/* Types that only user space reads, named here so that they are in the
+ * object's BTF and bpf2go generates their Go mirrors (-type in gen.go). */
+volatile const enum stat_index type_stat_index = STAT_MAX;
+volatile const enum event_kind type_event_kind = EV_PROCESS_EXIT;
+volatile const enum exit_kind type_exit_kind = EXIT_THREAD;
+volatile const enum sc_flag type_sc_flag = SC_WATCH;
+volatile const enum cgroup_event_kind type_cgroup_event_kind = CGROUP_EVENT_MKDIR;
+volatile const struct cgroup_event type_cgroup_event = {};
 
 #include "scope.h"
 
 #define MAX_SYSCALL_NR 1024
+#define MAX_ERRNO 4095 /* a failed syscall returns -MAX_ERRNO..-1 */
+#define FUTEX_PRIVATE_FLAG 128
+#define FUTEX_CLOCK_REALTIME 256
 #define ARGV_AREA (PAYLOAD_SIZE - PAYLOAD_ARGV_OFF)
 #define ARGV_MAX 20
 #define SOCKADDR_MAX 128
@@ -159,6 +172,30 @@ static __always_inline void copy_comm(char *dst, struct task_struct *t)
 
 	((u64 *)dst)[0] = src[0];
 	((u64 *)dst)[1] = src[1];
+}
+
+/* Syscall argument i (0..5) as the syscall entry saved it. i is a constant at
+ * every call site, so this is one load. */
+static __always_inline u64 syscall_arg(struct pt_regs *regs, int i)
+{
+#if defined(__TARGET_ARCH_x86)
+	switch (i) {
+	case 0:
+		return regs->di;
+	case 1:
+		return regs->si;
+	case 2:
+		return regs->dx;
+	case 3:
+		return regs->r10;
+	case 4:
+		return regs->r8;
+	default:
+		return regs->r9;
+	}
+#else
+	return i == 0 ? regs->orig_x0 : regs->regs[i];
+#endif
 }
 
 /*
@@ -500,21 +537,12 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 		r = reserve(rm, slot, &seq, &idx);
 	if (r) {
 		fill_common(r, pid_tgid, (s32)id, ts);
-#if defined(__TARGET_ARCH_x86)
-		r->args[0] = regs->di;
-		r->args[1] = regs->si;
-		r->args[2] = regs->dx;
-		r->args[3] = regs->r10;
-		r->args[4] = regs->r8;
-		r->args[5] = regs->r9;
-#else
-		r->args[0] = regs->orig_x0;
-		r->args[1] = regs->regs[1];
-		r->args[2] = regs->regs[2];
-		r->args[3] = regs->regs[3];
-		r->args[4] = regs->regs[4];
-		r->args[5] = regs->regs[5];
-#endif
+		r->args[0] = syscall_arg(regs, 0);
+		r->args[1] = syscall_arg(regs, 1);
+		r->args[2] = syscall_arg(regs, 2);
+		r->args[3] = syscall_arg(regs, 3);
+		r->args[4] = syscall_arg(regs, 4);
+		r->args[5] = syscall_arg(regs, 5);
 		copy_comm(r->comm, t);
 		if (c)
 			capture_enter(r, c);
@@ -539,13 +567,8 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 	in->ts_enter = ts;
 	in->nr = (s32)id;
 	in->arg1 = 0;
-	if (c && (c->flags & SC_WATCH)) {
-#if defined(__TARGET_ARCH_x86)
-		in->arg1 = regs->si;
-#else
-		in->arg1 = regs->regs[1];
-#endif
-	}
+	if (c && (c->flags & SC_WATCH))
+		in->arg1 = syscall_arg(regs, 1);
 	return 0;
 }
 
@@ -646,11 +669,12 @@ static __always_inline void finish(struct record *r, struct sc_conf *c, u64 want
 static __always_inline void account(struct ring_meta *rm, u64 cgid, u32 nr, long ret, u64 seq, u64 now,
 				    struct sc_conf *c, u64 arg1, u64 ts_enter)
 {
-	if (ret < 0 && ret >= -4095 && !(rm && count_error_cached(rm, nr, (u32)-ret, seq, now)))
+	/* count_errors is constant once loaded: the verifier drops the branch. */
+	if (count_errors && ret < 0 && ret >= -MAX_ERRNO && !(rm && count_error_cached(rm, nr, (u32)-ret, seq, now)))
 		count_error(cgid, nr, ret, seq, now);
 	if (c && (c->flags & SC_WATCH)) {
-		/* futex: keep the command, drop FUTEX_PRIVATE_FLAG and FUTEX_CLOCK_REALTIME */
-		count_latency(cgid, nr, (u32)arg1 & ~(128 | 256), now - ts_enter);
+		/* futex: keep the command, drop the flags */
+		count_latency(cgid, nr, (u32)arg1 & ~(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME), now - ts_enter);
 	}
 }
 
@@ -925,13 +949,8 @@ int BPF_PROG(find_self, struct pt_regs *regs, long id)
 
 	if (id != prctl_nr)
 		return 0;
-#if defined(__TARGET_ARCH_x86)
-	a0 = regs->di;
-	a1 = regs->si;
-#else
-	a0 = regs->orig_x0;
-	a1 = regs->regs[1];
-#endif
+	a0 = syscall_arg(regs, 0);
+	a1 = syscall_arg(regs, 1);
 	if (a0 != self_cookie || a1 != ~self_cookie)
 		return 0;
 	tgid = bpf_get_current_pid_tgid() >> 32;

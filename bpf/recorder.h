@@ -12,14 +12,18 @@
 #define COMM_LEN 16
 
 /* Special record kinds, stored in record.nr (syscall numbers are >= 0). */
-#define EV_PROCESS_EXIT (-1) /* sched_process_exit: args[0]=exit_code, args[1]=EXIT_*, args[2]=leader's start time */
-#define EV_SIGNAL (-2)       /* signal_deliver: args[0]=signo, args[1]=si_code, args[2]=si_errno, args[3]=si_addr or si_pid, args[4]=handler */
-#define EV_OOM_KILL (-3)     /* mark_victim: the OOM killer chose this process */
+enum event_kind {
+	EV_PROCESS_EXIT = -1, /* sched_process_exit: args[0]=exit_code, args[1]=EXIT_*, args[2]=leader's start time */
+	EV_SIGNAL = -2,       /* signal_deliver: args[0]=signo, args[1]=si_code, args[2]=si_errno, args[3]=si_addr or si_pid, args[4]=handler */
+	EV_OOM_KILL = -3,     /* mark_victim: the OOM killer chose this process */
+};
 
 /* Process exit records' args[1]: was the thread the last of its group? */
-#define EXIT_THREAD 0      /* no: other threads of the process live on */
-#define EXIT_GROUP_DEAD 1  /* yes, as the kernel's sched_process_exit said (after 6.12) */
-#define EXIT_GROUP_MAYBE 2 /* the group's live count was 0: the last such record of the process is its end */
+enum exit_kind {
+	EXIT_THREAD = 0,      /* no: other threads of the process live on */
+	EXIT_GROUP_DEAD = 1,  /* yes, as the kernel's sched_process_exit said (after 6.12) */
+	EXIT_GROUP_MAYBE = 2, /* the group's live count was 0: the last such record of the process is its end */
+};
 
 /* record.layout: how the payload is split. */
 #define LAYOUT_NONE 0
@@ -103,10 +107,12 @@ struct sc_conf {
 	__u8 buf_len;
 	__u8 flags;
 };
-#define SC_SA_AT_EXIT (1 << 0)
-#define SC_BUF_AT_EXIT (1 << 1)
-#define SC_NO_RETURN (1 << 2) /* exit, exit_group: the entry is the whole record */
-#define SC_WATCH (1 << 3)     /* count calls and their latency (--collector.syscalls.watch) */
+enum sc_flag {
+	SC_SA_AT_EXIT = 1 << 0,
+	SC_BUF_AT_EXIT = 1 << 1,
+	SC_NO_RETURN = 1 << 2, /* exit, exit_group: the entry is the whole record */
+	SC_WATCH = 1 << 3,     /* count calls and their latency (--collector.syscalls.watch) */
+};
 
 /* Indexes into the per-CPU stats array. */
 enum stat_index {
@@ -128,8 +134,10 @@ enum stat_index {
 /* cgroup v2 creations and removals, so that user space knows every path
  * before any process can run in the cgroup, however short-lived. */
 #define CGROUP_PATH_MAX 512
-#define CGROUP_EVENT_MKDIR 1
-#define CGROUP_EVENT_RMDIR 2
+enum cgroup_event_kind {
+	CGROUP_EVENT_MKDIR = 1,
+	CGROUP_EVENT_RMDIR = 2,
+};
 struct cgroup_event {
 	__u64 id;
 	__u32 kind;

@@ -8,43 +8,213 @@ import (
 	_ "embed"
 	"fmt"
 	"io"
+	"structs"
 
 	"github.com/cilium/ebpf"
+)
+
+type recorderArgvScratch struct {
+	_   structs.HostLayout
+	Buf [160]uint8
+}
+
+type recorderCgroupEvent struct {
+	_    structs.HostLayout
+	Id   uint64
+	Kind uint32
+	Pad  uint32
+	Path [512]int8
+}
+
+type recorderCgroupEventKind uint32
+
+const (
+	recorderCgroupEventKindCGROUP_EVENT_MKDIR recorderCgroupEventKind = 1
+	recorderCgroupEventKindCGROUP_EVENT_RMDIR recorderCgroupEventKind = 2
+)
+
+type recorderContainer struct {
+	_    structs.HostLayout
+	Slot uint32
+	Pad  uint32
+}
+
+type recorderErrKey struct {
+	_        structs.HostLayout
+	CgroupId uint64
+	Nr       uint32
+	Err      uint32
+}
+
+type recorderErrVal struct {
+	_       structs.HostLayout
+	Count   uint64
+	LastSeq uint64
+	LastNs  uint64
+}
+
+type recorderEventKind uint32
+
+const (
+	recorderEventKindEV_PROCESS_EXIT recorderEventKind = 4294967295
+	recorderEventKindEV_SIGNAL       recorderEventKind = 4294967294
+	recorderEventKindEV_OOM_KILL     recorderEventKind = 4294967293
+)
+
+type recorderExitKind uint32
+
+const (
+	recorderExitKindEXIT_THREAD      recorderExitKind = 0
+	recorderExitKindEXIT_GROUP_DEAD  recorderExitKind = 1
+	recorderExitKindEXIT_GROUP_MAYBE recorderExitKind = 2
+)
+
+type recorderInflight struct {
+	_        structs.HostLayout
+	Seq      uint64
+	TsEnter  uint64
+	Arg1     uint64
+	CgroupId uint64
+	Idx      uint32
+	Nr       int32
+	Slot     uint32
+	Pad      uint32
+}
+
+type recorderLastEnter struct {
+	_    structs.HostLayout
+	Regs uint64
+	Seq  uint64
+	Idx  uint32
+	Pad  uint32
+}
+
+type recorderLatKey struct {
+	_        structs.HostLayout
+	CgroupId uint64
+	Nr       uint32
+	Op       uint32
+}
+
+type recorderLatVal struct {
+	_       structs.HostLayout
+	Count   uint64
+	SumNs   uint64
+	Buckets [26]uint64
+}
+
+type recorderRecord struct {
+	_       structs.HostLayout
+	Seq     uint64
+	TsEnter uint64
+	TsExit  uint64
+	Pid     uint32
+	Tid     uint32
+	Cpu     uint32
+	Nr      int32
+	Args    [6]uint64
+	Ret     int64
+	Comm    [16]int8
+	Len1    uint16
+	Len2    uint16
+	Layout  uint8
+	Pflags  uint8
+	Pad     uint16
+	Payload [128]uint8
+}
+
+type recorderRingMeta struct {
+	_         structs.HostLayout
+	CgroupId  uint64
+	Head      uint64
+	ExitLost  uint64
+	CreatedNs uint64
+	Errs      [8]struct {
+		_       structs.HostLayout
+		Key     uint64
+		Count   uint64
+		LastSeq uint64
+		LastNs  uint64
+	}
+}
+
+type recorderScConf struct {
+	_      structs.HostLayout
+	Str1   uint8
+	Str2   uint8
+	Argv   uint8
+	Sa     uint8
+	SaLen  uint8
+	Buf    uint8
+	BufLen uint8
+	Flags  uint8
+}
+
+type recorderScFlag uint32
+
+const (
+	recorderScFlagSC_SA_AT_EXIT  recorderScFlag = 1
+	recorderScFlagSC_BUF_AT_EXIT recorderScFlag = 2
+	recorderScFlagSC_NO_RETURN   recorderScFlag = 4
+	recorderScFlagSC_WATCH       recorderScFlag = 8
+)
+
+type recorderStatIndex uint32
+
+const (
+	recorderStatIndexSTAT_UNUSED               recorderStatIndex = 0
+	recorderStatIndexSTAT_UNTRACKED_SYSCALLS   recorderStatIndex = 1
+	recorderStatIndexSTAT_CONTAINERS_ADDED     recorderStatIndex = 2
+	recorderStatIndexSTAT_CONTAINERS_UNTRACKED recorderStatIndex = 3
+	recorderStatIndexSTAT_CONTAINER_MAP_FULL   recorderStatIndex = 4
+	recorderStatIndexSTAT_EXIT_LOST            recorderStatIndex = 5
+	recorderStatIndexSTAT_PAYLOAD_FAULTS       recorderStatIndex = 6
+	recorderStatIndexSTAT_ERRORS_MAP_FULL      recorderStatIndex = 7
+	recorderStatIndexSTAT_LATENCY_MAP_FULL     recorderStatIndex = 8
+	recorderStatIndexSTAT_CGROUP_EVENTS_LOST   recorderStatIndex = 9
+	recorderStatIndexSTAT_MAX                  recorderStatIndex = 10
 )
 
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	recorderMapCgroupEvents     = "cgroup_events"
-	recorderMapContainers       = "containers"
-	recorderMapErrors           = "errors"
-	recorderMapFreeSlots        = "free_slots"
-	recorderMapInflight         = "inflight"
-	recorderMapLastEnter        = "last_enter"
-	recorderMapLatencies        = "latencies"
-	recorderMapRecords          = "records"
-	recorderMapRings            = "rings"
-	recorderMapScConfs          = "sc_confs"
-	recorderMapScratch          = "scratch"
-	recorderMapSelf             = "self"
-	recorderMapStats            = "stats"
-	recorderProgCgroupMkdir     = "cgroup_mkdir"
-	recorderProgCgroupRmdir     = "cgroup_rmdir"
-	recorderProgFindSelf        = "find_self"
-	recorderProgMarkVictim      = "mark_victim"
-	recorderProgProcessExit     = "process_exit"
-	recorderProgProcessExitLive = "process_exit_live"
-	recorderProgSignalDeliver   = "signal_deliver"
-	recorderProgSysEnter        = "sys_enter"
-	recorderProgSysExit         = "sys_exit"
-	recorderVarCaptureBytes     = "capture_bytes"
-	recorderVarParentCgroupId   = "parent_cgroup_id"
-	recorderVarParentCgroupPtr  = "parent_cgroup_ptr"
-	recorderVarParentLevel      = "parent_level"
-	recorderVarPrctlNr          = "prctl_nr"
-	recorderVarRingShift        = "ring_shift"
-	recorderVarSelfCookie       = "self_cookie"
+	recorderMapCgroupEvents        = "cgroup_events"
+	recorderMapContainers          = "containers"
+	recorderMapErrors              = "errors"
+	recorderMapFreeSlots           = "free_slots"
+	recorderMapInflight            = "inflight"
+	recorderMapLastEnter           = "last_enter"
+	recorderMapLatencies           = "latencies"
+	recorderMapRecords             = "records"
+	recorderMapRings               = "rings"
+	recorderMapScConfs             = "sc_confs"
+	recorderMapScratch             = "scratch"
+	recorderMapSelf                = "self"
+	recorderMapStats               = "stats"
+	recorderProgCgroupMkdir        = "cgroup_mkdir"
+	recorderProgCgroupRmdir        = "cgroup_rmdir"
+	recorderProgFindSelf           = "find_self"
+	recorderProgMarkVictim         = "mark_victim"
+	recorderProgProcessExit        = "process_exit"
+	recorderProgProcessExitLive    = "process_exit_live"
+	recorderProgSignalDeliver      = "signal_deliver"
+	recorderProgSysEnter           = "sys_enter"
+	recorderProgSysExit            = "sys_exit"
+	recorderVarCaptureBytes        = "capture_bytes"
+	recorderVarCountErrors         = "count_errors"
+	recorderVarParentCgroupId      = "parent_cgroup_id"
+	recorderVarParentCgroupPtr     = "parent_cgroup_ptr"
+	recorderVarParentLevel         = "parent_level"
+	recorderVarPrctlNr             = "prctl_nr"
+	recorderVarRingShift           = "ring_shift"
+	recorderVarSelfCookie          = "self_cookie"
+	recorderVarTypeCgroupEvent     = "type_cgroup_event"
+	recorderVarTypeCgroupEventKind = "type_cgroup_event_kind"
+	recorderVarTypeEventKind       = "type_event_kind"
+	recorderVarTypeExitKind        = "type_exit_kind"
+	recorderVarTypeScFlag          = "type_sc_flag"
+	recorderVarTypeStatIndex       = "type_stat_index"
 )
 
 // loadRecorder returns the embedded CollectionSpec for recorder.
@@ -123,13 +293,20 @@ type recorderMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type recorderVariableSpecs struct {
-	CaptureBytes    *ebpf.VariableSpec `ebpf:"capture_bytes"`
-	ParentCgroupId  *ebpf.VariableSpec `ebpf:"parent_cgroup_id"`
-	ParentCgroupPtr *ebpf.VariableSpec `ebpf:"parent_cgroup_ptr"`
-	ParentLevel     *ebpf.VariableSpec `ebpf:"parent_level"`
-	PrctlNr         *ebpf.VariableSpec `ebpf:"prctl_nr"`
-	RingShift       *ebpf.VariableSpec `ebpf:"ring_shift"`
-	SelfCookie      *ebpf.VariableSpec `ebpf:"self_cookie"`
+	CaptureBytes        *ebpf.VariableSpec `ebpf:"capture_bytes"`
+	CountErrors         *ebpf.VariableSpec `ebpf:"count_errors"`
+	ParentCgroupId      *ebpf.VariableSpec `ebpf:"parent_cgroup_id"`
+	ParentCgroupPtr     *ebpf.VariableSpec `ebpf:"parent_cgroup_ptr"`
+	ParentLevel         *ebpf.VariableSpec `ebpf:"parent_level"`
+	PrctlNr             *ebpf.VariableSpec `ebpf:"prctl_nr"`
+	RingShift           *ebpf.VariableSpec `ebpf:"ring_shift"`
+	SelfCookie          *ebpf.VariableSpec `ebpf:"self_cookie"`
+	TypeCgroupEvent     *ebpf.VariableSpec `ebpf:"type_cgroup_event"`
+	TypeCgroupEventKind *ebpf.VariableSpec `ebpf:"type_cgroup_event_kind"`
+	TypeEventKind       *ebpf.VariableSpec `ebpf:"type_event_kind"`
+	TypeExitKind        *ebpf.VariableSpec `ebpf:"type_exit_kind"`
+	TypeScFlag          *ebpf.VariableSpec `ebpf:"type_sc_flag"`
+	TypeStatIndex       *ebpf.VariableSpec `ebpf:"type_stat_index"`
 }
 
 // recorderObjects contains all objects after they have been loaded into the kernel.
@@ -189,13 +366,20 @@ func (m *recorderMaps) Close() error {
 //
 // It can be passed to loadRecorderObjects or ebpf.CollectionSpec.LoadAndAssign.
 type recorderVariables struct {
-	CaptureBytes    *ebpf.Variable `ebpf:"capture_bytes"`
-	ParentCgroupId  *ebpf.Variable `ebpf:"parent_cgroup_id"`
-	ParentCgroupPtr *ebpf.Variable `ebpf:"parent_cgroup_ptr"`
-	ParentLevel     *ebpf.Variable `ebpf:"parent_level"`
-	PrctlNr         *ebpf.Variable `ebpf:"prctl_nr"`
-	RingShift       *ebpf.Variable `ebpf:"ring_shift"`
-	SelfCookie      *ebpf.Variable `ebpf:"self_cookie"`
+	CaptureBytes        *ebpf.Variable `ebpf:"capture_bytes"`
+	CountErrors         *ebpf.Variable `ebpf:"count_errors"`
+	ParentCgroupId      *ebpf.Variable `ebpf:"parent_cgroup_id"`
+	ParentCgroupPtr     *ebpf.Variable `ebpf:"parent_cgroup_ptr"`
+	ParentLevel         *ebpf.Variable `ebpf:"parent_level"`
+	PrctlNr             *ebpf.Variable `ebpf:"prctl_nr"`
+	RingShift           *ebpf.Variable `ebpf:"ring_shift"`
+	SelfCookie          *ebpf.Variable `ebpf:"self_cookie"`
+	TypeCgroupEvent     *ebpf.Variable `ebpf:"type_cgroup_event"`
+	TypeCgroupEventKind *ebpf.Variable `ebpf:"type_cgroup_event_kind"`
+	TypeEventKind       *ebpf.Variable `ebpf:"type_event_kind"`
+	TypeExitKind        *ebpf.Variable `ebpf:"type_exit_kind"`
+	TypeScFlag          *ebpf.Variable `ebpf:"type_sc_flag"`
+	TypeStatIndex       *ebpf.Variable `ebpf:"type_stat_index"`
 }
 
 // recorderPrograms contains all programs after they have been loaded into the kernel.

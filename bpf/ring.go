@@ -218,10 +218,9 @@ type Stats struct {
 
 // Stats reads the kernel's counters.
 func (r *Recorder) Stats() (Stats, error) {
-	// Index 0 (enum stat_index in recorder.h) is unused: records written
-	// are the sum of the ring heads.
-	var out [10]uint64
-	for i := 1; i < len(out); i++ {
+	var out [recorderStatIndexSTAT_MAX]uint64
+	// STAT_UNUSED is not read: records written are the sum of the ring heads.
+	for i := recorderStatIndexSTAT_UNUSED + 1; i < recorderStatIndexSTAT_MAX; i++ {
 		var perCPU []uint64
 		if err := r.maps.Stats.Lookup(uint32(i), &perCPU); err != nil {
 			return Stats{}, fmt.Errorf("reading stats: %w", err)
@@ -230,8 +229,17 @@ func (r *Recorder) Stats() (Stats, error) {
 			out[i] += v
 		}
 	}
-	out[7] += r.foldLost.Load()
-	return Stats{out[1], out[2], out[3], out[4], out[5], out[6], out[7], out[8], out[9]}, nil
+	return Stats{
+		UntrackedSyscalls:   out[recorderStatIndexSTAT_UNTRACKED_SYSCALLS],
+		ContainersAdded:     out[recorderStatIndexSTAT_CONTAINERS_ADDED],
+		ContainersUntracked: out[recorderStatIndexSTAT_CONTAINERS_UNTRACKED],
+		ContainerMapFull:    out[recorderStatIndexSTAT_CONTAINER_MAP_FULL],
+		ExitLost:            out[recorderStatIndexSTAT_EXIT_LOST],
+		PayloadFaults:       out[recorderStatIndexSTAT_PAYLOAD_FAULTS],
+		ErrorsMapFull:       out[recorderStatIndexSTAT_ERRORS_MAP_FULL] + r.foldLost.Load(),
+		LatencyMapFull:      out[recorderStatIndexSTAT_LATENCY_MAP_FULL],
+		CgroupEventsLost:    out[recorderStatIndexSTAT_CGROUP_EVENTS_LOST],
+	}, nil
 }
 
 // Record copies the single record seq of the ring in slot, if the ring

@@ -436,7 +436,8 @@ var exporterFlags = map[string]bool{
 	"dump.exclude-namespaces": true, "dump.peer-selector": true, "dump.peer-namespace": true, "dump.state-dir": true,
 	"kubernetes.node-name": true, "bpf.pin-path": true, "log.level": true, "log.format": true,
 	"dump.authz": true, "dump.authz.verb": true, "dump.authz.resource": true, "dump.authz.subresource": true,
-	"dump.redaction": true, "dump.redact": true,
+	"dump.redaction": true, "dump.redact": true, "bpf.fs-path": true,
+	"dump.peer-scheme": true, "dump.peer-ca-file": true, "dump.peer-server-name": true,
 }
 
 func fullname() string { return releaseName + "-flightrec-exporter" }
@@ -592,6 +593,7 @@ func TestDefaults(t *testing.T) {
 		"dump.peer-namespace":     "$(POD_NAMESPACE)",
 		"kubernetes.node-name":    "$(NODE_NAME)",
 		"bpf.pin-path":            "/host/sys/fs/bpf/flightrec",
+		"bpf.fs-path":             "/host/sys/fs/bpf",
 		"log.level":               "info",
 		"log.format":              "logfmt",
 		// Closed by default: dumps follow Kubernetes RBAC, secrets are redacted.
@@ -821,8 +823,16 @@ web:
 	if m := mount(c, "tls"); m == nil || m.MountPath != "/etc/flightrec/tls" || !m.ReadOnly {
 		t.Errorf("TLS secret mount %+v", m)
 	}
-	if !reflect.DeepEqual(v.Secret.Items, []corev1.KeyToPath{{Key: "tls.crt", Path: "tls.crt"}, {Key: "tls.key", Path: "tls.key"}}) {
+	if !reflect.DeepEqual(v.Secret.Items, []corev1.KeyToPath{{Key: "tls.crt", Path: "tls.crt"}, {Key: "tls.key", Path: "tls.key"}, {Key: "ca.crt", Path: "ca.crt"}}) {
 		t.Errorf("TLS secret items %+v", v.Secret.Items)
+	}
+	// Forwarded dumps reach the peers over https and verify them as the
+	// ServiceMonitor does: the same CA, the Service's name.
+	for _, want := range []string{"--dump.peer-scheme=https", "--dump.peer-ca-file=/etc/flightrec/tls/ca.crt",
+		"--dump.peer-server-name=" + fullname() + ".monitoring.svc"} {
+		if !slices.Contains(c.Args, want) {
+			t.Errorf("args %v lack %s", c.Args, want)
+		}
 	}
 
 	_, ep := o.serviceMonitor(t)

@@ -7,6 +7,7 @@
 package collector
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -77,8 +78,33 @@ type Options struct {
 	enabled       map[string]*bool
 }
 
-// Watched returns the syscalls of --collector.syscalls.watch.
+// Validate reports settings that cannot work. The watched syscalls are
+// checked against the architecture by the recorder (bpf.Config).
+func (o *Options) Validate() error {
+	var errs []error
+	if o.GracePeriod < 0 {
+		errs = append(errs, fmt.Errorf("--collector.grace-period %s: must not be negative", o.GracePeriod))
+	}
+	if o.ErrorSeries < 1 || o.LatencySeries < 1 {
+		errs = append(errs, fmt.Errorf("--collector.errors.max-series %d and --collector.syscalls.max-series %d: must be positive", o.ErrorSeries, o.LatencySeries))
+	}
+	return errors.Join(errs...)
+}
+
+// Enabled reports whether the collector called name is on.
+func (o *Options) Enabled(name string) bool {
+	if on, ok := o.enabled[name]; ok {
+		return *on
+	}
+	return factories[name].defaultEnabled
+}
+
+// Watched returns the syscalls of --collector.syscalls.watch, none when the
+// syscalls collector is off: then the kernel counts none.
 func (o *Options) Watched() []string {
+	if !o.Enabled("syscalls") {
+		return nil
+	}
 	var out []string
 	for _, s := range strings.Split(o.Watch, ",") {
 		if s = strings.TrimSpace(s); s != "" {

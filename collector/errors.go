@@ -4,8 +4,6 @@ import (
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/flightrec/flightrec_exporter/internal/syscalls"
 )
 
 func init() {
@@ -70,5 +68,3 @@ func (c *errorsCollector) Update(ch chan<- prometheus.Metric) error {
 	}
 	return nil
 }
-
-func errnoName(errno int) string { return syscalls.ErrnoName(errno) }

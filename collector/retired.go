@@ -5,6 +5,7 @@ import (
 
 	"github.com/flightrec/flightrec_exporter/bpf"
 	"github.com/flightrec/flightrec_exporter/internal/containers"
+	"github.com/flightrec/flightrec_exporter/internal/syscalls"
 )
 
 // Retired keeps the final counts of cgroups whose kernel counters were
@@ -115,15 +116,8 @@ func mergeRetired[V, S any](retired map[[5]string]V, series map[[5]string]*S, al
 	}
 }
 
-// Len counts the retired series, for the exporter's own metrics.
-func (r *Retired) Len() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.errs) + len(r.lats)
-}
-
 func errorKey(l containers.Labels, syscall string, errno int) [5]string {
-	return [5]string{l.Namespace, l.Pod, l.Container, syscall, errnoName(errno)}
+	return [5]string{l.Namespace, l.Pod, l.Container, syscall, syscalls.ErrnoName(errno)}
 }
 
 func latencyKey(l containers.Labels, syscall string, op uint32) [5]string {

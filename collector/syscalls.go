@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"github.com/flightrec/flightrec_exporter/internal/syscalls"
 	"math"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -40,23 +41,11 @@ func newSyscallsCollector(d Deps) *syscallsCollector {
 func opLabel(syscall string, op uint32) string {
 	switch syscall {
 	case "futex":
-		return futexOp(op)
+		return syscalls.FutexEffect(op)
 	case "futex_waitv":
 		return "wait"
 	}
 	return ""
-}
-
-// futexOp names what a futex command does to its caller.
-func futexOp(cmd uint32) string {
-	switch cmd {
-	case 0, 6, 8, 9, 11, 13: // WAIT, LOCK_PI, TRYLOCK_PI, WAIT_BITSET, WAIT_REQUEUE_PI, LOCK_PI2
-		return "wait"
-	case 1, 3, 4, 5, 7, 10, 12: // WAKE, REQUEUE, CMP_REQUEUE, WAKE_OP, UNLOCK_PI, WAKE_BITSET, CMP_REQUEUE_PI
-		return "wake"
-	default:
-		return "other"
-	}
 }
 
 type latencySeries struct {

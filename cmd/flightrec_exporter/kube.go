@@ -2,13 +2,8 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"net"
-	"net/http"
-	"os"
-	"time"
 
 	"github.com/flightrec/flightrec_exporter/internal/containers"
 	"github.com/flightrec/flightrec_exporter/internal/kube"
@@ -77,32 +72,4 @@ func (l kubeLocator) PeerAddr(ctx context.Context, node string) (string, error) 
 		addr = net.JoinHostPort(addr, l.defaultPort)
 	}
 	return addr, nil
-}
-
-// peerClient is the HTTP client for forwarded dumps.
-func peerClient(scheme, caFile string) (*http.Client, error) {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	switch scheme {
-	case "http":
-	case "https":
-		cfg := &tls.Config{MinVersion: tls.VersionTLS12}
-		if caFile == "" {
-			// Peers are addressed by pod IP, which their certificates rarely name.
-			cfg.InsecureSkipVerify = true
-		} else {
-			pem, err := os.ReadFile(caFile)
-			if err != nil {
-				return nil, fmt.Errorf("--dump.peer-ca-file: %w", err)
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("--dump.peer-ca-file %s: no certificates", caFile)
-			}
-			cfg.RootCAs = pool
-		}
-		tr.TLSClientConfig = cfg
-	default:
-		return nil, fmt.Errorf("--dump.peer-scheme %q: must be http or https", scheme)
-	}
-	return &http.Client{Transport: tr, Timeout: 60 * time.Second}, nil
 }

@@ -67,6 +67,13 @@ func Open(root string) (*Hierarchy, error) {
 	return &Hierarchy{Root: filepath.Clean(root), paths: map[uint64]string{}}, nil
 }
 
+// OpenTree is Open for a plain directory tree laid out like a cgroup2
+// hierarchy, whose inode numbers stand for cgroup ids: fixtures of tests
+// that need no root.
+func OpenTree(root string) *Hierarchy {
+	return &Hierarchy{Root: filepath.Clean(root), paths: map[uint64]string{}}
+}
+
 // Clean normalises a cgroup path relative to the hierarchy: "/a/b", "/" for the root.
 func Clean(p string) string {
 	return filepath.Clean("/" + p)

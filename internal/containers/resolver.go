@@ -193,13 +193,13 @@ func directoryLabels(e *entry, dir Directory) (Labels, bool) {
 }
 
 // Update walks the hierarchy: it learns new cgroups, marks removed ones, and
-// returns the ids removed in this walk and those whose grace period ended;
-// the caller retires their state, then calls Forget. seen are ids the kernel holds state for: one that
+// returns the ids whose grace period ended; the caller retires their state,
+// then calls Forget. seen are ids the kernel holds state for: one that
 // vanished before any walk saw it starts its grace period now, unlabelled.
-func (r *Resolver) Update(now time.Time, seen []uint64) (removed, expired []uint64, err error) {
+func (r *Resolver) Update(now time.Time, seen []uint64) (expired []uint64, err error) {
 	live, err := r.cgroups.Walk(r.parent)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -212,7 +212,6 @@ func (r *Resolver) Update(now time.Time, seen []uint64) (removed, expired []uint
 		if _, ok := r.known[id]; !ok {
 			if _, ok := live[id]; !ok {
 				r.known[id] = &entry{goneAt: now}
-				removed = append(removed, id)
 			}
 		}
 	}
@@ -223,13 +222,12 @@ func (r *Resolver) Update(now time.Time, seen []uint64) (removed, expired []uint
 		switch {
 		case e.goneAt.IsZero():
 			e.goneAt = now
-			removed = append(removed, id)
 		case now.Sub(e.goneAt) >= r.grace && !e.expired:
 			e.expired = true
 			expired = append(expired, id)
 		}
 	}
-	return removed, expired, nil
+	return expired, nil
 }
 
 // Live reports whether the cgroup was present at the last walk.

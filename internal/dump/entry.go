@@ -126,7 +126,7 @@ func Decode(arch syscalls.Arch, clock Clock, r *bpf.Record) Entry {
 		e.Ret = &ret
 		d := r.Duration()
 		e.DurationNs = &d
-		if ret < 0 && ret >= -4095 {
+		if syscalls.IsErrno(ret) {
 			e.Errno = syscalls.ErrnoName(int(-ret))
 		}
 	}
@@ -148,5 +148,5 @@ func Redacted(red *redact.Redactor, r *bpf.Record) *bpf.Record {
 
 // Failed reports whether the entry is a syscall that returned an error.
 func (e *Entry) Failed() bool {
-	return e.Kind == KindSyscall && e.Ret != nil && *e.Ret < 0 && *e.Ret >= -4095
+	return e.Kind == KindSyscall && e.Ret != nil && syscalls.IsErrno(*e.Ret)
 }

@@ -64,8 +64,26 @@ type Handler struct {
 	// Slots bounds the dumps served at once (--dump.max-concurrent); more
 	// are refused with 429. nil: no bound.
 	Slots chan struct{}
+	// Clock turns kernel timestamps into wall-clock time, and Now is the
+	// time of a request; nil: the system's clocks. Tests fix them.
+	Clock func() Clock
+	Now   func() time.Time
 
 	torn atomic.Uint64
+}
+
+func (h *Handler) now() time.Time {
+	if h.Now != nil {
+		return h.Now()
+	}
+	return time.Now()
+}
+
+func (h *Handler) clock() Clock {
+	if h.Clock != nil {
+		return h.Clock()
+	}
+	return NewClock()
 }
 
 // InProgress is the number of dumps being served.
@@ -93,7 +111,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, "only GET is supported", http.StatusMethodNotAllowed)
 		return
 	}
-	q, err := ParseQuery(req.URL.Query(), h.Arch, time.Now())
+	q, err := ParseQuery(req.URL.Query(), h.Arch, h.now())
 	if err != nil {
 		http.Error(w, "bad request: "+err.Error(), http.StatusBadRequest)
 		return
@@ -248,7 +266,7 @@ func (h *Handler) load(r *ring) error {
 
 // entries decodes and filters the records of rings, merged in time order.
 func (h *Handler) entries(q Query, rings []ring, withContainer bool) []Entry {
-	clock := NewClock()
+	clock := h.clock()
 	out := []Entry{}
 	for _, r := range rings {
 		for i := range r.records {
@@ -363,7 +381,7 @@ func (h *Handler) podRings(q Query) ([]ring, error) {
 		}
 		// A container that restarted lately (a crash loop) shows its last run
 		// before the current one: that is where the crash is.
-		now := time.Now()
+		now := h.now()
 		for _, r := range found {
 			l := containers.Labels{Namespace: r.info.Namespace, Pod: r.info.Pod, Container: r.info.Container}
 			if p, ok := h.Store.Previous(1, func(g *Frozen) bool { return g.Labels == l }); ok && now.Sub(p.FrozenAt) < RecentRestart {

@@ -48,7 +48,7 @@ func (h *Handler) index(who caller) (Index, error) {
 		return Index{}, err
 	}
 	cfg := h.Source.Config()
-	clock := NewClock()
+	clock := h.clock()
 	// Only what the caller may read, asked once per namespace.
 	seen := map[string]bool{}
 	visible := func(namespace string) (bool, error) {

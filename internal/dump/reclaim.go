@@ -76,7 +76,7 @@ func (rc *Reclaimer) Reclaim(now time.Time) (int, error) {
 		seen = append(seen, r.CgroupID)
 	}
 	seen = append(seen, untracked...)
-	_, expired, err := rc.Resolver.Update(now, seen)
+	expired, err := rc.Resolver.Update(now, seen)
 	if err != nil {
 		return 0, err
 	}

@@ -2,6 +2,7 @@ package dump
 
 import (
 	"fmt"
+	"github.com/flightrec/flightrec_exporter/internal/syscalls"
 	"io"
 	"strconv"
 	"text/tabwriter"
@@ -25,7 +26,7 @@ func WriteText(w io.Writer, entries []Entry, withContainer bool) error {
 			ret = ""
 		case e.DurationNs != nil:
 			dur = formatDuration(*e.DurationNs)
-		case isNoReturn(e.Syscall):
+		case syscalls.NoReturn(e.Syscall):
 		default:
 			dur = "unfinished"
 		}
@@ -43,8 +44,6 @@ func WriteText(w io.Writer, entries []Entry, withContainer bool) error {
 	}
 	return tw.Flush()
 }
-
-func isNoReturn(name string) bool { return name == "exit" || name == "exit_group" }
 
 func formatDuration(ns uint64) string {
 	d := time.Duration(ns)

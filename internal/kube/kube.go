@@ -130,7 +130,6 @@ func newClient(cs kubernetes.Interface, cfg Config) *Client {
 		Indexers: cache.Indexers{
 			indexContainerID: indexByContainerID,
 			indexPodUID:      indexByPodUID,
-			indexPodName:     indexByPodName,
 		},
 		ObjectDescription: "pods of node " + cfg.NodeName,
 	})

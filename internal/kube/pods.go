@@ -42,7 +42,6 @@ type ContainerRef struct {
 const (
 	indexContainerID = "containerID"
 	indexPodUID      = "podUID"
-	indexPodName     = "podName"
 )
 
 // maxRetiredPerPod bounds the ids of older runs remembered per pod.
@@ -106,25 +105,6 @@ func (c *Client) Pod(uid string) (PodRef, bool) {
 		}
 	}
 	return PodRef{}, false
-}
-
-// LocalPods returns this node's pods named name in namespace ("" = any
-// namespace), ordered by namespace.
-func (c *Client) LocalPods(namespace, name string) []PodRef {
-	objs, err := c.informer.GetIndexer().ByIndex(indexPodName, name)
-	if err != nil {
-		return nil
-	}
-	var refs []PodRef
-	for _, obj := range objs {
-		pod, ok := obj.(*corev1.Pod)
-		if !ok || (namespace != "" && pod.Namespace != namespace) {
-			continue
-		}
-		refs = append(refs, podRef(pod))
-	}
-	sortPodRefs(refs)
-	return refs
 }
 
 func sortPodRefs(refs []PodRef) {
@@ -237,14 +217,6 @@ func indexByPodUID(obj any) ([]string, error) {
 		return nil, nil
 	}
 	return []string{NormalizePodUID(string(pod.UID))}, nil
-}
-
-func indexByPodName(obj any) ([]string, error) {
-	pod, ok := obj.(*corev1.Pod)
-	if !ok {
-		return nil, nil
-	}
-	return []string{pod.Name}, nil
 }
 
 // slimPod keeps only what the lookups use of a pod, so that the informer's

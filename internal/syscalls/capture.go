@@ -18,11 +18,6 @@ func NoCapture() Capture {
 	return Capture{Str1: -1, Str2: -1, Argv: -1, Sockaddr: -1, SockaddrLen: -1, Buf: -1, BufLen: -1}
 }
 
-// Any reports whether the capture copies anything at all.
-func (c Capture) Any() bool {
-	return c.Str1 >= 0 || c.Str2 >= 0 || c.Argv >= 0 || c.Sockaddr >= 0 || c.Buf >= 0
-}
-
 // role marks an argument whose user memory the recorder copies.
 type role uint8
 

@@ -38,13 +38,6 @@ var errnoNames = map[int]string{
 	516: "ERESTART_RESTARTBLOCK", 517: "EPROBE_DEFER", 518: "EOPENSTALE", 524: "ENOTSUPP",
 }
 
-// errnoAliases maps alternative spellings to their canonical number.
-var errnoAliases = map[string]int{
-	"EWOULDBLOCK": 11, "EDEADLOCK": 35, "ENOTSUP": 95,
-}
-
-var errnoNumbers = invert(errnoNames, errnoAliases)
-
 // ErrnoName returns the Linux name of errno (13 -> "EACCES"), or "E<n>" for
 // 0 and unknown values.
 func ErrnoName(errno int) string {
@@ -52,23 +45,4 @@ func ErrnoName(errno int) string {
 		return name
 	}
 	return "E" + strconv.Itoa(errno)
-}
-
-// ErrnoNumber returns the number of a Linux errno name, accepting the
-// usual aliases (EWOULDBLOCK, EDEADLOCK, ENOTSUP).
-func ErrnoNumber(name string) (int, bool) {
-	n, ok := errnoNumbers[name]
-	return n, ok
-}
-
-// invert builds a name -> number map from a number -> name map plus aliases.
-func invert(names map[int]string, aliases map[string]int) map[string]int {
-	m := make(map[string]int, len(names)+len(aliases))
-	for n, s := range names {
-		m[s] = n
-	}
-	for s, n := range aliases {
-		m[s] = n
-	}
-	return m
 }

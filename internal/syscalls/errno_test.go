@@ -35,29 +35,3 @@ func TestErrnoName(t *testing.T) {
 		}
 	}
 }
-
-func TestErrnoNumber(t *testing.T) {
-	tests := []struct {
-		name   string
-		want   int
-		wantOK bool
-	}{
-		{"EACCES", 13, true},
-		{"ECONNREFUSED", 111, true},
-		{"EWOULDBLOCK", 11, true},
-		{"ENOTSUP", 95, true},
-		{"EDEADLOCK", 35, true},
-		{"EBOGUS", 0, false},
-	}
-	for _, tt := range tests {
-		got, ok := ErrnoNumber(tt.name)
-		if got != tt.want || ok != tt.wantOK {
-			t.Errorf("ErrnoNumber(%q) = %d, %v; want %d, %v", tt.name, got, ok, tt.want, tt.wantOK)
-		}
-	}
-	for n, name := range errnoNames {
-		if got, ok := ErrnoNumber(name); !ok || got != n {
-			t.Errorf("ErrnoNumber(ErrnoName(%d)=%q) = %d, %v", n, name, got, ok)
-		}
-	}
-}

@@ -30,6 +30,9 @@ type Call struct {
 type sig struct {
 	args []arg
 	ret  func(x *fmtCtx) string // nil: decimal
+	// noReturn: the call never returns to its caller when it succeeds
+	// and never fails (exit, exit_group).
+	noReturn bool
 }
 
 // arg renders argument i of a call. An empty result means "omit this and
@@ -41,6 +44,13 @@ type arg struct {
 
 // s builds a signature with the default decimal return value.
 func s(args ...arg) sig { return sig{args: args} }
+
+// sn builds the signature of a call that never returns.
+func sn(args ...arg) sig { return sig{args: args, noReturn: true} }
+
+// NoReturn reports whether the syscall called name never returns, so that
+// a record of it without a return value is complete, not unfinished.
+func NoReturn(name string) bool { return signatures[name].noReturn }
 
 // sr builds a signature with its own return-value renderer.
 func sr(ret func(x *fmtCtx) string, args ...arg) sig { return sig{args: args, ret: ret} }
@@ -56,10 +66,14 @@ func (x *fmtCtx) u(i int) uint64  { return x.c.Args[i] }
 func (x *fmtCtx) i32(i int) int64 { return int64(int32(x.c.Args[i])) }
 
 // ok reports whether the call returned successfully.
-func (x *fmtCtx) ok() bool { return x.c.Finished && !isErrno(x.c.Ret) }
+func (x *fmtCtx) ok() bool { return x.c.Finished && !IsErrno(x.c.Ret) }
 
-// isErrno reports whether a raw return value encodes -errno.
-func isErrno(ret int64) bool { return ret >= -4095 && ret <= -1 }
+// MaxErrno is the largest errno a syscall returns: the kernel encodes a
+// failure as a return value in -MaxErrno..-1.
+const MaxErrno = 4095
+
+// IsErrno reports whether a raw syscall return value encodes -errno.
+func IsErrno(ret int64) bool { return ret >= -MaxErrno && ret <= -1 }
 
 // Format returns the syscall name, its decoded parameters and its decoded
 // return value: ("openat", `AT_FDCWD, "/etc/passwd", O_RDONLY`, "3").
@@ -100,7 +114,7 @@ func formatRet(x *fmtCtx, custom func(x *fmtCtx) string) string {
 	switch {
 	case !x.c.Finished:
 		return "?"
-	case isErrno(x.c.Ret):
+	case IsErrno(x.c.Ret):
 		return strconv.FormatInt(x.c.Ret, 10) + " " + ErrnoName(int(-x.c.Ret))
 	case custom != nil:
 		return custom(x)

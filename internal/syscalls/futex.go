@@ -26,6 +26,21 @@ const (
 	futexLockPI2       = 13
 )
 
+// FutexEffect says what a futex command (the op argument; the private and
+// clock flags are ignored) does to its caller: "wait" when it may block on
+// the futex (contention), "wake" when it wakes or requeues waiters, "other"
+// for anything else.
+func FutexEffect(op uint32) string {
+	switch op & futexCmdMask {
+	case futexWait, futexLockPI, futexTrylockPI, futexWaitBitset, futexWaitRequeuePI, futexLockPI2:
+		return "wait"
+	case futexWake, futexRequeue, futexCmpRequeue, futexWakeOp, futexUnlockPI, futexWakeBitset, futexCmpRequeuePI:
+		return "wake"
+	default:
+		return "other"
+	}
+}
+
 var futexCmds = map[uint64]string{
 	futexWait: "FUTEX_WAIT", futexWake: "FUTEX_WAKE", futexFd: "FUTEX_FD",
 	futexRequeue: "FUTEX_REQUEUE", futexCmpRequeue: "FUTEX_CMP_REQUEUE", futexWakeOp: "FUTEX_WAKE_OP",

@@ -83,9 +83,6 @@ func FuzzFormat(f *testing.F) {
 		if got := FormatSockaddr(s1); len(got) > maxStrOut+64 {
 			t.Fatalf("FormatSockaddr is %d bytes", len(got))
 		}
-		if got := FormatSockaddrStrace(s1); len(got) > maxStrOut+128 {
-			t.Fatalf("FormatSockaddrStrace is %d bytes", len(got))
-		}
 	})
 }
 

@@ -56,46 +56,6 @@ func FormatSockaddr(b []byte) string {
 	return fmt.Sprintf("{sa_family=%s, len=%d}", FamilyName(fam), len(b))
 }
 
-// FormatSockaddrStrace renders raw struct sockaddr bytes the way strace
-// does: {sa_family=AF_INET, sin_port=htons(443), sin_addr=inet_addr("10.96.0.1")}.
-func FormatSockaddrStrace(b []byte) string {
-	fam, ok := sockaddrFamily(b)
-	if !ok {
-		return fmt.Sprintf("{len=%d}", len(b))
-	}
-	famName := FamilyName(fam)
-	switch {
-	case fam == afInet && len(b) >= sockaddrInLen:
-		ap := inet4(b)
-		return fmt.Sprintf("{sa_family=%s, sin_port=htons(%d), sin_addr=inet_addr(%q)}", famName, ap.Port(), ap.Addr())
-	case fam == afInet6 && len(b) >= sockaddrIn6Len:
-		ap := inet6(b)
-		flow := binary.BigEndian.Uint32(b[4:8])
-		s := fmt.Sprintf("{sa_family=%s, sin6_port=htons(%d), sin6_flowinfo=htonl(%d), inet_pton(%s, %q, &sin6_addr)",
-			famName, ap.Port(), flow, famName, ap.Addr().WithZone(""))
-		if len(b) >= scopeIDEnd {
-			s += ", sin6_scope_id=" + strconv.FormatUint(uint64(binary.NativeEndian.Uint32(b[24:28])), 10)
-		}
-		return s + "}"
-	case fam == afUnix:
-		path, abstract := unixPath(b)
-		switch {
-		case abstract:
-			return fmt.Sprintf("{sa_family=%s, sun_path=@%s}", famName, quote(path, false))
-		case len(b) <= 2:
-			return fmt.Sprintf("{sa_family=%s}", famName)
-		}
-		return fmt.Sprintf("{sa_family=%s, sun_path=%s}", famName, quote(path, false))
-	case fam == afNetlink && len(b) >= sockaddrNlLen:
-		pid, groups := netlinkAddr(b)
-		return fmt.Sprintf("{sa_family=%s, nl_pid=%d, nl_groups=%08x}", famName, pid, groups)
-	}
-	if len(b) <= 2 {
-		return fmt.Sprintf("{sa_family=%s}", famName)
-	}
-	return fmt.Sprintf("{sa_family=%s, sa_data=%s}", famName, quote(b[2:], false))
-}
-
 // inet4 decodes a sockaddr_in of at least sockaddrInLen bytes.
 func inet4(b []byte) netip.AddrPort {
 	addr := netip.AddrFrom4([4]byte(b[4:8]))

@@ -75,24 +75,3 @@ func TestFormatSockaddr(t *testing.T) {
 		}
 	}
 }
-
-func TestFormatSockaddrStrace(t *testing.T) {
-	tests := []struct {
-		name string
-		in   []byte
-		want string
-	}{
-		{"v4", sin("10.96.0.1", 443), `{sa_family=AF_INET, sin_port=htons(443), sin_addr=inet_addr("10.96.0.1")}`},
-		{"v6", sin6("::1", 80, 0), `{sa_family=AF_INET6, sin6_port=htons(80), sin6_flowinfo=htonl(0), inet_pton(AF_INET6, "::1", &sin6_addr), sin6_scope_id=0}`},
-		{"unix", sun("/run/x.sock\x00"), `{sa_family=AF_UNIX, sun_path="/run/x.sock"}`},
-		{"abstract", sun("\x00name"), `{sa_family=AF_UNIX, sun_path=@"name"}`},
-		{"unnamed", sun(""), `{sa_family=AF_UNIX}`},
-		{"short", []byte{2, 0, 1}, `{sa_family=AF_INET, sa_data="\1"}`},
-		{"one byte", []byte{2}, "{len=1}"},
-	}
-	for _, tt := range tests {
-		if got := FormatSockaddrStrace(tt.in); got != tt.want {
-			t.Errorf("%s: FormatSockaddrStrace = %s, want %s", tt.name, got, tt.want)
-		}
-	}
-}

@@ -197,3 +197,27 @@ func TestFlagSetsAndEnums(t *testing.T) {
 		}
 	}
 }
+
+func TestFutexEffect(t *testing.T) {
+	for op, want := range map[uint32]string{
+		futexWait: "wait", futexWait | futexPrivate: "wait", futexWaitBitset | futexPrivate | futexClockRealtime: "wait",
+		futexLockPI2: "wait", futexWake | futexPrivate: "wake", futexCmpRequeuePI: "wake", futexFd: "other", 14: "other",
+	} {
+		if got := FutexEffect(op); got != want {
+			t.Errorf("FutexEffect(%#x) = %s, want %s", op, got, want)
+		}
+	}
+}
+
+func TestNoReturnAndIsErrno(t *testing.T) {
+	for name, want := range map[string]bool{"exit": true, "exit_group": true, "execve": false, "read": false, "nosuch": false} {
+		if NoReturn(name) != want {
+			t.Errorf("NoReturn(%s) = %v", name, !want)
+		}
+	}
+	for ret, want := range map[int64]bool{-1: true, -MaxErrno: true, -MaxErrno - 1: false, 0: false, 5: false} {
+		if IsErrno(ret) != want {
+			t.Errorf("IsErrno(%d) = %v", ret, !want)
+		}
+	}
+}

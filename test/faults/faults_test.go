@@ -3,8 +3,10 @@
 package faults_test
 
 import (
+	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -232,19 +234,67 @@ func pinsOf(pid int) (present, missing []string) {
 	return present, missing
 }
 
-func TestDefaultPinPathWithoutBPFFS(t *testing.T) {
+// mountNamespace is a private mount namespace that lives as long as the
+// test (held by a sleeping process), where a plain tmpfs covers
+// /sys/fs/bpf: a host that mounted no bpffs. enter runs a command in it.
+func mountNamespace(t *testing.T) (enter []string) {
+	t.Helper()
+	holder := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c",
+		"mount -t tmpfs none /sys/fs/bpf && echo ready && exec sleep 3600")
+	out, err := holder.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := holder.Start(); err != nil {
+		t.Fatalf("unshare: %v", err)
+	}
+	t.Cleanup(func() { _ = holder.Process.Kill(); _ = holder.Wait() })
+	line := make([]byte, 6)
+	if _, err := io.ReadFull(out, line); err != nil || string(line) != "ready\n" {
+		t.Fatalf("the mount namespace did not come up: %q %v", line, err)
+	}
+	return []string{"nsenter", "--mount=/proc/" + strconv.Itoa(holder.Process.Pid) + "/ns/mnt", "--"}
+}
+
+// A host that mounted no bpffs: with the default pin path, the exporter
+// mounts one at /sys/fs/bpf, as Cilium and Tetragon do, pins there, and a
+// restarted exporter continues the tape.
+func TestDefaultPinPathWithoutBPFFSMountsOne(t *testing.T) {
 	cg := testenv.NewCgroups(t)
-	// A host that mounted no bpffs: in a private mount namespace, a plain
-	// tmpfs over /sys/fs/bpf, and the default pin path.
-	e := testenv.StartExporterIn(t, testenv.Unshared("mount -t tmpfs none /sys/fs/bpf"),
-		"--recorder.cgroup-parent="+cg.Parent, "--bpf.pin-path="+defaultPin)
-	if !strings.Contains(e.Log(), "level=WARN") || !strings.Contains(e.Log(), "not on a bpf filesystem") {
-		t.Errorf("no warning about the missing bpffs:\n%s", e.Log())
+	ns := mountNamespace(t)
+	e := testenv.StartExporterIn(t, ns, "--recorder.cgroup-parent="+cg.Parent, "--bpf.pin-path="+defaultPin)
+	if !strings.Contains(e.Log(), "mounted one for the pins") || strings.Contains(e.Log(), "level=WARN") {
+		t.Errorf("want the mount logged and no warning:\n%s", e.Log())
+	}
+	if present, missing := pinsOf(e.PID()); len(missing) != 0 {
+		t.Errorf("pinned %v, missing %v", present, missing)
+	}
+	c := cg.Make(t, "/app.scope")
+	if _, code := cg.Run(t, c, nil, "/bin/sh", "-c", "cat /nonexistent/before-the-restart; true"); code != 0 {
+		t.Fatal("sh failed")
+	}
+	e.Kill()
+	e2 := testenv.StartExporterIn(t, ns, "--recorder.cgroup-parent="+cg.Parent, "--bpf.pin-path="+defaultPin)
+	if !strings.Contains(e2.Log(), "continuing the rings") {
+		t.Errorf("the restarted exporter did not find the pins:\n%s", e2.Log())
+	}
+	if body := e2.MustGet(t, "/dump?cgroup="+c); !strings.Contains(body, "/nonexistent/before-the-restart") {
+		t.Errorf("the tape did not survive the restart:\n%s", body)
+	}
+}
+
+// Without CAP_SYS_ADMIN (the chart's least-privilege setting) the exporter
+// cannot mount a bpffs: it says so once and records without pins.
+func TestDefaultPinPathWithoutBPFFSOrMountRights(t *testing.T) {
+	cg := testenv.NewCgroups(t)
+	wrapper := append(mountNamespace(t), withCaps(t, "0", chartCaps)...)
+	e := testenv.StartExporterIn(t, wrapper, "--recorder.cgroup-parent="+cg.Parent, "--bpf.pin-path="+defaultPin)
+	if n := strings.Count(e.Log(), "level=WARN"); n != 1 || !strings.Contains(e.Log(), "mounting one failed") {
+		t.Errorf("want one warning that no bpffs could be mounted, got %d:\n%s", n, e.Log())
 	}
 	if present, _ := pinsOf(e.PID()); len(present) != 0 {
 		t.Errorf("maps %v pinned on a tmpfs", present)
 	}
-	// And it records all the same.
 	c := cg.Make(t, "/app.scope")
 	if _, code := cg.Run(t, c, nil, "/bin/true"); code != 0 {
 		t.Fatal("true failed")

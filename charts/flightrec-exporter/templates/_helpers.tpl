@@ -183,6 +183,12 @@ empty in the values are not passed, so the exporter's own defaults apply.
 {{- if $v.dump.peerForwarding }}
 {{- $args = append $args (printf "--dump.peer-selector=%s" (include "flightrec-exporter.peerSelector" .)) }}
 {{- $args = append $args "--dump.peer-namespace=$(POD_NAMESPACE)" }}
+{{- if $v.web.tls.enabled }}
+{{- /* Peers serve TLS too: verified against the same CA, for the Service's name their certificates carry (as the ServiceMonitor does). */}}
+{{- $args = append $args "--dump.peer-scheme=https" }}
+{{- $args = append $args (printf "--dump.peer-ca-file=%s/ca.crt" (include "flightrec-exporter.tlsDir" .)) }}
+{{- $args = append $args (printf "--dump.peer-server-name=%s.%s.svc" (include "flightrec-exporter.fullname" .) .Release.Namespace) }}
+{{- end }}
 {{- end }}
 {{- if $v.dump.stateHostPath }}
 {{- $args = append $args (printf "--dump.state-dir=%s" (include "flightrec-exporter.stateDir" .)) }}
@@ -203,6 +209,7 @@ empty in the values are not passed, so the exporter's own defaults apply.
 {{- $args = append $args "--kubernetes.node-name=$(NODE_NAME)" }}
 {{- if $v.bpf.pin }}
 {{- $args = append $args (printf "--bpf.pin-path=%s/flightrec" (include "flightrec-exporter.bpffsMount" .)) }}
+{{- $args = append $args (printf "--bpf.fs-path=%s" (include "flightrec-exporter.bpffsMount" .)) }}
 {{- else }}
 {{- $args = append $args "--bpf.pin-path=" }}
 {{- end }}
