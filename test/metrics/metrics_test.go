@@ -4,7 +4,6 @@ package metrics_test
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/url"
 	"os"
 	"os/exec"
@@ -184,11 +183,8 @@ func TestFsyncCountAndLatency(t *testing.T) {
 	}
 	defer os.RemoveAll(dir)
 	const n = 40
-	out, code := v.cg.Run(t, c, nil, v.workload, "fsync", filepath.Join(dir, "f"), strconv.Itoa(n))
-	var insideNs, overheadNs int64
-	if _, err := fmt.Sscan(out, &insideNs, &overheadNs); code != 0 || err != nil {
-		t.Fatalf("workload fsync: exit %d, output %q", code, out)
-	}
+	insideNs := v.run(t, c, nil, "fsync", filepath.Join(dir, "f"), strconv.Itoa(n))
+	overheadNs := v.run(t, c, nil, "fsync-cost", strconv.Itoa(n))
 	m := v.e.Scrape(t)
 	labels := map[string]string{"container": c, "syscall": "fsync"}
 	if got, _ := m.Value(t, "flightrec_syscalls_total", labels); got != n {

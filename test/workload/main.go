@@ -22,12 +22,13 @@ var commands = map[string]struct {
 	"mmap-enomem":     {"N: cap the address space, then N mmaps too large for it", mmapENOMEM},
 	"connect-timeout": {"N: N connects to a loopback listener whose accept queue is full", connectTimeout},
 	"futex-timeout":   {"N: N futex waits that time out after 1ms", futexTimeout},
-	"fsync":           {"PATH N: write and fsync PATH N times; prints the ns measured around the fsyncs and around as many failing fdatasyncs", fsync},
+	"fsync":           {"PATH N: write and fsync PATH N times; prints the ns spent inside fsync", fsync},
 	"mutex":           {"M HOLD_MS: two threads contend M times for a futex lock held HOLD_MS", mutex},
 	"threads-exit":    {"N CODE: N threads busy in syscalls when the process exits with CODE (exit_group ends them all at once)", threadsExit},
 	"socket-write":    {"[ARGS...] TEXT: write TEXT to one end of a socket pair; ARGS are ignored (they stand for a tool's flags)", socketWrite},
 	"alloc":           {"MIB: touch MIB MiB of memory, one MiB at a time (to be OOM killed below a memory limit)", alloc},
 	"efault":          {"N: N openat calls whose path is an unmapped address (EFAULT)", efault},
+	"fsync-cost":      {"N: time N failing fdatasync calls as fsync times its calls; prints the ns", fsyncCost},
 	"ebadf":           {"N: the i-th of " + strconv.Itoa(len(fdSyscalls)) + " fd syscalls N+i times on fd -1 (EBADF); prints the calls", ebadf},
 }
 
