@@ -386,3 +386,22 @@ func efault(args []string) error {
 	fmt.Println(n)
 	return nil
 }
+
+// fsyncCost times N calls of a watched syscall that does no work
+// (fdatasync of fd -1 fails at once) the way fsync times its calls, and
+// prints the ns: what the time around an fsync holds besides the kernel's
+// own fsync time.
+func fsyncCost(args []string) error {
+	n, err := count(args, 0)
+	if err != nil {
+		return err
+	}
+	var around time.Duration
+	for i := 0; i < n; i++ {
+		begin := time.Now()
+		syscall.Syscall(syscall.SYS_FDATASYNC, ^uintptr(0), 0, 0)
+		around += time.Since(begin)
+	}
+	fmt.Println(around.Nanoseconds())
+	return nil
+}

@@ -28,6 +28,7 @@ var commands = map[string]struct {
 	"socket-write":    {"[ARGS...] TEXT: write TEXT to one end of a socket pair; ARGS are ignored (they stand for a tool's flags)", socketWrite},
 	"alloc":           {"MIB: touch MIB MiB of memory, one MiB at a time (to be OOM killed below a memory limit)", alloc},
 	"efault":          {"N: N openat calls whose path is an unmapped address (EFAULT)", efault},
+	"fsync-cost":      {"N: time N failing fdatasync calls as fsync times its calls; prints the ns", fsyncCost},
 	"ebadf":           {"N: the i-th of " + strconv.Itoa(len(fdSyscalls)) + " fd syscalls N+i times on fd -1 (EBADF); prints the calls", ebadf},
 }
 
