@@ -437,7 +437,7 @@ var exporterFlags = map[string]bool{
 	"kubernetes.node-name": true, "bpf.pin-path": true, "log.level": true, "log.format": true,
 	"dump.authz": true, "dump.authz.verb": true, "dump.authz.resource": true, "dump.authz.subresource": true,
 	"dump.redaction": true, "dump.redact": true, "bpf.fs-path": true,
-	"dump.peer-scheme": true, "dump.peer-ca-file": true, "dump.peer-server-name": true,
+	"kubernetes.cri-endpoint": true, "dump.peer-scheme": true, "dump.peer-ca-file": true, "dump.peer-server-name": true,
 }
 
 func fullname() string { return releaseName + "-flightrec-exporter" }
@@ -555,6 +555,7 @@ func TestDefaults(t *testing.T) {
 		{"cgroupfs", "/sys/fs/cgroup", "/host/sys/fs/cgroup", true, ""},
 		{"btf", "/sys/kernel/btf", "/sys/kernel/btf", true, ""},
 		{"bpffs", "/sys/fs/bpf", "/host/sys/fs/bpf", false, corev1.MountPropagationHostToContainer},
+		{"cri-socket", "/run/containerd/containerd.sock", "/host/run/containerd/containerd.sock", true, ""},
 	} {
 		vm, v := mount(c, m.name), volume(ds, m.name)
 		if vm == nil || v == nil || v.HostPath == nil {
@@ -569,8 +570,11 @@ func TestDefaults(t *testing.T) {
 			t.Errorf("%s: mountPropagation %q, want %q", m.name, got, m.propagation)
 		}
 	}
-	if len(c.VolumeMounts) != 3 || len(pod.Volumes) != 3 {
-		t.Errorf("%d mounts of %d volumes, want the 3 host paths only", len(c.VolumeMounts), len(pod.Volumes))
+	if len(c.VolumeMounts) != 4 || len(pod.Volumes) != 4 {
+		t.Errorf("%d mounts of %d volumes, want the 4 host paths only", len(c.VolumeMounts), len(pod.Volumes))
+	}
+	if v := volume(ds, "cri-socket"); v == nil || v.HostPath == nil || ptrValue(v.HostPath.Type) != corev1.HostPathSocket {
+		t.Errorf("the CRI socket volume %+v, want a hostPath of type Socket", v)
 	}
 
 	// Arguments.
@@ -594,6 +598,7 @@ func TestDefaults(t *testing.T) {
 		"kubernetes.node-name":    "$(NODE_NAME)",
 		"bpf.pin-path":            "/host/sys/fs/bpf/flightrec",
 		"bpf.fs-path":             "/host/sys/fs/bpf",
+		"kubernetes.cri-endpoint": "/host/run/containerd/containerd.sock",
 		"log.level":               "info",
 		"log.format":              "logfmt",
 		// Closed by default: dumps follow Kubernetes RBAC, secrets are redacted.

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -32,6 +33,7 @@ import (
 	"github.com/flightrec/flightrec_exporter/internal/authz"
 	"github.com/flightrec/flightrec_exporter/internal/cgroups"
 	"github.com/flightrec/flightrec_exporter/internal/containers"
+	"github.com/flightrec/flightrec_exporter/internal/cri"
 	"github.com/flightrec/flightrec_exporter/internal/dump"
 	"github.com/flightrec/flightrec_exporter/internal/frozen"
 	"github.com/flightrec/flightrec_exporter/internal/kube"
@@ -59,6 +61,7 @@ type options struct {
 	bpffs           string
 	writeTimeout    time.Duration
 	kubeconfig      string
+	criEndpoint     string
 	listen          []string // --web.listen-address
 
 	collector *collector.Options
@@ -84,6 +87,7 @@ func main() {
 	app.Flag("bpf.fs-path", "Where the bpf filesystem is. When --bpf.pin-path is below it and no bpf filesystem is mounted there, the exporter mounts one (needs CAP_SYS_ADMIN; with mount propagation it reaches the host).").Default(bpf.BPFFSRoot).StringVar(&opts.bpffs)
 	app.Flag("bpf.pin-path", "Directory on a bpf filesystem where rings and counters are pinned, so that a restarted or upgraded exporter continues them; empty to pin nothing.").Default("/sys/fs/bpf/flightrec").StringVar(&opts.pinPath)
 	app.Flag("kubernetes.node-name", "Name of this node (the DaemonSet sets it from the downward API); the hostname when empty.").Envar("NODE_NAME").Default("").StringVar(&opts.nodeName)
+	app.Flag("kubernetes.cri-endpoint", "The node's container runtime (CRI socket), which names a container from its creation on, before the API server's pod status does, and while the API server is down. auto: the first of "+strings.Join(cri.DefaultEndpoints, ", ")+" that exists; empty: none.").Default("auto").StringVar(&opts.criEndpoint)
 	app.Flag("kubeconfig", "Kubeconfig to reach the Kubernetes API; in a pod the in-cluster config is used. Without either, cgroups are labelled as on a plain host.").Default("").StringVar(&opts.kubeconfig)
 	opts.dump = dump.AddFlags(app)
 	opts.redact = redact.AddFlags(app)
@@ -197,6 +201,14 @@ func run(opts options, webFlags *web.FlagConfig, logger *slog.Logger) error {
 		"max_containers", cfg.MaxRings, "ring_memory", fmt.Sprintf("%d KiB per container", cfg.RingBytes()>>10))
 
 	resolver := containers.NewResolver(hier, parent, copts.GracePeriod)
+	criClient, err := useRuntime(ctx, opts.criEndpoint, logger)
+	if err != nil {
+		return err
+	}
+	if criClient != nil {
+		defer criClient.Close()
+		resolver.SetDirectory(criClient)
+	}
 	store := frozen.NewStore(opts.dump.Limits())
 	if dir := opts.dump.StateDir; dir != "" {
 		n, err := store.Persist(dir, time.Now())
@@ -234,7 +246,7 @@ func run(opts options, webFlags *web.FlagConfig, logger *slog.Logger) error {
 		Redact: redactor, Slots: make(chan struct{}, opts.dump.MaxConcurrent)}
 	var kubeHealth prometheus.Collector
 	if useKube {
-		kc, err := useKubernetes(ctx, opts, authzMode, resolver, dumps, logger)
+		kc, err := useKubernetes(ctx, opts, authzMode, resolver, criClient, dumps, logger)
 		if err != nil {
 			return err
 		}
@@ -304,7 +316,8 @@ func run(opts options, webFlags *web.FlagConfig, logger *slog.Logger) error {
 
 // useKubernetes labels containers by namespace, pod and container from the
 // API server, and forwards dumps of pods on other nodes.
-func useKubernetes(ctx context.Context, opts options, authzMode string, resolver *containers.Resolver, dumps *dump.Handler, logger *slog.Logger) (*kube.Client, error) {
+func useKubernetes(ctx context.Context, opts options, authzMode string, resolver *containers.Resolver, criClient *cri.Client,
+	dumps *dump.Handler, logger *slog.Logger) (*kube.Client, error) {
 	kc, err := kube.New(kube.Config{Kubeconfig: opts.kubeconfig, NodeName: opts.nodeName, Logger: logger})
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes: %w", err)
@@ -320,7 +333,12 @@ func useKubernetes(ctx context.Context, opts options, authzMode string, resolver
 		}
 	}
 	kc.Start(ctx)
-	resolver.SetDirectory(kubeDirectory{kc})
+	if criClient != nil {
+		// The runtime names first: it knows a container from its creation on.
+		resolver.SetDirectory(containers.Chain{criClient, kubeDirectory{kc}})
+	} else {
+		resolver.SetDirectory(kubeDirectory{kc})
+	}
 	if authzMode == authz.ModeKubernetes {
 		az, err := authz.New(opts.authz.Config(kc.Clientset()))
 		if err != nil {
@@ -385,4 +403,28 @@ func waitForParent(ctx context.Context, hier *cgroups.Hierarchy, parent string, 
 			return 0, err
 		}
 	}
+}
+
+// useRuntime connects to the node's container runtime over CRI: endpoint,
+// or with "auto" the first default socket that exists. nil when there is
+// none; an endpoint given that cannot be reached is an error, a default one
+// a warning.
+func useRuntime(ctx context.Context, endpoint string, logger *slog.Logger) (*cri.Client, error) {
+	auto := endpoint == "auto"
+	if auto {
+		endpoint = cri.Find(cri.DefaultEndpoints)
+	}
+	if endpoint == "" {
+		return nil, nil
+	}
+	c, err := cri.Dial(ctx, endpoint)
+	switch {
+	case err != nil && auto:
+		logger.Warn("containers are not named by the container runtime", "err", err)
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("--kubernetes.cri-endpoint: %w", err)
+	}
+	logger.Info("naming containers from the container runtime (CRI)", "endpoint", endpoint)
+	return c, nil
 }

@@ -131,6 +131,7 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"--dump.authz=maybe"}, "dump.authz"},
 		{[]string{"--dump.authz=kubernetes"}, "--dump.authz=kubernetes needs the Kubernetes API"},
 		{[]string{"--dump.authz.deny-ttl=-1s"}, "--dump.authz.deny-ttl"},
+		{[]string{"--kubernetes.cri-endpoint=/nonexistent/cri.sock"}, "--kubernetes.cri-endpoint"},
 		{[]string{"--no-such-flag"}, "no-such-flag"},
 	} {
 		args := append([]string{"--web.listen-address=" + testenv.FreePort(t), "--bpf.pin-path="}, c.args...)

@@ -207,6 +207,11 @@ empty in the values are not passed, so the exporter's own defaults apply.
 {{- $args = append $args "--dump.enabled=false" }}
 {{- end }}
 {{- $args = append $args "--kubernetes.node-name=$(NODE_NAME)" }}
+{{- if $v.hostPaths.criSocket }}
+{{- $args = append $args (printf "--kubernetes.cri-endpoint=/host%s" $v.hostPaths.criSocket) }}
+{{- else }}
+{{- $args = append $args "--kubernetes.cri-endpoint=" }}
+{{- end }}
 {{- if $v.bpf.pin }}
 {{- $args = append $args (printf "--bpf.pin-path=%s/flightrec" (include "flightrec-exporter.bpffsMount" .)) }}
 {{- $args = append $args (printf "--bpf.fs-path=%s" (include "flightrec-exporter.bpffsMount" .)) }}
