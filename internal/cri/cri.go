@@ -55,17 +55,19 @@ type Client struct {
 	conn    *grpc.ClientConn
 	rt      runtimeapi.RuntimeServiceClient
 	timeout time.Duration
-	// MinInterval is the least time between two listings: a name not
-	// known yet is asked for again at most this often.
+	// MinInterval is the least time between two listings made for names
+	// not known yet.
 	MinInterval time.Duration
 
-	mu       sync.Mutex
-	byID     map[string]container // containers and sandboxes, by runtime id
-	order    []string             // ids in the order they were learnt, for the bound
-	pods     map[string]pod       // by pod UID, from the last listing
-	current  []containers.Labels  // the containers of the last listing
-	listedAt time.Time
-	err      error
+	refreshMu sync.Mutex // one listing at a time
+	mu        sync.Mutex
+	asked     map[string]time.Time // ids not known when first asked for, and when
+	byID      map[string]container // containers and sandboxes, by runtime id
+	order     []string             // ids in the order they were learnt, for the bound
+	pods      map[string]pod       // by pod UID, from the last listing
+	current   []containers.Labels  // the containers of the last listing
+	listedAt  time.Time
+	err       error
 }
 
 type container struct {
@@ -85,7 +87,8 @@ func Dial(ctx context.Context, endpoint string) (*Client, error) {
 		return nil, fmt.Errorf("CRI endpoint %s: %w", endpoint, err)
 	}
 	c := &Client{conn: conn, rt: runtimeapi.NewRuntimeServiceClient(conn), timeout: 5 * time.Second,
-		MinInterval: 250 * time.Millisecond, byID: map[string]container{}, pods: map[string]pod{}}
+		MinInterval: 250 * time.Millisecond, byID: map[string]container{}, pods: map[string]pod{},
+		asked: map[string]time.Time{}}
 	if err := c.Refresh(ctx); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("CRI endpoint %s: %w", endpoint, err)
@@ -157,21 +160,51 @@ func (c *Client) learn(id string, k container) {
 	c.byID[id] = k
 }
 
-// lookup finds id, listing the runtime again when it is not known and the
-// last listing is older than MinInterval: a container is named from its
-// creation on.
+// lookup finds id. An id not known yet is listed for: the runtime records
+// a container before its cgroup exists, so one listing made after the id
+// was first asked for settles it. Listings are at least MinInterval apart;
+// a miss within that time waits for the next one rather than answering
+// from a listing older than the container.
 func (c *Client) lookup(id string) (container, bool) {
+	if id == "" {
+		return container{}, false
+	}
 	c.mu.Lock()
 	k, ok := c.byID[id]
-	stale := time.Since(c.listedAt) >= c.MinInterval
-	c.mu.Unlock()
-	if ok || !stale || id == "" {
-		return k, ok
+	if ok {
+		c.mu.Unlock()
+		return k, true
 	}
-	err := c.Refresh(context.Background())
+	asked, seen := c.asked[id]
+	if !seen {
+		if len(c.asked) >= maxRemembered {
+			c.asked = map[string]time.Time{}
+		}
+		asked = time.Now()
+		c.asked[id] = asked
+	}
+	if c.listedAt.After(asked) {
+		c.mu.Unlock()
+		return container{}, false // not the runtime's, or long gone
+	}
+	c.mu.Unlock()
+
+	c.refreshMu.Lock()
+	defer c.refreshMu.Unlock()
+	c.mu.Lock()
+	listedAt := c.listedAt
+	c.mu.Unlock()
+	if !listedAt.After(asked) {
+		if wait := c.MinInterval - time.Since(listedAt); wait > 0 {
+			time.Sleep(wait)
+		}
+		err := c.Refresh(context.Background())
+		c.mu.Lock()
+		c.err = err
+		c.mu.Unlock()
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.err = err
 	k, ok = c.byID[id]
 	return k, ok
 }

@@ -2,79 +2,21 @@ package cri
 
 import (
 	"context"
-	"net"
 	"path/filepath"
-	"sync"
 	"testing"
 
-	"google.golang.org/grpc"
-	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
-
 	"github.com/flightrec/flightrec_exporter/internal/containers"
+	"github.com/flightrec/flightrec_exporter/internal/cri/critest"
 )
 
-// runtime is a fake CRI runtime: sandboxes and containers as kubelet
-// creates them, with its labels.
-type runtime struct {
-	runtimeapi.UnimplementedRuntimeServiceServer
-	mu         sync.Mutex
-	sandboxes  []*runtimeapi.PodSandbox
-	containers []*runtimeapi.Container
-	lists      int
-}
-
-func (r *runtime) ListPodSandbox(context.Context, *runtimeapi.ListPodSandboxRequest) (*runtimeapi.ListPodSandboxResponse, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.lists++
-	return &runtimeapi.ListPodSandboxResponse{Items: r.sandboxes}, nil
-}
-
-func (r *runtime) ListContainers(context.Context, *runtimeapi.ListContainersRequest) (*runtimeapi.ListContainersResponse, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return &runtimeapi.ListContainersResponse{Containers: r.containers}, nil
-}
-
-func (r *runtime) addPod(id, ns, name, uid string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.sandboxes = append(r.sandboxes, &runtimeapi.PodSandbox{Id: id,
-		Metadata: &runtimeapi.PodSandboxMetadata{Name: name, Namespace: ns, Uid: uid},
-		Labels:   map[string]string{labelNamespace: ns, labelPod: name, labelPodUID: uid}})
-}
-
-func (r *runtime) addContainer(id, sandbox, ns, pod, uid, name string, attempt uint32) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.containers = append(r.containers, &runtimeapi.Container{Id: id, PodSandboxId: sandbox,
-		Metadata: &runtimeapi.ContainerMetadata{Name: name, Attempt: attempt},
-		Labels:   map[string]string{labelNamespace: ns, labelPod: pod, labelPodUID: uid, labelContainer: name}})
-}
-
-func serve(t *testing.T, r *runtime) string {
-	t.Helper()
-	sock := filepath.Join(t.TempDir(), "cri.sock")
-	l, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := grpc.NewServer()
-	runtimeapi.RegisterRuntimeServiceServer(s, r)
-	go func() { _ = s.Serve(l) }()
-	t.Cleanup(s.Stop)
-	return sock
-}
-
 func TestNamesFromTheRuntime(t *testing.T) {
-	r := &runtime{}
-	r.addPod("sandbox1", "shop", "web-0", "uid-1")
-	r.addContainer("app1", "sandbox1", "shop", "web-0", "uid-1", "app", 0)
-	sock := serve(t, r)
-	if got := Find([]string{filepath.Join(t.TempDir(), "none.sock"), sock}); got != sock {
-		t.Errorf("Find = %q, want %q", got, sock)
+	r := critest.Serve(t)
+	r.AddPod("sandbox1", "shop", "web-0", "uid-1")
+	r.AddContainer("app1", "sandbox1", "shop", "web-0", "uid-1", "app", 0)
+	if got := Find([]string{filepath.Join(t.TempDir(), "none.sock"), r.Socket}); got != r.Socket {
+		t.Errorf("Find = %q, want %q", got, r.Socket)
 	}
-	c, err := Dial(context.Background(), sock)
+	c, err := Dial(context.Background(), r.Socket)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,10 +34,10 @@ func TestNamesFromTheRuntime(t *testing.T) {
 		t.Errorf("Pod(uid-1) = %s/%s %v", ns, name, ok)
 	}
 
-	// A container created after the last listing (a run that crashes at
-	// once) is named at its first lookup: the runtime is asked again.
-	r.addContainer("app2", "sandbox1", "shop", "web-0", "uid-1", "app", 1)
-	c.MinInterval = 0
+	// A container created right after the last listing (a run that
+	// crashes at once) is named at its first lookup: the runtime is asked
+	// again, once MinInterval has passed since that listing.
+	r.AddContainer("app2", "sandbox1", "shop", "web-0", "uid-1", "app", 1)
 	if got, ok := c.Container("app2"); !ok || got.Container != "app" {
 		t.Errorf("a new run: %+v %v, want container app", got, ok)
 	}
@@ -103,9 +45,7 @@ func TestNamesFromTheRuntime(t *testing.T) {
 		t.Errorf("Restarts(app2) = %d %v, want the attempt, 1", n, ok)
 	}
 	// Gone from the runtime, still named: its ring may be frozen.
-	r.mu.Lock()
-	r.containers = r.containers[1:]
-	r.mu.Unlock()
+	r.Forget("app1")
 	if err := c.Refresh(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -116,23 +56,24 @@ func TestNamesFromTheRuntime(t *testing.T) {
 		t.Errorf("Containers() = %v, want the one listed", got)
 	}
 
-	// Unknown ids are asked for at most once per MinInterval.
-	c.MinInterval = 1 << 62
-	before := r.lists
+	// An id the runtime does not have costs one listing, not one a lookup.
+	before := r.Lists()
 	for i := 0; i < 5; i++ {
-		c.Container("nope")
+		if _, ok := c.Container("nope"); ok {
+			t.Fatal("an unknown id named")
+		}
 	}
-	if r.lists != before {
-		t.Errorf("%d listings for unknown ids within MinInterval", r.lists-before)
+	if n := r.Lists() - before; n != 1 {
+		t.Errorf("%d listings for an unknown id asked for 5 times, want 1", n)
 	}
 }
 
 // The runtime names first, the API server next.
 func TestChain(t *testing.T) {
-	r := &runtime{}
-	r.addPod("s", "shop", "web-0", "uid-1")
-	r.addContainer("fast-crash", "s", "shop", "web-0", "uid-1", "app", 0)
-	c, err := Dial(context.Background(), serve(t, r))
+	r := critest.Serve(t)
+	r.AddPod("s", "shop", "web-0", "uid-1")
+	r.AddContainer("fast-crash", "s", "shop", "web-0", "uid-1", "app", 0)
+	c, err := Dial(context.Background(), r.Socket)
 	if err != nil {
 		t.Fatal(err)
 	}
