@@ -13,11 +13,7 @@ import (
 // map's fdinfo), by map name.
 func (r *Recorder) MapMemory() (map[string]uint64, error) {
 	out := map[string]uint64{}
-	for name, m := range map[string]interface{ FD() int }{
-		"records": r.maps.Records, "rings": r.maps.Rings, "containers": r.maps.Containers,
-		"free_slots": r.maps.FreeSlots, "inflight": r.maps.Inflight, "sc_confs": r.maps.ScConfs,
-		"stats": r.maps.Stats, "scratch": r.maps.Scratch, "errors": r.maps.Errors, "latencies": r.maps.Latencies,
-	} {
+	for name, m := range r.coll.Maps {
 		v, err := fdinfoField(m.FD(), "memlock")
 		if err != nil {
 			return nil, fmt.Errorf("map %s: %w", name, err)

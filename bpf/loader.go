@@ -137,7 +137,7 @@ func Load(cfg Config) (*Recorder, error) {
 		return nil, fmt.Errorf("this kernel's tracepoints do not fit the recorder: %w", err)
 	}
 	if cfg.exitVariant != "" {
-		variants.force("sched_process_exit", cfg.exitVariant)
+		variants.force(cfg.exitVariant)
 	}
 	spec, err := loadRecorder()
 	if err != nil {

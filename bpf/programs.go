@@ -10,19 +10,25 @@ import (
 	"github.com/cilium/ebpf/btf"
 )
 
-// program is one tp_btf program of recorder.bpf.c and the tracepoint
-// arguments it reads, as C types. A tracepoint's arguments differ between
-// kernels; a program is loaded only where the running kernel's prototype
-// (its btf_trace_<name> typedef) starts with the arguments the program
-// reads, so that it means the same thing on every kernel.
-type program struct {
-	Name       string   // the program in the collection (its C function name)
-	Tracepoint string   // the raw tracepoint it attaches to
-	Args       []string // the arguments it reads, after the context
-	// Feature is what the exporter lacks when no variant of an optional
-	// tracepoint fits this kernel; "" means the recorder cannot run
-	// without it.
+// attachment is one place the recorder attaches a program, with the
+// program's variants: a tracepoint's arguments differ between kernels, and
+// a variant is loaded only where the running kernel's prototype (its
+// btf_trace_<name> typedef) starts with the arguments it reads, so that it
+// means the same thing on every kernel. The first variant that fits is
+// loaded.
+type attachment struct {
+	Tracepoint string
+	Variants   []variant
+	// Feature is what the exporter lacks when no variant fits this
+	// kernel; "" means the recorder cannot run without it.
 	Feature string
+}
+
+// variant is a program (its C function name) and the tracepoint arguments
+// it reads after the context, as C types.
+type variant struct {
+	Program string
+	Args    []string
 }
 
 // Feature names, as in flightrec_recorder_kernel_feature.
@@ -31,18 +37,24 @@ const (
 	FeatureGroupDead = "group_dead" // sched_process_exit says which thread ends the process (after 6.12)
 )
 
-// programs lists every program with its variants: for one tracepoint, the
-// first variant that fits the kernel is loaded, the others are not.
-var programs = []program{
-	{Name: recorderProgSysEnter, Tracepoint: "sys_enter", Args: []string{"struct pt_regs *", "long int"}},
-	{Name: recorderProgSysExit, Tracepoint: "sys_exit", Args: []string{"struct pt_regs *", "long int"}},
-	{Name: recorderProgProcessExit, Tracepoint: "sched_process_exit", Args: []string{"struct task_struct *", "bool"}},
-	{Name: recorderProgProcessExitLive, Tracepoint: "sched_process_exit", Args: []string{"struct task_struct *"}},
-	{Name: recorderProgSignalDeliver, Tracepoint: "signal_deliver", Args: []string{"int", "struct kernel_siginfo *", "struct k_sigaction *"}},
-	{Name: recorderProgMarkVictim, Tracepoint: "mark_victim", Args: []string{"struct task_struct *", "uid_t"}, Feature: FeatureOOMKill},
-	{Name: recorderProgCgroupMkdir, Tracepoint: "cgroup_mkdir", Args: []string{"struct cgroup *", "const char *"}},
-	{Name: recorderProgCgroupRmdir, Tracepoint: "cgroup_rmdir", Args: []string{"struct cgroup *", "const char *"}},
-	{Name: recorderProgFindSelf, Tracepoint: "sys_enter", Args: []string{"struct pt_regs *", "long int"}},
+var (
+	regsAndID = []string{"struct pt_regs *", "long int"}
+	cgroupArg = []string{"struct cgroup *", "const char *"}
+)
+
+// attachments lists every program of recorder.bpf.c by where it attaches.
+var attachments = []attachment{
+	{Tracepoint: "sys_enter", Variants: []variant{{recorderProgSysEnter, regsAndID}}},
+	{Tracepoint: "sys_exit", Variants: []variant{{recorderProgSysExit, regsAndID}}},
+	{Tracepoint: "sched_process_exit", Variants: []variant{
+		{recorderProgProcessExit, []string{"struct task_struct *", "bool"}},
+		{recorderProgProcessExitLive, []string{"struct task_struct *"}},
+	}},
+	{Tracepoint: "signal_deliver", Variants: []variant{{recorderProgSignalDeliver, []string{"int", "struct kernel_siginfo *", "struct k_sigaction *"}}}},
+	{Tracepoint: "mark_victim", Feature: FeatureOOMKill, Variants: []variant{{recorderProgMarkVictim, []string{"struct task_struct *", "uid_t"}}}},
+	{Tracepoint: "cgroup_mkdir", Variants: []variant{{recorderProgCgroupMkdir, cgroupArg}}},
+	{Tracepoint: "cgroup_rmdir", Variants: []variant{{recorderProgCgroupRmdir, cgroupArg}}},
+	{Tracepoint: "sys_enter", Variants: []variant{{recorderProgFindSelf, regsAndID}}}, // only while starting
 }
 
 // Variants are the programs chosen for the running kernel.
@@ -52,89 +64,72 @@ type Variants struct {
 	Missing  []string        // why each unavailable feature is missing
 }
 
-// chooseVariants picks, for every tracepoint, the first program variant
-// whose arguments the kernel's prototype starts with. A required
-// tracepoint that nothing fits is an error naming both prototypes.
+// chooseVariants picks, for every attachment, the first variant whose
+// arguments the kernel's prototype starts with. A required tracepoint that
+// nothing fits is an error naming both prototypes.
 func chooseVariants(kernel *btf.Spec) (Variants, error) {
 	v := Variants{Features: map[string]bool{}}
-	chosen := map[string]string{} // variant group (tracepoint, or program for find_self) → program
-	var order []string
-	group := func(p program) string {
-		if p.Name == recorderProgFindSelf {
-			return p.Name // a second program on sys_enter, not a variant of sys_enter
-		}
-		return p.Tracepoint
-	}
-	tried := map[string][]string{}
-	protos := map[string][]string{}
-	for _, p := range programs {
-		g := group(p)
-		if _, ok := tried[g]; !ok {
-			order = append(order, g)
-		}
-		tried[g] = append(tried[g], "("+strings.Join(p.Args, ", ")+")")
-		if _, done := chosen[g]; done {
-			continue
-		}
-		args, err := tracepointArgs(kernel, p.Tracepoint)
-		if err != nil {
-			protos[g] = nil
-			continue
-		}
-		protos[g] = args
-		if hasPrefix(args, p.Args) {
-			chosen[g] = p.Name
-			v.Programs = append(v.Programs, p.Name)
-		}
-	}
 	var errs []error
-	for _, g := range order {
-		if _, ok := chosen[g]; ok {
-			continue
-		}
-		feature, tp := "", g
-		for _, p := range programs {
-			if group(p) == g {
-				feature, tp = p.Feature, p.Tracepoint
+	for _, a := range attachments {
+		args, err := tracepointArgs(kernel, a.Tracepoint)
+		chosen := ""
+		for _, vt := range a.Variants {
+			if err == nil && hasPrefix(args, vt.Args) {
+				chosen = vt.Program
+				break
 			}
 		}
-		why := fmt.Sprintf("tracepoint %s is not in this kernel", tp)
-		if protos[g] != nil {
+		if a.Feature != "" {
+			v.Features[a.Feature] = chosen != ""
+		}
+		if chosen != "" {
+			v.Programs = append(v.Programs, chosen)
+			continue
+		}
+		why := fmt.Sprintf("tracepoint %s is not in this kernel", a.Tracepoint)
+		if err == nil {
+			var reads []string
+			for _, vt := range a.Variants {
+				reads = append(reads, "("+strings.Join(vt.Args, ", ")+")")
+			}
 			why = fmt.Sprintf("tracepoint %s has arguments (%s) on this kernel; the recorder reads %s",
-				tp, strings.Join(protos[g], ", "), strings.Join(tried[g], " or "))
+				a.Tracepoint, strings.Join(args, ", "), strings.Join(reads, " or "))
 		}
-		if feature == "" {
+		if a.Feature == "" {
 			errs = append(errs, errors.New(why))
-			continue
-		}
-		v.Features[feature] = false
-		v.Missing = append(v.Missing, feature+": "+why)
-	}
-	for _, p := range programs {
-		if p.Feature != "" {
-			if _, ok := v.Features[p.Feature]; !ok {
-				v.Features[p.Feature] = true
-			}
+		} else {
+			v.Missing = append(v.Missing, a.Feature+": "+why)
 		}
 	}
-	v.Features[FeatureGroupDead] = chosen["sched_process_exit"] == recorderProgProcessExit
 	sort.Strings(v.Programs)
+	v.Features[FeatureGroupDead] = v.loads(recorderProgProcessExit)
 	return v, errors.Join(errs...)
 }
 
-// force loads program instead of the variant chosen for tracepoint.
-func (v *Variants) force(tracepoint, program string) {
-	var keep []string
-	for _, name := range v.Programs {
-		for _, p := range programs {
-			if p.Name == name && p.Tracepoint == tracepoint && p.Name != recorderProgFindSelf {
-				name = program
+func (v Variants) loads(program string) bool {
+	i := sort.SearchStrings(v.Programs, program)
+	return i < len(v.Programs) && v.Programs[i] == program
+}
+
+// force loads program in place of the variant chosen for its attachment
+// (tests run older kernels' programs on this one).
+func (v *Variants) force(program string) {
+	for _, a := range attachments {
+		for _, vt := range a.Variants {
+			if vt.Program != program {
+				continue
+			}
+			for i, name := range v.Programs {
+				for _, other := range a.Variants {
+					if name == other.Program {
+						v.Programs[i] = program
+					}
+				}
 			}
 		}
-		keep = append(keep, name)
 	}
-	v.Programs = keep
-	v.Features[FeatureGroupDead] = program == recorderProgProcessExit
+	sort.Strings(v.Programs)
+	v.Features[FeatureGroupDead] = v.loads(recorderProgProcessExit)
 }
 
 // apply removes from spec the programs that were not chosen.

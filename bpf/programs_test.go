@@ -141,17 +141,19 @@ func TestEveryProgramHasAPrototype(t *testing.T) {
 		t.Fatal(err)
 	}
 	known := map[string]bool{}
-	for _, p := range programs {
-		known[p.Name] = true
+	for _, a := range attachments {
+		for _, vt := range a.Variants {
+			known[vt.Program] = true
+		}
 	}
 	for name := range spec.Programs {
 		if !known[name] {
-			t.Errorf("program %s is not in bpf.programs", name)
+			t.Errorf("program %s is not in bpf.attachments", name)
 		}
 	}
 	for name := range known {
 		if _, ok := spec.Programs[name]; !ok {
-			t.Errorf("bpf.programs names %s, which the object does not have", name)
+			t.Errorf("bpf.attachments names %s, which the object does not have", name)
 		}
 	}
 }

@@ -22,7 +22,7 @@ type RawRecord struct {
 // into memory rather than what /dump shows. It does not follow the
 // seqlock: callers read quiescent rings.
 func ReadPinnedRecords(pinPath string) ([]RawRecord, error) {
-	m, err := ebpf.LoadPinnedMap(filepath.Join(pinPath, "records"), nil)
+	m, err := ebpf.LoadPinnedMap(filepath.Join(pinPath, recorderMapRecords), nil)
 	if err != nil {
 		return nil, fmt.Errorf("opening the pinned records map: %w", err)
 	}

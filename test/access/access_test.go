@@ -92,15 +92,7 @@ func TestTLSAndBasicAuthProtectDumpAndMetrics(t *testing.T) {
 	cg := testenv.NewCgroups(t)
 	dir := t.TempDir()
 	certFile, keyFile, pool := selfSigned(t, dir)
-	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
-	config := filepath.Join(dir, "web.yml")
-	if err := os.WriteFile(config, []byte(fmt.Sprintf("tls_server_config:\n  cert_file: %s\n  key_file: %s\nbasic_auth_users:\n  sre: %s\n",
-		certFile, keyFile, hash)), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	config := webConfig(t, dir, certFile, keyFile)
 	addr := testenv.FreePort(t)
 	// The exporter is ready when an authenticated TLS scrape works; StartExporter polls plain HTTP.
 	e := testenv.StartExporterTLS(t, pool, "sre", "s3cret", "--recorder.cgroup-parent="+cg.Parent,
@@ -280,4 +272,20 @@ func TestDumpsRedactSecrets(t *testing.T) {
 		}
 		e.Stop()
 	}
+}
+
+// webConfig writes an exporter-toolkit web config in dir: TLS with the
+// given certificate, and basic auth for user sre with password s3cret.
+func webConfig(t *testing.T, dir, certFile, keyFile string) string {
+	t.Helper()
+	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	config := filepath.Join(dir, "web.yml")
+	if err := os.WriteFile(config, []byte(fmt.Sprintf("tls_server_config:\n  cert_file: %s\n  key_file: %s\nbasic_auth_users:\n  sre: %s\n",
+		certFile, keyFile, hash)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return config
 }

@@ -3,20 +3,15 @@ package access_test
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"fmt"
 	"io"
 	stdlog "log"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/flightrec/flightrec_exporter/internal/kube/kubetest"
 	"github.com/flightrec/flightrec_exporter/internal/testenv"
@@ -163,15 +158,7 @@ func TestForwardingOverTLSWithBasicAuth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
-	config := filepath.Join(dir, "web.yml")
-	if err := os.WriteFile(config, []byte(fmt.Sprintf("tls_server_config:\n  cert_file: %s\n  key_file: %s\nbasic_auth_users:\n  sre: %s\n",
-		certFile, keyFile, hash)), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	config := webConfig(t, dir, certFile, keyFile)
 	nodeA, nodeB := cg.Make(t, "/node-a"), cg.Make(t, "/node-b")
 	addrA, addrB, proxyB := testenv.FreePort(t), testenv.FreePort(t), testenv.FreePort(t)
 	// The API points node b's exporter at a proxy that logs what node a sends.
