@@ -3,7 +3,9 @@ package bpf
 import (
 	"bufio"
 	"fmt"
+	"github.com/cilium/ebpf"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -13,7 +15,7 @@ import (
 // map's fdinfo), by map name.
 func (r *Recorder) MapMemory() (map[string]uint64, error) {
 	out := map[string]uint64{}
-	for name, m := range r.coll.Maps {
+	for name, m := range r.allMaps() {
 		v, err := fdinfoField(m.FD(), "memlock")
 		if err != nil {
 			return nil, fmt.Errorf("map %s: %w", name, err)
@@ -81,4 +83,21 @@ func (r *Recorder) MapEntries() (errs, latencies int, err error) {
 		return 0, 0, fmt.Errorf("counting latency series: %w", err)
 	}
 	return errs, latencies, nil
+}
+
+// allMaps is every map of the recorder by name: those Load assigned to
+// r.maps (Assign takes them out of the collection) and what the collection
+// kept (the global variables' .rodata and .bss).
+func (r *Recorder) allMaps() map[string]*ebpf.Map {
+	out := map[string]*ebpf.Map{}
+	for name, m := range r.coll.Maps {
+		out[name] = m
+	}
+	v := reflect.ValueOf(r.maps)
+	for i := 0; i < v.NumField(); i++ {
+		if m, ok := v.Field(i).Interface().(*ebpf.Map); ok && m != nil {
+			out[v.Type().Field(i).Tag.Get("ebpf")] = m
+		}
+	}
+	return out
 }
