@@ -15,8 +15,13 @@ func TestMapMemoryOfEveryMap(t *testing.T) {
 		return got
 	}
 	for _, name := range []string{"containers", "free_slots", "inflight", "last_enter", "sc_confs", "stats", "self",
-		"errors", "latencies", "cgroup_events", "scratch"} {
+		"errors", "latencies", "scratch"} {
 		mem(name)
+	}
+	// The ring buffer's memlock in fdinfo is 0 before 6.2 (the kernel
+	// matrix's 6.1 reports it so): reported, whatever its value.
+	if _, ok := m.Value(t, "flightrec_recorder_map_memory_bytes", map[string]string{"map": "cgroup_events"}); !ok {
+		t.Error("map cgroup_events: memory not reported")
 	}
 	rings, ok := m.Value(t, "flightrec_recorder_ring_memory_bytes", nil)
 	if want := mem("records") + mem("rings"); !ok || rings != want {
