@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -188,6 +189,15 @@ func run(opts options, webFlags *web.FlagConfig, logger *slog.Logger) error {
 		return fmt.Errorf("starting the recorder: %w", err)
 	}
 	defer rec.Close()
+	// Everything started below that reads the recorder ends before it is
+	// closed: deferred calls run last-in first-out, so this one, which stops
+	// and waits for them, runs before rec.Close.
+	ctx, stopWorkers := context.WithCancel(ctx)
+	var workers sync.WaitGroup
+	defer func() {
+		stopWorkers()
+		workers.Wait()
+	}()
 	for _, why := range rec.Variants.Missing {
 		logger.Warn("running without an optional kernel feature", "feature", why)
 	}
@@ -224,7 +234,7 @@ func run(opts options, webFlags *web.FlagConfig, logger *slog.Logger) error {
 			logger.Error("keeping the counts of ended containers", "err", err)
 		}
 	}
-	go func() {
+	workers.Go(func() {
 		err := rec.WatchCgroups(ctx, func(ev bpf.CgroupEvent) {
 			if ev.Removed {
 				reclaimer.Trigger() // freeze its ring now
@@ -235,11 +245,11 @@ func run(opts options, webFlags *web.FlagConfig, logger *slog.Logger) error {
 		if err != nil {
 			logger.Error("watching cgroup creation; new containers are named at the next walk", "err", err)
 		}
-	}()
+	})
 	if _, err := reclaimer.Reclaim(time.Now()); err != nil {
 		return fmt.Errorf("reading cgroups: %w", err)
 	}
-	go reclaimer.Run(ctx, opts.reclaimInterval)
+	workers.Go(func() { reclaimer.Run(ctx, opts.reclaimInterval) })
 
 	dumps := &dump.Handler{Source: rec, Cgroups: hier, Resolver: resolver, Store: store, Parent: parent,
 		Node: opts.nodeName, BaseURL: opts.externalURL, Arch: arch, Logger: logger, Namespaces: nsFilter,
