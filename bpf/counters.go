@@ -92,7 +92,7 @@ type errorSlot struct {
 // that owns it (0: the ring is free).
 func (r *Recorder) errorSlots(slot uint32) (uint64, []errorSlot) {
 	var b [ringMetaSize]byte
-	_, _ = r.rings.ReadAt(b[:], int64(slot)*ringMetaSize)
+	_, _ = r.rings.ReadAt(b[:], int64(slot)*int64(ringMetaSize))
 	return parseErrorSlots(b[:])
 }
 

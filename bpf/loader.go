@@ -35,6 +35,10 @@ type Config struct {
 	// errors collector is disabled): no counter is updated or allocated.
 	SkipErrors    bool
 	LatencySeries int // capacity of the watched-syscall counters (container × syscall × op)
+	// RuntimeComms are the command names of the container runtime's own
+	// processes (DefaultRuntimeComms): what they do in a container's
+	// cgroup is its setup, not the application's.
+	RuntimeComms []string
 	// PinPath is a directory on a bpffs where rings and counters are pinned,
 	// so that a restarted exporter finds them again; "" pins nothing.
 	PinPath string
@@ -72,6 +76,9 @@ func (c Config) Validate() error {
 		return errors.New("unsupported architecture: the recorder runs on amd64 and arm64")
 	case c.ErrorSeries < 1 || c.LatencySeries < 1:
 		return fmt.Errorf("series limits %d/%d: must be positive", c.ErrorSeries, c.LatencySeries)
+	}
+	if _, err := commPatterns(c.RuntimeComms); err != nil {
+		return err
 	}
 	for _, name := range c.Watch {
 		if _, ok := c.Arch.Number(name); !ok {
@@ -153,6 +160,17 @@ func Load(cfg Config) (*Recorder, error) {
 	if !ok {
 		return nil, fmt.Errorf("no prctl syscall on %s", cfg.Arch)
 	}
+	execveNr, okExecve := cfg.Arch.Number("execve")
+	execveatNr, okExecveat := cfg.Arch.Number("execveat")
+	if !okExecve || !okExecveat {
+		return nil, fmt.Errorf("no execve or execveat syscall on %s", cfg.Arch)
+	}
+	patterns, err := commPatterns(cfg.RuntimeComms)
+	if err != nil {
+		return nil, err
+	}
+	var runtimeComms [MaxRuntimeComms]recorderCommPattern
+	copy(runtimeComms[:], patterns)
 	shift := uint(bits.TrailingZeros(uint(cfg.RingSize)))
 	rings := uint32(cfg.MaxRings)
 	var specs recorderSpecs
@@ -176,13 +194,17 @@ func Load(cfg Config) (*Recorder, error) {
 	// What the maps hold, as Config reports it.
 	cfg.ErrorSeries, cfg.LatencySeries = int(specs.Errors.MaxEntries), int(specs.Latencies.MaxEntries)
 	for v, val := range map[*ebpf.VariableSpec]any{
-		specs.RingShift:      uint32(shift),
-		specs.ParentCgroupId: cfg.ParentCgroupID,
-		specs.ParentLevel:    uint32(cfg.ParentLevel),
-		specs.SelfCookie:     selfCookie,
-		specs.PrctlNr:        uint32(prctlNr),
-		specs.CaptureBytes:   uint32(cfg.CaptureBytes),
-		specs.CountErrors:    countErrors,
+		specs.RingShift:        uint32(shift),
+		specs.ParentCgroupId:   cfg.ParentCgroupID,
+		specs.ParentLevel:      uint32(cfg.ParentLevel),
+		specs.SelfCookie:       selfCookie,
+		specs.PrctlNr:          uint32(prctlNr),
+		specs.CaptureBytes:     uint32(cfg.CaptureBytes),
+		specs.CountErrors:      countErrors,
+		specs.ExecveNr:         uint32(execveNr),
+		specs.ExecveatNr:       uint32(execveatNr),
+		specs.RuntimeCommCount: uint32(len(patterns)),
+		specs.RuntimeComms:     runtimeComms,
 	} {
 		if err := v.Set(val); err != nil {
 			return nil, fmt.Errorf("setting %s: %w", v.Name, err)

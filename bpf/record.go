@@ -66,6 +66,7 @@ const (
 	pfArgvTrunc
 	pfBufTrunc
 	pfStr1Fault
+	pfSetup
 )
 
 // Record is one entry of a container's ring, decoded from kernel memory.
@@ -81,6 +82,9 @@ type Record struct {
 	Args     [6]uint64
 	Ret      int64
 	Comm     string
+	// Setup marks what the container runtime did while it set the
+	// container up (PF_SETUP): not the application's doing.
+	Setup bool
 
 	Str1, Str2                   []byte
 	Str1Truncated, Str2Truncated bool
@@ -129,6 +133,7 @@ func ParseRecord(b []byte) (Record, error) {
 	len1 := int(bo.Uint16(b[offLen1:]))
 	len2 := int(bo.Uint16(b[offLen2:]))
 	flags := b[offPFlags]
+	r.Setup = flags&pfSetup != 0
 	p := b[offPayload : offPayload+payloadSize]
 	region := func(off, max, n int) ([]byte, error) {
 		if n > max {

@@ -46,11 +46,12 @@ func TestRecordLayout(t *testing.T) {
 		"cpu": offCPU, "nr": offNr, "args": offArgs, "ret": offRet, "comm": offComm,
 		"len1": offLen1, "len2": offLen2, "layout": offLayout, "pflags": offPFlags, "payload": offPayload,
 	})
-	check("ring_meta", ringMetaSize, map[string]int{
+	check("ring_meta", uint32(ringMetaSize), map[string]int{
 		"cgroup_id": offMetaCgroup, "head": offMetaHead, "exit_lost": offMetaExitLost, "created_ns": offMetaCreatedNs,
-		"errs": offMetaErrs,
+		"setup": offMetaSetup, "main_pid": offMetaMainPID, "app_seq": offMetaAppSeq, "main_status": offMetaMainStatus,
+		"main_flags": offMetaMainFlags, "errs": offMetaErrs,
 	})
-	check("err_slot", errSlotSize, map[string]int{
+	check("err_slot", uint32(errSlotSize), map[string]int{
 		"key": offSlotKey, "count": offSlotCount, "last_seq": offSlotLastSeq, "last_ns": offSlotLastNs,
 	})
 }

@@ -26,6 +26,10 @@ volatile const u64 self_cookie = 0;        /* find_self: the exporter's marker p
 volatile const u32 prctl_nr = 157;         /* find_self: prctl on this architecture */
 volatile const u32 capture_bytes = 64;     /* 0: buffers are never copied */
 volatile const u32 count_errors = 1;       /* 0: the errors collector is off, failures are not counted */
+volatile const u32 execve_nr = 59;         /* execve and execveat on this architecture: the */
+volatile const u32 execveat_nr = 322;      /* runtime's init starts the application with one */
+volatile const u32 runtime_comm_count = 0; /* entries of runtime_comms in use */
+volatile const struct comm_pattern runtime_comms[RUNTIME_COMMS_MAX] = {};
 
 /* Types that only user space reads, named here so that they are in the
  * object's BTF and bpf2go generates their Go mirrors (-type in gen.go). */
@@ -34,6 +38,7 @@ volatile const enum event_kind type_event_kind = EV_PROCESS_EXIT;
 volatile const enum exit_kind type_exit_kind = EXIT_THREAD;
 volatile const enum sc_flag type_sc_flag = SC_WATCH;
 volatile const enum cgroup_event_kind type_cgroup_event_kind = CGROUP_EVENT_MKDIR;
+volatile const enum main_flag type_main_flag = MAIN_EXITED;
 volatile const struct cgroup_event type_cgroup_event = {};
 
 #include "scope.h"
@@ -174,6 +179,21 @@ static __always_inline void copy_comm(char *dst, struct task_struct *t)
 	((u64 *)dst)[1] = src[1];
 }
 
+/* Is comm (16 bytes) one of the container runtime's own processes? */
+static __always_inline bool comm_is_runtime(const void *comm)
+{
+	u64 c0 = ((const u64 *)comm)[0], c1 = ((const u64 *)comm)[1];
+
+	for (u32 i = 0; i < RUNTIME_COMMS_MAX; i++) {
+		if (i >= runtime_comm_count)
+			break;
+		if ((c0 & runtime_comms[i].mask[0]) == runtime_comms[i].val[0] &&
+		    (c1 & runtime_comms[i].mask[1]) == runtime_comms[i].val[1])
+			return true;
+	}
+	return false;
+}
+
 /* Syscall argument i (0..5) as the syscall entry saved it. i is a constant at
  * every call site, so this is one load. */
 static __always_inline u64 syscall_arg(struct pt_regs *regs, int i)
@@ -220,7 +240,12 @@ static __always_inline void seq_store(u64 *seq, u64 v)
 }
 #endif
 
-static __noinline struct container *add_container(u64 cgid)
+/*
+ * Assign a ring to cgroup cgid, whose first task is tgid; runtime says
+ * whether that task is the container runtime's (the ring then starts in
+ * its setup phase, see struct ring_meta).
+ */
+static __noinline struct container *add_container(u64 cgid, u32 tgid, u32 runtime)
 {
 	struct container nc = { .slot = SLOT_UNTRACKED };
 	struct container *c;
@@ -242,6 +267,11 @@ static __noinline struct container *add_container(u64 cgid)
 		struct ring_meta *rm = bpf_map_lookup_elem(&rings, &slot);
 		if (rm) {
 			rm->created_ns = bpf_ktime_get_ns();
+			rm->setup = runtime;
+			rm->main_pid = runtime ? 0 : tgid;
+			rm->app_seq = 0;
+			rm->main_status = 0;
+			rm->main_flags = 0;
 			rm->cgroup_id = cgid;
 		}
 		stat_inc(STAT_CONTAINERS_ADDED);
@@ -251,13 +281,13 @@ static __noinline struct container *add_container(u64 cgid)
 	return bpf_map_lookup_elem(&containers, &cgid);
 }
 
-/* The ring of a cgroup, assigned on first sight. */
-static __always_inline struct ring_meta *ring_of(u64 cgid, u32 *slot)
+/* The ring of a cgroup, assigned on first sight (see add_container). */
+static __always_inline struct ring_meta *ring_of(u64 cgid, u32 *slot, u32 tgid, bool runtime)
 {
 	struct container *c = bpf_map_lookup_elem(&containers, &cgid);
 
 	if (!c) {
-		c = add_container(cgid);
+		c = add_container(cgid, tgid, runtime);
 		if (!c)
 			return NULL;
 	}
@@ -292,13 +322,13 @@ static __always_inline void publish(struct record *r, u64 seq, bool finished)
 }
 
 /* The ring of the thread's cgroup, through the thread's cache. */
-static __always_inline struct ring_meta *ring_cached(struct inflight *in, u64 cgid, u32 *slot)
+static __always_inline struct ring_meta *ring_cached(struct inflight *in, u64 cgid, u32 *slot, u32 tgid, bool runtime)
 {
 	if (in->cgroup_id != cgid) {
 		struct container *c = bpf_map_lookup_elem(&containers, &cgid);
 
 		if (!c)
-			c = add_container(cgid);
+			c = add_container(cgid, tgid, runtime);
 		if (!c)
 			return NULL; /* map full: counted, not cached */
 		in->cgroup_id = cgid;
@@ -521,6 +551,7 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 	struct task_struct *t = bpf_get_current_task_btf();
 	u64 cgid, pid_tgid, seq = 0, ts;
 	u32 slot, idx = 0, nr = (u32)id;
+	bool setup;
 
 	if (!task_in_scope(t, &cgid))
 		return 0;
@@ -532,9 +563,14 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 		return 0;
 	c = bpf_map_lookup_elem(&sc_confs, &nr);
 	ts = bpf_ktime_get_ns();
-	rm = ring_cached(in, cgid, &slot);
-	if (rm)
+	/* The runtime's setup: its own processes (runc init, and runc exec's
+	 * later), and everything in the cgroup until the application starts. */
+	setup = comm_is_runtime(t->comm);
+	rm = ring_cached(in, cgid, &slot, pid_tgid >> 32, setup);
+	if (rm) {
+		setup = setup || rm->setup;
 		r = reserve(rm, slot, &seq, &idx);
+	}
 	if (r) {
 		fill_common(r, pid_tgid, (s32)id, ts);
 		r->args[0] = syscall_arg(regs, 0);
@@ -544,6 +580,8 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 		r->args[4] = syscall_arg(regs, 4);
 		r->args[5] = syscall_arg(regs, 5);
 		copy_comm(r->comm, t);
+		if (setup)
+			r->pflags |= PF_SETUP;
 		if (c)
 			capture_enter(r, c);
 		publish(r, seq, false);
@@ -566,6 +604,7 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 	in->idx = idx;
 	in->ts_enter = ts;
 	in->nr = (s32)id;
+	in->setup = setup;
 	in->arg1 = 0;
 	if (c && (c->flags & SC_WATCH))
 		in->arg1 = syscall_arg(regs, 1);
@@ -665,10 +704,13 @@ static __always_inline void finish(struct record *r, struct sc_conf *c, u64 want
 }
 
 /* The error and latency counters of a syscall that returned ret. rm is the
- * ring of cgid, or NULL when it has none. */
+ * ring of cgid, or NULL when it has none. The runtime's setup is not the
+ * application's: its failures and latencies are not counted. */
 static __always_inline void account(struct ring_meta *rm, u64 cgid, u32 nr, long ret, u64 seq, u64 now,
-				    struct sc_conf *c, u64 arg1, u64 ts_enter)
+				    struct sc_conf *c, u64 arg1, u64 ts_enter, bool setup)
 {
+	if (setup)
+		return;
 	/* count_errors is constant once loaded: the verifier drops the branch. */
 	if (count_errors && ret < 0 && ret >= -MAX_ERRNO && !(rm && count_error_cached(rm, nr, (u32)-ret, seq, now)))
 		count_error(cgid, nr, ret, seq, now);
@@ -676,6 +718,23 @@ static __always_inline void account(struct ring_meta *rm, u64 cgid, u32 nr, long
 		/* futex: keep the command, drop the flags */
 		count_latency(cgid, nr, (u32)arg1 & ~(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME), now - ts_enter);
 	}
+}
+
+/*
+ * A syscall of the setup phase returned ret. The first execve that the
+ * runtime's init makes successfully starts the application: the setup
+ * phase of the ring ends and the execing process is the container's main
+ * process (whatever task the ring began with). comm is the record's, copied
+ * at entry (before the exec renamed the task). Later runtime processes
+ * (runc exec) change nothing.
+ */
+static __always_inline void setup_exit(struct ring_meta *rm, u32 nr, long ret, const char *comm, u32 tgid, u64 seq)
+{
+	if (ret != 0 || (nr != execve_nr && nr != execveat_nr) || rm->app_seq || !comm_is_runtime(comm))
+		return;
+	rm->main_pid = tgid;
+	rm->app_seq = seq;
+	rm->setup = 0;
 }
 
 /* The ring that holds record idx. */
@@ -700,6 +759,9 @@ static __always_inline bool exit_same_cpu(struct task_struct *t, struct pt_regs 
 	struct record *r;
 	struct sc_conf *c;
 	u64 want, seq, now, ts_enter, arg1;
+	char comm[COMM_LEN];
+	u32 tgid;
+	bool setup;
 
 	if (!le || le->regs != (u64)regs)
 		return false;
@@ -716,11 +778,19 @@ static __always_inline bool exit_same_cpu(struct task_struct *t, struct pt_regs 
 	nr = (u32)r->nr;
 	ts_enter = r->ts_enter;
 	arg1 = r->args[1];
+	setup = r->pflags & PF_SETUP;
+	if (setup) {
+		__builtin_memcpy(comm, r->comm, COMM_LEN);
+		tgid = r->pid;
+	}
 	c = bpf_map_lookup_elem(&sc_confs, &nr);
 	finish(r, c, want, now, ret);
 	rm = ring_at(idx);
-	if (rm)
-		account(rm, rm->cgroup_id, nr, ret, seq, now, c, arg1, ts_enter);
+	if (rm) {
+		if (setup)
+			setup_exit(rm, nr, ret, comm, tgid, seq);
+		account(rm, rm->cgroup_id, nr, ret, seq, now, c, arg1, ts_enter, setup);
+	}
 	return true;
 }
 
@@ -734,6 +804,7 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	struct sc_conf *c;
 	u64 want, now, seq, cgid, arg1, ts_enter;
 	u32 idx, nr;
+	bool setup;
 
 	/* The thread leaving the syscall it entered last on this CPU: no
 	 * scope walk, no task storage. Tasks outside the parent miss here on
@@ -753,6 +824,7 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	idx = in->idx;
 	arg1 = in->arg1;
 	ts_enter = in->ts_enter;
+	setup = in->setup;
 	in->nr = -1;
 	in->seq = 0;
 	c = bpf_map_lookup_elem(&sc_confs, &nr);
@@ -765,9 +837,14 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 			return 0; /* finished by exit_same_cpu: this state is stale */
 		rm = ring_at(idx);
 		if (__sync_val_compare_and_swap(&r->seq, want, 0) == want) {
+			char comm[COMM_LEN];
+
+			__builtin_memcpy(comm, r->comm, COMM_LEN);
 			finish(r, c, want, now, ret);
 			if (rm && rm->cgroup_id != cgid)
 				rm = NULL; /* released and reused while the syscall ran */
+			if (rm && setup)
+				setup_exit(rm, nr, ret, comm, (u32)(bpf_get_current_pid_tgid() >> 32), seq);
 		} else {
 			/* Overwritten while the syscall ran (a full ring turn). */
 			if (rm)
@@ -776,18 +853,21 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 			stat_inc(STAT_EXIT_LOST);
 		}
 	}
-	account(rm, cgid, nr, ret, seq, now, c, arg1, ts_enter);
+	account(rm, cgid, nr, ret, seq, now, c, arg1, ts_enter, setup);
 	return 0;
 }
 
-/* Write an event record (not a syscall) into the ring of cgid. */
-static __always_inline struct record *event_record(u64 cgid, u64 pid_tgid, s32 kind, u64 *seq)
+/* Write an event record (not a syscall) of task t into the ring of cgid,
+ * which is stored in *rmp. */
+static __always_inline struct record *event_record(u64 cgid, struct task_struct *t, u64 pid_tgid, s32 kind,
+						   u64 *seq, struct ring_meta **rmp)
 {
 	struct ring_meta *rm;
 	struct record *r;
 	u32 slot, idx;
+	bool setup = comm_is_runtime(t->comm);
 
-	rm = ring_of(cgid, &slot);
+	rm = ring_of(cgid, &slot, pid_tgid >> 32, setup);
 	if (!rm)
 		return NULL;
 	r = reserve(rm, slot, seq, &idx);
@@ -796,6 +876,9 @@ static __always_inline struct record *event_record(u64 cgid, u64 pid_tgid, s32 k
 	fill_common(r, pid_tgid, kind, bpf_ktime_get_ns());
 	r->args[0] = r->args[1] = r->args[2] = r->args[3] = r->args[4] = r->args[5] = 0;
 	r->ts_exit = r->ts_enter;
+	if (setup || rm->setup)
+		r->pflags |= PF_SETUP;
+	*rmp = rm;
 	return r;
 }
 
@@ -804,22 +887,32 @@ static __always_inline struct record *event_record(u64 cgid, u64 pid_tgid, s32 k
 static __always_inline int record_exit(struct task_struct *p, u64 group)
 {
 	struct task_struct *t = bpf_get_current_task_btf();
+	struct ring_meta *rm = NULL;
 	u64 cgid, pid_tgid, seq;
 	struct record *r;
+	u32 code;
 
 	if (!task_in_scope(t, &cgid))
 		return 0;
 	pid_tgid = task_pid_tgid(t);
 	if (is_self(pid_tgid))
 		return 0;
-	r = event_record(cgid, pid_tgid, EV_PROCESS_EXIT, &seq);
+	r = event_record(cgid, t, pid_tgid, EV_PROCESS_EXIT, &seq, &rm);
 	if (!r)
 		return 0;
-	r->args[0] = (u64)(u32)BPF_CORE_READ(p, exit_code);
+	code = (u32)BPF_CORE_READ(p, exit_code);
+	r->args[0] = code;
 	r->args[1] = group;
 	r->args[2] = BPF_CORE_READ(p, group_leader, start_time);
 	copy_comm(r->comm, t);
 	publish(r, seq, true);
+	/* The container's own ending is its main process's, not the last
+	 * task's to leave. Of several EXIT_GROUP_MAYBE threads the last one
+	 * wins, as in user space (bpf.resolveProcessExits). */
+	if (group != EXIT_THREAD && rm->main_pid == (u32)(pid_tgid >> 32)) {
+		rm->main_status = code;
+		__sync_fetch_and_or(&rm->main_flags, MAIN_EXITED);
+	}
 	return 0;
 }
 
@@ -856,6 +949,7 @@ int BPF_PROG(signal_deliver, int sig, struct kernel_siginfo *info, struct k_siga
 {
 	struct task_struct *t = bpf_get_current_task_btf();
 	u64 cgid, pid_tgid, seq, addr = 0;
+	struct ring_meta *rm = NULL;
 	struct record *r;
 	int hdr[3] = {};
 
@@ -868,7 +962,7 @@ int BPF_PROG(signal_deliver, int sig, struct kernel_siginfo *info, struct k_siga
 	pid_tgid = task_pid_tgid(t);
 	if (is_self(pid_tgid))
 		return 0;
-	r = event_record(cgid, pid_tgid, EV_SIGNAL, &seq);
+	r = event_record(cgid, t, pid_tgid, EV_SIGNAL, &seq, &rm);
 	if (!r)
 		return 0;
 	/* kernel_siginfo starts like the UAPI siginfo: signo, errno, code, then the union at 16. */
@@ -889,18 +983,21 @@ int BPF_PROG(mark_victim, struct task_struct *task, uid_t uid)
 {
 	/* Runs in the OOM killer's context: the victim is task, not current. */
 	u64 cgid = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id);
+	struct ring_meta *rm = NULL;
 	u64 pid_tgid, seq;
 	struct record *r;
 
 	if (cgid == parent_cgroup_id || !bpf_map_lookup_elem(&containers, &cgid))
 		return 0;
 	pid_tgid = ((u64)BPF_CORE_READ(task, tgid) << 32) | (u32)BPF_CORE_READ(task, pid);
-	r = event_record(cgid, pid_tgid, EV_OOM_KILL, &seq);
+	r = event_record(cgid, task, pid_tgid, EV_OOM_KILL, &seq, &rm);
 	if (!r)
 		return 0;
 	r->args[0] = uid;
 	BPF_CORE_READ_STR_INTO(&r->comm, task, comm);
 	publish(r, seq, true);
+	if (rm->main_pid == (u32)(pid_tgid >> 32))
+		__sync_fetch_and_or(&rm->main_flags, MAIN_OOM_KILLED);
 	return 0;
 }
 

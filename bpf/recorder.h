@@ -44,6 +44,7 @@ enum exit_kind {
 #define PF_ARGV_TRUNC (1 << 2)
 #define PF_BUF_TRUNC (1 << 3)
 #define PF_STR1_FAULT (1 << 4) /* user memory not readable at entry; retried at exit */
+#define PF_SETUP (1 << 5)      /* made by the container runtime while it set the container up */
 
 /*
  * One ring entry. seq holds (sequence << 1) | finished and is written last
@@ -86,13 +87,44 @@ struct err_slot {
 	__u64 last_ns;
 };
 
-/* Per-ring bookkeeping, one per slot. Readable by user space through mmap. */
+/* ring_meta.main_flags */
+enum main_flag {
+	MAIN_EXITED = 1 << 0,     /* main_status holds how the main process ended */
+	MAIN_OOM_KILLED = 1 << 1, /* the OOM killer chose the main process */
+};
+
+/*
+ * Per-ring bookkeeping, one per slot. Readable by user space through mmap.
+ *
+ * A container's life has two phases. While the runtime sets it up (runc's
+ * init and its helpers run in the container's cgroup before the entrypoint
+ * starts), setup is 1 and records are marked PF_SETUP; the runtime's init
+ * ends it with its first successful execve, which starts the application:
+ * main_pid is then the entrypoint's process. A cgroup whose first task is
+ * not the runtime's has no setup phase, and that task is its main process.
+ */
 struct ring_meta {
 	__u64 cgroup_id; /* owner; 0 = free */
 	__u64 head;      /* last sequence number handed out (first record is 1) */
 	__u64 exit_lost; /* syscall exits whose entry record was already overwritten */
 	__u64 created_ns;
+	__u32 setup;       /* 1 while the runtime sets the container up */
+	__u32 main_pid;    /* tgid of the container's main process; 0 = not started yet */
+	__u64 app_seq;     /* record of the execve that started the application; 0 = none */
+	__u32 main_status; /* the main process's wait status, once MAIN_EXITED */
+	__u32 main_flags;  /* MAIN_* */
 	struct err_slot errs[ERR_CACHE_SLOTS];
+};
+
+/*
+ * A command name of the container runtime's own processes: comm matches
+ * when (comm & mask) == val, compared as two 8-byte words. The loader
+ * builds these from --recorder.runtime-comms (prefix or exact names).
+ */
+#define RUNTIME_COMMS_MAX 8
+struct comm_pattern {
+	__u64 val[2];
+	__u64 mask[2];
 };
 
 /* Per-syscall capture configuration, written by user space at load time. */
@@ -162,7 +194,7 @@ struct inflight {
 	__u32 idx;       /* index into records */
 	__s32 nr;        /* syscall in flight, -1 = none */
 	__u32 slot;      /* cached ring slot of cgroup_id (or SLOT_UNTRACKED) */
-	__u32 _pad;
+	__u32 setup;     /* the syscall in flight is the runtime's setup: not counted */
 };
 
 /*

@@ -33,6 +33,12 @@ const (
 	recorderCgroupEventKindCGROUP_EVENT_RMDIR recorderCgroupEventKind = 2
 )
 
+type recorderCommPattern struct {
+	_    structs.HostLayout
+	Val  [2]uint64
+	Mask [2]uint64
+}
+
 type recorderContainer struct {
 	_    structs.HostLayout
 	Slot uint32
@@ -78,7 +84,7 @@ type recorderInflight struct {
 	Idx      uint32
 	Nr       int32
 	Slot     uint32
-	Pad      uint32
+	Setup    uint32
 }
 
 type recorderLastEnter struct {
@@ -103,6 +109,13 @@ type recorderLatVal struct {
 	Buckets [26]uint64
 }
 
+type recorderMainFlag uint32
+
+const (
+	recorderMainFlagMAIN_EXITED     recorderMainFlag = 1
+	recorderMainFlagMAIN_OOM_KILLED recorderMainFlag = 2
+)
+
 type recorderRecord struct {
 	_       structs.HostLayout
 	Seq     uint64
@@ -124,12 +137,17 @@ type recorderRecord struct {
 }
 
 type recorderRingMeta struct {
-	_         structs.HostLayout
-	CgroupId  uint64
-	Head      uint64
-	ExitLost  uint64
-	CreatedNs uint64
-	Errs      [8]struct {
+	_          structs.HostLayout
+	CgroupId   uint64
+	Head       uint64
+	ExitLost   uint64
+	CreatedNs  uint64
+	Setup      uint32
+	MainPid    uint32
+	AppSeq     uint64
+	MainStatus uint32
+	MainFlags  uint32
+	Errs       [8]struct {
 		_       structs.HostLayout
 		Key     uint64
 		Count   uint64
@@ -203,16 +221,21 @@ const (
 	recorderProgSysExit            = "sys_exit"
 	recorderVarCaptureBytes        = "capture_bytes"
 	recorderVarCountErrors         = "count_errors"
+	recorderVarExecveNr            = "execve_nr"
+	recorderVarExecveatNr          = "execveat_nr"
 	recorderVarParentCgroupId      = "parent_cgroup_id"
 	recorderVarParentCgroupPtr     = "parent_cgroup_ptr"
 	recorderVarParentLevel         = "parent_level"
 	recorderVarPrctlNr             = "prctl_nr"
 	recorderVarRingShift           = "ring_shift"
+	recorderVarRuntimeCommCount    = "runtime_comm_count"
+	recorderVarRuntimeComms        = "runtime_comms"
 	recorderVarSelfCookie          = "self_cookie"
 	recorderVarTypeCgroupEvent     = "type_cgroup_event"
 	recorderVarTypeCgroupEventKind = "type_cgroup_event_kind"
 	recorderVarTypeEventKind       = "type_event_kind"
 	recorderVarTypeExitKind        = "type_exit_kind"
+	recorderVarTypeMainFlag        = "type_main_flag"
 	recorderVarTypeScFlag          = "type_sc_flag"
 	recorderVarTypeStatIndex       = "type_stat_index"
 )
@@ -295,16 +318,21 @@ type recorderMapSpecs struct {
 type recorderVariableSpecs struct {
 	CaptureBytes        *ebpf.VariableSpec `ebpf:"capture_bytes"`
 	CountErrors         *ebpf.VariableSpec `ebpf:"count_errors"`
+	ExecveNr            *ebpf.VariableSpec `ebpf:"execve_nr"`
+	ExecveatNr          *ebpf.VariableSpec `ebpf:"execveat_nr"`
 	ParentCgroupId      *ebpf.VariableSpec `ebpf:"parent_cgroup_id"`
 	ParentCgroupPtr     *ebpf.VariableSpec `ebpf:"parent_cgroup_ptr"`
 	ParentLevel         *ebpf.VariableSpec `ebpf:"parent_level"`
 	PrctlNr             *ebpf.VariableSpec `ebpf:"prctl_nr"`
 	RingShift           *ebpf.VariableSpec `ebpf:"ring_shift"`
+	RuntimeCommCount    *ebpf.VariableSpec `ebpf:"runtime_comm_count"`
+	RuntimeComms        *ebpf.VariableSpec `ebpf:"runtime_comms"`
 	SelfCookie          *ebpf.VariableSpec `ebpf:"self_cookie"`
 	TypeCgroupEvent     *ebpf.VariableSpec `ebpf:"type_cgroup_event"`
 	TypeCgroupEventKind *ebpf.VariableSpec `ebpf:"type_cgroup_event_kind"`
 	TypeEventKind       *ebpf.VariableSpec `ebpf:"type_event_kind"`
 	TypeExitKind        *ebpf.VariableSpec `ebpf:"type_exit_kind"`
+	TypeMainFlag        *ebpf.VariableSpec `ebpf:"type_main_flag"`
 	TypeScFlag          *ebpf.VariableSpec `ebpf:"type_sc_flag"`
 	TypeStatIndex       *ebpf.VariableSpec `ebpf:"type_stat_index"`
 }
@@ -368,16 +396,21 @@ func (m *recorderMaps) Close() error {
 type recorderVariables struct {
 	CaptureBytes        *ebpf.Variable `ebpf:"capture_bytes"`
 	CountErrors         *ebpf.Variable `ebpf:"count_errors"`
+	ExecveNr            *ebpf.Variable `ebpf:"execve_nr"`
+	ExecveatNr          *ebpf.Variable `ebpf:"execveat_nr"`
 	ParentCgroupId      *ebpf.Variable `ebpf:"parent_cgroup_id"`
 	ParentCgroupPtr     *ebpf.Variable `ebpf:"parent_cgroup_ptr"`
 	ParentLevel         *ebpf.Variable `ebpf:"parent_level"`
 	PrctlNr             *ebpf.Variable `ebpf:"prctl_nr"`
 	RingShift           *ebpf.Variable `ebpf:"ring_shift"`
+	RuntimeCommCount    *ebpf.Variable `ebpf:"runtime_comm_count"`
+	RuntimeComms        *ebpf.Variable `ebpf:"runtime_comms"`
 	SelfCookie          *ebpf.Variable `ebpf:"self_cookie"`
 	TypeCgroupEvent     *ebpf.Variable `ebpf:"type_cgroup_event"`
 	TypeCgroupEventKind *ebpf.Variable `ebpf:"type_cgroup_event_kind"`
 	TypeEventKind       *ebpf.Variable `ebpf:"type_event_kind"`
 	TypeExitKind        *ebpf.Variable `ebpf:"type_exit_kind"`
+	TypeMainFlag        *ebpf.Variable `ebpf:"type_main_flag"`
 	TypeScFlag          *ebpf.Variable `ebpf:"type_sc_flag"`
 	TypeStatIndex       *ebpf.Variable `ebpf:"type_stat_index"`
 }

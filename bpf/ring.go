@@ -6,25 +6,34 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"unsafe"
 
 	"github.com/cilium/ebpf"
 )
 
-// Layout of struct ring_meta and its struct err_slot array.
-const (
-	ringMetaSize     = 32 + errCacheSlots*errSlotSize
-	offMetaCgroup    = 0
-	offMetaHead      = 8
-	offMetaExitLost  = 16
-	offMetaCreatedNs = 24
-	offMetaErrs      = 32
+// Layout of struct ring_meta and its struct err_slot array, from the
+// types bpf2go generated (TestRecordLayout checks them against the BTF).
+var ringMeta recorderRingMeta
 
-	errCacheSlots  = 8
-	errSlotSize    = 32
-	offSlotKey     = 0
-	offSlotCount   = 8
-	offSlotLastSeq = 16
-	offSlotLastNs  = 24
+const (
+	ringMetaSize      = int(unsafe.Sizeof(ringMeta))
+	offMetaCgroup     = int(unsafe.Offsetof(ringMeta.CgroupId))
+	offMetaHead       = int(unsafe.Offsetof(ringMeta.Head))
+	offMetaExitLost   = int(unsafe.Offsetof(ringMeta.ExitLost))
+	offMetaCreatedNs  = int(unsafe.Offsetof(ringMeta.CreatedNs))
+	offMetaSetup      = int(unsafe.Offsetof(ringMeta.Setup))
+	offMetaMainPID    = int(unsafe.Offsetof(ringMeta.MainPid))
+	offMetaAppSeq     = int(unsafe.Offsetof(ringMeta.AppSeq))
+	offMetaMainStatus = int(unsafe.Offsetof(ringMeta.MainStatus))
+	offMetaMainFlags  = int(unsafe.Offsetof(ringMeta.MainFlags))
+	offMetaErrs       = int(unsafe.Offsetof(ringMeta.Errs))
+
+	errCacheSlots  = len(ringMeta.Errs)
+	errSlotSize    = int(unsafe.Sizeof(ringMeta.Errs[0]))
+	offSlotKey     = int(unsafe.Offsetof(ringMeta.Errs[0].Key))
+	offSlotCount   = int(unsafe.Offsetof(ringMeta.Errs[0].Count))
+	offSlotLastSeq = int(unsafe.Offsetof(ringMeta.Errs[0].LastSeq))
+	offSlotLastNs  = int(unsafe.Offsetof(ringMeta.Errs[0].LastNs))
 )
 
 // Ring describes one container's ring.
@@ -34,6 +43,20 @@ type Ring struct {
 	Written   uint64 // records ever written (the newest sequence number)
 	ExitLost  uint64 // exits whose entry record was overwritten first
 	CreatedNs uint64 // CLOCK_MONOTONIC when the ring was assigned
+
+	// Setup is true while the container runtime sets the container up:
+	// its entrypoint has not started yet.
+	Setup bool
+	// MainPID is the container's main process (the entrypoint, or the
+	// first task of a cgroup without a runtime); 0 until it starts.
+	MainPID uint32
+	// AppSeq is the record of the execve that started the entrypoint; 0
+	// where no runtime ran.
+	AppSeq uint64
+	// MainExited says the main process has ended, as MainStatus (a wait
+	// status) says; MainOOMKilled that the OOM killer chose it.
+	MainExited, MainOOMKilled bool
+	MainStatus                uint32
 }
 
 // Overwritten is the number of records the ring no longer holds.
@@ -72,13 +95,20 @@ func (r *Recorder) Rings() (rings []Ring, untracked []uint64, err error) {
 
 func (r *Recorder) ringMeta(slot uint32) Ring {
 	var b [ringMetaSize]byte
-	_, _ = r.rings.ReadAt(b[:], int64(slot)*ringMetaSize)
+	_, _ = r.rings.ReadAt(b[:], int64(slot)*int64(ringMetaSize))
 	bo := binary.NativeEndian
+	flags := bo.Uint32(b[offMetaMainFlags:])
 	return Ring{
-		Slot:      slot,
-		Written:   bo.Uint64(b[offMetaHead:]),
-		ExitLost:  bo.Uint64(b[offMetaExitLost:]),
-		CreatedNs: bo.Uint64(b[offMetaCreatedNs:]),
+		Slot:          slot,
+		Written:       bo.Uint64(b[offMetaHead:]),
+		ExitLost:      bo.Uint64(b[offMetaExitLost:]),
+		CreatedNs:     bo.Uint64(b[offMetaCreatedNs:]),
+		Setup:         bo.Uint32(b[offMetaSetup:]) != 0,
+		MainPID:       bo.Uint32(b[offMetaMainPID:]),
+		AppSeq:        bo.Uint64(b[offMetaAppSeq:]),
+		MainExited:    flags&uint32(recorderMainFlagMAIN_EXITED) != 0,
+		MainOOMKilled: flags&uint32(recorderMainFlagMAIN_OOM_KILLED) != 0,
+		MainStatus:    bo.Uint32(b[offMetaMainStatus:]),
 	}
 }
 
@@ -194,7 +224,7 @@ func (r *Recorder) Release(cgroupID uint64) error {
 	// as the kernel counts its own (errors_map_full); it must not keep the
 	// ring from being freed.
 	r.foldLost.Add(r.foldErrorSlots(cgroupID, c.Slot))
-	if _, err := r.rings.WriteAt(make([]byte, ringMetaSize), int64(c.Slot)*ringMetaSize); err != nil {
+	if _, err := r.rings.WriteAt(make([]byte, ringMetaSize), int64(c.Slot)*int64(ringMetaSize)); err != nil {
 		return fmt.Errorf("wiping ring %d metadata: %w", c.Slot, err)
 	}
 	if err := r.maps.FreeSlots.Update(nil, c.Slot, ebpf.UpdateAny); err != nil {

@@ -55,6 +55,7 @@ type options struct {
 	ringSize        int
 	maxRings        int
 	captureBytes    int
+	runtimeComms    string
 	reclaimInterval time.Duration
 	nodeName        string
 	externalURL     string
@@ -84,6 +85,7 @@ func main() {
 	app.Flag("recorder.ring-size", "Records kept per container (a power of two); each takes 248 bytes of kernel memory.").Default("4096").IntVar(&opts.ringSize)
 	app.Flag("recorder.max-containers", "Containers that can have a ring at once; more are counted as untracked. Kernel memory is allocated for all of them at start.").Default("128").IntVar(&opts.maxRings)
 	app.Flag("recorder.capture-bytes", fmt.Sprintf("Bytes of read/write buffers copied into records (0 to %d); 0 copies none.", bpf.MaxCaptureBytes)).Default("64").IntVar(&opts.captureBytes)
+	app.Flag("recorder.runtime-comms", fmt.Sprintf("Command names of the container runtime's own processes, comma-separated (at most %d; a trailing * matches any rest; empty: none). What they do in a container's cgroup, and everything there before the runtime's first successful execve, is the container's setup: marked in dumps, not counted in the metrics.", bpf.MaxRuntimeComms)).Default(strings.Join(bpf.DefaultRuntimeComms, ",")).StringVar(&opts.runtimeComms)
 	app.Flag("recorder.reclaim-interval", "How often rings of removed cgroups are freed.").Default("5s").DurationVar(&opts.reclaimInterval)
 	app.Flag("bpf.fs-path", "Where the bpf filesystem is. When --bpf.pin-path is below it and no bpf filesystem is mounted there, the exporter mounts one (needs CAP_SYS_ADMIN; with mount propagation it reaches the host).").Default(bpf.BPFFSRoot).StringVar(&opts.bpffs)
 	app.Flag("bpf.pin-path", "Directory on a bpf filesystem where rings and counters are pinned, so that a restarted or upgraded exporter continues them; empty to pin nothing.").Default("/sys/fs/bpf/flightrec").StringVar(&opts.pinPath)
@@ -170,7 +172,7 @@ func run(opts options, webFlags *web.FlagConfig, logger *slog.Logger) error {
 		return fmt.Errorf("--recorder.cgroup-parent: %w", err)
 	}
 	cfg := bpf.Config{
-		RingSize: opts.ringSize, MaxRings: opts.maxRings, CaptureBytes: opts.captureBytes,
+		RingSize: opts.ringSize, MaxRings: opts.maxRings, CaptureBytes: opts.captureBytes, RuntimeComms: splitList(opts.runtimeComms),
 		ParentCgroupID: parentID, ParentLevel: cgroups.Level(parent), Arch: arch,
 		Watch: copts.Watched(), ErrorSeries: copts.ErrorSeries, LatencySeries: copts.LatencySeries,
 		SkipErrors: !copts.Enabled("errors"),
@@ -437,4 +439,15 @@ func useRuntime(ctx context.Context, endpoint string, logger *slog.Logger) (*cri
 	}
 	logger.Info("naming containers from the container runtime (CRI)", "endpoint", endpoint)
 	return c, nil
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
 }

@@ -21,19 +21,31 @@ type Entry struct {
 	TID         uint32    `json:"tid"`
 	Comm        string    `json:"comm"`
 	Kind        string    `json:"kind"` // syscall, exit, signal, oom_kill
-	Syscall     string    `json:"syscall"`
-	Nr          int32     `json:"nr"`
-	Args        [6]uint64 `json:"args"`
-	Params      string    `json:"params"`
-	Finished    bool      `json:"finished"`
-	Ret         *int64    `json:"ret"`   // null while unfinished
-	Errno       string    `json:"errno"` // EACCES..., "" on success
-	RetText     string    `json:"ret_text"`
-	DurationNs  *uint64   `json:"duration_ns"` // null while unfinished
-	ExitCode    *int      `json:"exit_code,omitempty"`
-	Signal      string    `json:"signal,omitempty"`
-	CoreDumped  bool      `json:"core_dumped,omitempty"`
+	// Phase is "runtime" for what the container runtime did while it set
+	// the container up, "app" for the rest.
+	Phase string `json:"phase"`
+	// AppStarts marks the first entry shown after the runtime's setup:
+	// the text dump prints a line above it.
+	AppStarts  bool      `json:"app_starts,omitempty"`
+	Syscall    string    `json:"syscall"`
+	Nr         int32     `json:"nr"`
+	Args       [6]uint64 `json:"args"`
+	Params     string    `json:"params"`
+	Finished   bool      `json:"finished"`
+	Ret        *int64    `json:"ret"`   // null while unfinished
+	Errno      string    `json:"errno"` // EACCES..., "" on success
+	RetText    string    `json:"ret_text"`
+	DurationNs *uint64   `json:"duration_ns"` // null while unfinished
+	ExitCode   *int      `json:"exit_code,omitempty"`
+	Signal     string    `json:"signal,omitempty"`
+	CoreDumped bool      `json:"core_dumped,omitempty"`
 }
+
+// Entry phases.
+const (
+	PhaseRuntime = "runtime"
+	PhaseApp     = "app"
+)
 
 // Entry kinds.
 const (
@@ -48,7 +60,10 @@ func Decode(arch syscalls.Arch, clock bpf.Clock, r *bpf.Record) Entry {
 	e := Entry{
 		Seq: r.Seq, Time: clock.Wall(r.EnterNs), MonotonicNs: r.EnterNs,
 		CPU: r.CPU, PID: r.PID, TID: r.TID, Comm: r.Comm, Nr: r.Nr, Args: r.Args,
-		Finished: r.Finished,
+		Finished: r.Finished, Phase: PhaseApp,
+	}
+	if r.Setup {
+		e.Phase = PhaseRuntime
 	}
 	switch r.Nr {
 	case bpf.EventProcessExit:

@@ -184,7 +184,17 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 
+	// The container runtime's setup: runc's init looks for something it
+	// does not need, then starts the entrypoint.
+	setupStat := rec("newfstatat", 0, 2, -2, atFDCWD, 0x4000, 0x4100, 0)
+	setupStat.Str1 = []byte("/run/containerd/io.containerd.runtime.v2.task")
+	setupClose := rec("close", 5, 1, -9, 17)
+	runcSetup := earlier(200*time.Microsecond, setupStat, setupClose)
+	for i := range runcSetup {
+		runcSetup[i].Comm, runcSetup[i].Setup = "runc:[2:INIT]", true
+	}
 	execve := rec("execve", 0, 310, 0, 0x5000, 0x5100, 0x5200)
+	execve.Comm, execve.Setup = "runc:[2:INIT]", true
 	execve.Str1 = []byte("/bin/sh")
 	execve.Argv = [][]byte{[]byte("sh"), []byte("-c"), []byte("cat /etc/shadow; exit 1")}
 	open := rec("openat", 400, 3, -13, atFDCWD, 0x6000, 0)
@@ -204,7 +214,8 @@ func newFixture(t *testing.T) *fixture {
 	sleep.Finished, sleep.ExitNs, sleep.Comm, sleep.PID, sleep.TID = false, 0, "billing", 900, 900
 
 	src := &fakeSource{cfg: bpf.Config{RingSize: 4096, MaxRings: 128}, untracked: []uint64{77}}
-	src.add(appCg, execve, open, write, exitGroup, exited(460, 1))
+	src.add(appCg, runcSetup[0], runcSetup[1], execve, open, write, exitGroup, exited(460, 1))
+	src.rings[0].MainPID, src.rings[0].AppSeq = 4242, 3
 	src.add(proxyCg, connect, read)
 	src.add(svcCg, sleep)
 

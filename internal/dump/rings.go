@@ -36,8 +36,13 @@ type RingInfo struct {
 	Newest      *time.Time `json:"newest,omitempty"`
 	Live        bool       `json:"live"`
 	FrozenAt    *time.Time `json:"frozen_at,omitempty"` // set for the ring of an earlier run
-	Ended       string     `json:"ended,omitempty"`     // how that run ended
-	Restarts    *int       `json:"restarts,omitempty"`  // Kubernetes: restarts of the container before this run
+	Ended       string     `json:"ended,omitempty"`     // how that run ended: how its main process did
+	// MainPID is the container's main process: its entrypoint, or the
+	// first process of a cgroup that no runtime set up. AppSeq is the
+	// record of the execve with which the runtime started the entrypoint.
+	MainPID  uint32 `json:"main_pid,omitempty"`
+	AppSeq   uint64 `json:"app_seq,omitempty"`
+	Restarts *int   `json:"restarts,omitempty"` // Kubernetes: restarts of the container before this run
 }
 
 // newRingInfo is the identity of the ring of the cgroup at path.
@@ -76,7 +81,7 @@ func frozenRing(f *frozen.Ring) ring {
 	info := newRingInfo(f.Cgroup, f.CgroupID)
 	info.Namespace, info.Pod, info.Container = f.Labels.Namespace, f.Labels.Pod, f.Labels.Container
 	info.Written, info.Overwritten, info.Torn, info.FrozenAt, info.Ended = f.Written, f.Overwritten, f.Torn, &at, f.Ended
-	info.Restarts = f.Restarts
+	info.Restarts, info.MainPID, info.AppSeq = f.Restarts, f.MainPID, f.AppSeq
 	return ring{records: f.Records, info: info}
 }
 
@@ -105,6 +110,7 @@ func (h *Handler) load(r *ring) error {
 	r.info.Overwritten = snap.Ring.Overwritten(h.Source.Config().RingSize)
 	r.info.Torn = snap.Torn
 	r.info.ExitLost = snap.Ring.ExitLost
+	r.info.MainPID, r.info.AppSeq = snap.Ring.MainPID, snap.Ring.AppSeq
 	return nil
 }
 
@@ -113,6 +119,7 @@ func (h *Handler) entries(q Query, rings []ring, withContainer bool) []Entry {
 	clock := h.clock()
 	out := []Entry{}
 	for _, r := range rings {
+		shownSetup := false
 		for i := range r.records {
 			e := Decode(h.Arch, clock, Redacted(h.Redact, &r.records[i]))
 			if withContainer {
@@ -121,9 +128,19 @@ func (h *Handler) entries(q Query, rings []ring, withContainer bool) []Entry {
 					e.Container = r.info.Identity
 				}
 			}
-			if q.keep(&e) {
-				out = append(out, e)
+			if !q.keep(&e) {
+				continue
 			}
+			// The first entry shown after the setup, where some of the
+			// setup is shown too, is where the application starts.
+			if app := r.info.AppSeq; app > 0 {
+				if e.Seq <= app {
+					shownSetup = true
+				} else if shownSetup {
+					e.AppStarts, shownSetup = true, false
+				}
+			}
+			out = append(out, e)
 		}
 	}
 	if len(rings) > 1 {

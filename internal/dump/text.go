@@ -1,18 +1,54 @@
 package dump
 
 import (
+	"bufio"
+	"bytes"
 	"fmt"
-	"github.com/flightrec/flightrec_exporter/internal/syscalls"
 	"io"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/flightrec/flightrec_exporter/internal/syscalls"
 )
 
+// noteMark starts a line that is not a row: a note between the rows. It is
+// written as a row of empty cells, so that the columns stay aligned across
+// it, and replaced by its text after the alignment.
+const noteMark = "\x01"
+
 // WriteText prints entries as aligned columns, one syscall per line, with a
-// CONTAINER column when entries of several containers are interleaved.
+// CONTAINER column when entries of several containers are interleaved, and
+// a line where an application starts after its container runtime's setup.
 func WriteText(w io.Writer, entries []Entry, withContainer bool) error {
+	var aligned bytes.Buffer
+	if err := writeRows(&aligned, entries, withContainer); err != nil {
+		return err
+	}
+	sc := bufio.NewScanner(&aligned)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	bw := bufio.NewWriter(w)
+	for sc.Scan() {
+		line := sc.Text()
+		if i := strings.Index(line, noteMark); i >= 0 {
+			line = line[i+len(noteMark):]
+		}
+		bw.WriteString(line)
+		bw.WriteByte('\n')
+	}
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+func writeRows(w io.Writer, entries []Entry, withContainer bool) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 1, ' ', 0)
+	cells := "\t\t\t\t\t\t\t\t"
+	if withContainer {
+		cells += "\t"
+	}
 	container := ""
 	if withContainer {
 		container = "CONTAINER\t"
@@ -37,6 +73,14 @@ func WriteText(w io.Writer, entries []Entry, withContainer bool) error {
 		comm := strconv.Quote(e.Comm)
 		if withContainer {
 			container = e.Container + "\t"
+		}
+		if e.AppStarts {
+			where := ""
+			if withContainer {
+				where = " of " + e.Container
+			}
+			fmt.Fprintf(tw, "%s%s--- application%s starts: pid %d (above: the container runtime's setup) ---\n",
+				cells, noteMark, where, e.PID)
 		}
 		fmt.Fprintf(tw, "%s\t%s%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n",
 			e.Time.Format("15:04:05.000000"), container, e.CPU, e.PID, e.TID, comm[1:len(comm)-1],

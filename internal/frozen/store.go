@@ -31,7 +31,9 @@ type Ring struct {
 	Overwritten uint64
 	Torn        uint64
 	Records     []bpf.Record
-	Restarts    *int // Kubernetes: restarts of the container before this run
+	Restarts    *int   // Kubernetes: restarts of the container before this run
+	MainPID     uint32 // the container's main process (bpf.Ring.MainPID)
+	AppSeq      uint64 // the record that started the entrypoint (bpf.Ring.AppSeq)
 	bytes       int64
 }
 
@@ -61,7 +63,8 @@ func (s *Store) Freeze(snap bpf.Snapshot, path string, labels containers.Labels,
 	f := &Ring{
 		Restarts: restarts,
 		CgroupID: snap.Ring.CgroupID, Cgroup: path, Labels: labels, FrozenAt: now,
-		Ended: howItEnded(snap.Records), Written: snap.Ring.Written,
+		Ended: howItEnded(snap.Ring, snap.Records), Written: snap.Ring.Written,
+		MainPID: snap.Ring.MainPID, AppSeq: snap.Ring.AppSeq,
 		Overwritten: snap.Ring.Overwritten(ringSize), Torn: snap.Torn, Records: snap.Records,
 	}
 	f.bytes = estimateBytes(snap.Records)
@@ -182,9 +185,19 @@ func (s *Store) Previous(n int, match func(*Ring) bool) (*Ring, bool) {
 	return nil, false
 }
 
-// howItEnded reads the end of a ring: the last exit of a whole process
-// (a thread group), by code or signal, and whether the OOM killer chose it.
-func howItEnded(recs []bpf.Record) string {
+// howItEnded says how a container ended: how its main process did, as the
+// kernel kept it with the ring (a child left behind dies later, killed or
+// not, and says nothing about the container). Where the main process is
+// not known, it reads the end of the records: the last exit of a whole
+// process (a thread group), by code or signal, and whether the OOM killer
+// chose it.
+func howItEnded(ring bpf.Ring, recs []bpf.Record) string {
+	switch {
+	case ring.MainOOMKilled:
+		return "OOM killed"
+	case ring.MainExited:
+		return syscalls.DecodeWaitStatus(int(ring.MainStatus)).String()
+	}
 	var last *bpf.Record
 	for i := range recs {
 		r := &recs[i]

@@ -86,3 +86,35 @@ func TestStorePersists(t *testing.T) {
 		t.Errorf("a torn state file: %d, %v; want an empty store", n, err)
 	}
 }
+
+// A container's ending is its main process's, as the kernel kept it, not
+// the last exit in the ring: a child left behind is killed after the
+// entrypoint exits (the pid namespace's init died), and a busy ring may
+// have lost the entrypoint's exit record.
+func TestEndedIsTheMainProcesss(t *testing.T) {
+	child := bpf.Record{Seq: 3, Nr: bpf.EventProcessExit, PID: 10, Finished: true}
+	child.Args[0], child.Args[1] = 9, bpf.ExitGroupDead // SIGKILL
+	main := bpf.Record{Seq: 2, Nr: bpf.EventProcessExit, PID: 9, Finished: true}
+	main.Args[0], main.Args[1] = 3<<8, bpf.ExitGroupDead
+	for _, c := range []struct {
+		name string
+		ring bpf.Ring
+		recs []bpf.Record
+		want string
+	}{
+		{"main exited, child killed after it", bpf.Ring{MainPID: 9, MainExited: true, MainStatus: 3 << 8}, []bpf.Record{main, child}, "exited with 3"},
+		{"main's exit record overwritten", bpf.Ring{MainPID: 9, MainExited: true, MainStatus: 15}, []bpf.Record{child}, "killed by SIGTERM"},
+		{"main OOM killed", bpf.Ring{MainPID: 9, MainExited: true, MainStatus: 9, MainOOMKilled: true}, []bpf.Record{child}, "OOM killed"},
+		{"main unknown: the last whole process", bpf.Ring{}, []bpf.Record{main, child}, "killed by SIGKILL"},
+	} {
+		s := NewStore(Limits{})
+		c.ring.CgroupID = 7
+		f := s.Freeze(bpf.Snapshot{Ring: c.ring, Records: c.recs}, "/a", app, nil, 4096, t0)
+		if f.Ended != c.want {
+			t.Errorf("%s: ended %q, want %q", c.name, f.Ended, c.want)
+		}
+		if f.MainPID != c.ring.MainPID {
+			t.Errorf("%s: main pid %d, want %d", c.name, f.MainPID, c.ring.MainPID)
+		}
+	}
+}

@@ -405,3 +405,40 @@ func fsyncCost(args []string) error {
 	fmt.Println(around.Nanoseconds())
 	return nil
 }
+
+// runtimeInitComm is the name runc's init stage gives itself.
+const runtimeInitComm = "runc:[2:INIT]"
+
+// asRuntime does what a container runtime's init does in the container's
+// cgroup before the entrypoint: it enters the cgroup under the runtime's
+// name (as runc's parent puts its child there), makes syscalls of its own
+// that fail, and then execs the entrypoint.
+func asRuntime(args []string) error {
+	if len(args) < 3 {
+		return errors.New("want PROCS N PROG ARGS...")
+	}
+	n, err := count(args, 1)
+	if err != nil {
+		return err
+	}
+	runtime.LockOSThread() // the exec runs on a renamed thread
+	// Every thread: whichever runs first in the cgroup is the runtime's.
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return err
+	}
+	for _, task := range tasks {
+		if err := os.WriteFile("/proc/self/task/"+task.Name()+"/comm", []byte(runtimeInitComm), 0); err != nil {
+			return fmt.Errorf("naming thread %s: %w", task.Name(), err)
+		}
+	}
+	if err := os.WriteFile(args[0], []byte(strconv.Itoa(os.Getpid())), 0); err != nil {
+		return fmt.Errorf("joining the cgroup: %w", err)
+	}
+	for i := 0; i < n; i++ {
+		if _, err := unix.Open("/nonexistent/runtime-setup", unix.O_RDONLY, 0); !errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("setup open: %v, want ENOENT", err)
+		}
+	}
+	return syscall.Exec(args[2], args[2:], os.Environ())
+}
