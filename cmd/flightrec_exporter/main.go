@@ -221,7 +221,7 @@ func run(opts options, webFlags *web.FlagConfig, logger *slog.Logger) error {
 		defer criClient.Close()
 		resolver.SetDirectory(criClient)
 	}
-	store := frozen.NewStore(opts.dump.Limits())
+	store := frozen.NewStore(opts.dump.Limits(), resolver)
 	if dir := opts.dump.StateDir; dir != "" {
 		n, err := store.Persist(dir, time.Now())
 		if err != nil {

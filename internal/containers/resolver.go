@@ -123,17 +123,19 @@ func (r *Resolver) Forget(ids []uint64) {
 // a container is alive while one of its runs is.
 func (r *Resolver) LabelSet() map[Labels]bool {
 	r.mu.Lock()
-	entries := make([]*entry, 0, len(r.known))
-	for _, e := range r.known {
+	entries := make(map[uint64]*entry, len(r.known))
+	for id, e := range r.known {
 		if !e.expired && e.path != "" {
-			entries = append(entries, e)
+			entries[id] = e
 		}
 	}
 	dir := r.dir
 	r.mu.Unlock()
 	set := make(map[Labels]bool, len(entries))
-	for _, e := range entries {
-		set[r.labelsOf(e, dir)] = true
+	for id, e := range entries {
+		if l, ok := r.labelsOf(id, e, dir); ok {
+			set[l] = true
+		}
 	}
 	if dir != nil {
 		for _, l := range dir.Containers() {
@@ -143,9 +145,11 @@ func (r *Resolver) LabelSet() map[Labels]bool {
 	return set
 }
 
-// Labels returns the metric labels of cgroup id; false for a cgroup whose
-// path was never known. A Kubernetes container the directory does not know
-// (yet: the API server may be down) is labelled by its cgroup path.
+// Labels returns the metric labels of cgroup id. It is false for a cgroup
+// whose path was never known, and for a Kubernetes container that no
+// directory names yet (the runtime or the API server will; until then its
+// series are not exported, and the kernel keeps its counts): a label that
+// changed after it was first exported would split the series.
 func (r *Resolver) Labels(id uint64) (Labels, bool) {
 	if _, _, ok := r.Path(id); !ok {
 		return Labels{}, false
@@ -156,42 +160,87 @@ func (r *Resolver) Labels(id uint64) (Labels, bool) {
 	if e == nil || e.path == "" {
 		return Labels{}, false
 	}
-	return r.labelsOf(e, dir), true
+	return r.labelsOf(id, e, dir)
 }
 
 // labelsOf names an entry, through the directory when it knows the
 // container, else as it last did (the pod may be gone while the cgroup's
-// last run is frozen or its series are in their grace period), else by path.
-func (r *Resolver) labelsOf(e *entry, dir Directory) Labels {
-	if l, ok := directoryLabels(e, dir); ok {
-		r.mu.Lock()
-		e.named = &l
-		r.mu.Unlock()
-		return l
+// last run is frozen or its series are in their grace period); a cgroup
+// that is no Kubernetes container's is named by its path.
+func (r *Resolver) labelsOf(id uint64, e *entry, dir Directory) (Labels, bool) {
+	l, ok := directoryLabels(e, dir)
+	if !ok && dir != nil && e.id.Kubernetes && e.id.IsContainer() && r.oldestOfPod(id, e) {
+		l, ok = sandboxLabels(e, dir)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if e.named != nil {
-		return *e.named
+	switch {
+	case ok:
+		e.named = &l
+		return l, true
+	case e.named != nil:
+		return *e.named, true
+	case dir != nil && e.id.Kubernetes && e.id.IsContainer():
+		return Labels{}, false // not named yet
 	}
-	return Labels{Container: e.path}
+	return Labels{Container: e.path}, true
 }
 
+// NameOf names the cgroup at path (which may be gone) as Labels would, and
+// gives its restart count where the directory knows it: the frozen rings of
+// containers that had no name yet when they ended are named so, later.
+func (r *Resolver) NameOf(path string) (l Labels, restarts *int, ok bool) {
+	e := newEntry(path)
+	r.mu.Lock()
+	dir := r.dir
+	r.mu.Unlock()
+	if l, ok = directoryLabels(e, dir); ok {
+		if n, known := dir.Restarts(e.id.ContainerID); known {
+			restarts = &n
+		}
+		return l, restarts, true
+	}
+	if dir != nil && e.id.Kubernetes && e.id.IsContainer() {
+		return Labels{}, nil, false
+	}
+	return Labels{Container: path}, nil, true
+}
+
+// directoryLabels names a Kubernetes container by its runtime id. The
+// runtime (CRI) names sandboxes too; the API server does not know them.
 func directoryLabels(e *entry, dir Directory) (Labels, bool) {
-	if dir != nil && e.id.Kubernetes {
-		if e.id.ContainerID != "" {
-			if l, ok := dir.Container(e.id.ContainerID); ok {
-				return l, true
-			}
-		}
-		if e.id.PodUID != "" && e.id.IsContainer() {
-			// A container of a known pod that is in no container status: the sandbox.
-			if ns, pod, ok := dir.Pod(e.id.PodUID); ok {
-				return Labels{Namespace: ns, Pod: pod, Container: SandboxContainer}, true
-			}
-		}
+	if dir != nil && e.id.Kubernetes && e.id.ContainerID != "" {
+		return dir.Container(e.id.ContainerID)
 	}
 	return Labels{}, false
+}
+
+// sandboxLabels names the sandbox of a pod the directory knows.
+func sandboxLabels(e *entry, dir Directory) (Labels, bool) {
+	if e.id.PodUID == "" {
+		return Labels{}, false
+	}
+	ns, pod, ok := dir.Pod(e.id.PodUID)
+	return Labels{Namespace: ns, Pod: pod, Container: SandboxContainer}, ok
+}
+
+// oldestOfPod reports whether cgroup id is the oldest live container cgroup
+// of its pod: the sandbox, which the kubelet creates before any container
+// and which lives as long as the pod. Cgroup ids grow with creation. (A
+// container that is merely missing from the pod's status, because it
+// started and crashed before the kubelet reported it, is younger.)
+func (r *Resolver) oldestOfPod(id uint64, e *entry) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !e.goneAt.IsZero() {
+		return false
+	}
+	for other, o := range r.known {
+		if other < id && o.goneAt.IsZero() && o.id.PodUID == e.id.PodUID && o.id.IsContainer() {
+			return false
+		}
+	}
+	return true
 }
 
 // Update walks the hierarchy: it learns new cgroups, marks removed ones, and

@@ -219,7 +219,7 @@ func newFixture(t *testing.T) *fixture {
 	src.add(proxyCg, connect, read)
 	src.add(svcCg, sleep)
 
-	store := frozen.NewStore(frozen.Limits{Retention: time.Hour, MaxRings: 8, MaxBytes: 1 << 20})
+	store := frozen.NewStore(frozen.Limits{Retention: time.Hour, MaxRings: 8, MaxBytes: 1 << 20}, nil)
 	oldOpen := rec("openat", 10, 2, -2, atFDCWD, 0x6000, 0)
 	oldOpen.Str1 = []byte("/etc/app/config.yaml")
 	restarts := 0

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flightrec/flightrec_exporter/internal/containers"
 	"github.com/flightrec/flightrec_exporter/internal/syscalls"
 )
 
@@ -58,6 +59,10 @@ func ParseQuery(v url.Values, arch syscalls.Arch, now time.Time) (Query, error) 
 		return q, fmt.Errorf("namespace= and container= need pod=")
 	}
 	for name, val := range map[string]string{"namespace": q.Namespace, "pod": q.Pod, "container": q.Container} {
+		// The sandbox's label, as in the metrics, is not a Kubernetes name.
+		if name == "container" && val == containers.SandboxContainer {
+			continue
+		}
 		if val != "" && !validName(val) {
 			return q, fmt.Errorf("%s %q: not a Kubernetes name", name, val)
 		}

@@ -24,7 +24,7 @@ import (
 type Ring struct {
 	CgroupID    uint64
 	Cgroup      string
-	Labels      containers.Labels
+	Labels      containers.Labels // zero until the container is named (Named)
 	FrozenAt    time.Time
 	Ended       string // how the container ended: "exited with 1", "killed by SIGSEGV", "OOM killed", "unknown"
 	Written     uint64
@@ -44,9 +44,19 @@ type Limits struct {
 	MaxBytes  int64         // estimated memory
 }
 
+// Named reports whether the ring's container has its names.
+func (f *Ring) Named() bool { return f.Labels != (containers.Labels{}) }
+
+// Namer names the container of a ring frozen before it had names: a run
+// that ended before the runtime or the API server knew it.
+type Namer interface {
+	NameOf(cgroupPath string) (labels containers.Labels, restarts *int, ok bool)
+}
+
 // Store keeps frozen rings, newest last, within Limits.
 type Store struct {
 	limits Limits
+	namer  Namer
 
 	mu      sync.Mutex
 	frozen  []*Ring
@@ -55,8 +65,34 @@ type Store struct {
 	saveErr error
 }
 
-// NewStore returns an empty store.
-func NewStore(l Limits) *Store { return &Store{limits: l} }
+// NewStore returns an empty store; namer (may be nil) names the rings
+// frozen without names when they are read.
+func NewStore(l Limits, namer Namer) *Store { return &Store{limits: l, namer: namer} }
+
+// nameLocked asks the namer again for the rings frozen without names.
+func (s *Store) nameLocked() {
+	if s.namer == nil {
+		return
+	}
+	changed := false
+	for i, f := range s.frozen {
+		if f.Named() {
+			continue
+		}
+		if l, restarts, ok := s.namer.NameOf(f.Cgroup); ok {
+			// A copy: readers may hold the unnamed one.
+			named := *f
+			named.Labels, changed = l, true
+			if named.Restarts == nil {
+				named.Restarts = restarts
+			}
+			s.frozen[i] = &named
+		}
+	}
+	if changed {
+		s.saveErr = s.saveLocked()
+	}
+}
 
 // Freeze builds a frozen ring from a snapshot and keeps it.
 func (s *Store) Freeze(snap bpf.Snapshot, path string, labels containers.Labels, restarts *int, ringSize int, now time.Time) *Ring {
@@ -131,6 +167,7 @@ func (s *Store) expireLocked(now time.Time) {
 func (s *Store) All() []*Ring {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.nameLocked()
 	return append([]*Ring(nil), s.frozen...)
 }
 
@@ -174,6 +211,7 @@ func (s *Store) Collect(ch chan<- prometheus.Metric) {
 func (s *Store) Previous(n int, match func(*Ring) bool) (*Ring, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.nameLocked()
 	for i := len(s.frozen) - 1; i >= 0; i-- {
 		if match(s.frozen[i]) {
 			n--

@@ -27,7 +27,7 @@ func run(id uint64, status uint64, oom bool) bpf.Snapshot {
 var app = containers.Labels{Namespace: "shop", Pod: "web-0", Container: "app"}
 
 func TestStoreKeepsTheNewestWithinItsLimits(t *testing.T) {
-	s := NewStore(Limits{Retention: time.Hour, MaxRings: 2})
+	s := NewStore(Limits{Retention: time.Hour, MaxRings: 2}, nil)
 	s.Freeze(run(1, 1<<8, false), "/a", app, nil, 4096, t0)
 	s.Freeze(run(2, 9, true), "/a", app, nil, 4096, t0.Add(time.Minute))
 	s.Freeze(run(3, 11|0x80, false), "/a", app, nil, 4096, t0.Add(2*time.Minute))
@@ -52,7 +52,7 @@ func TestStoreKeepsTheNewestWithinItsLimits(t *testing.T) {
 
 func TestStoreByteBound(t *testing.T) {
 	one := estimateBytes(run(1, 0, false).Records)
-	s := NewStore(Limits{Retention: time.Hour, MaxBytes: 2*one + one/2})
+	s := NewStore(Limits{Retention: time.Hour, MaxBytes: 2*one + one/2}, nil)
 	for i := uint64(1); i <= 3; i++ {
 		s.Freeze(run(i, 0, false), "/a", app, nil, 4096, t0)
 	}
@@ -64,7 +64,7 @@ func TestStoreByteBound(t *testing.T) {
 // Saved frozen rings survive a restart; a torn state file is ignored.
 func TestStorePersists(t *testing.T) {
 	dir := t.TempDir()
-	s := NewStore(Limits{Retention: time.Hour, MaxRings: 8})
+	s := NewStore(Limits{Retention: time.Hour, MaxRings: 8}, nil)
 	if n, err := s.Persist(dir, t0); err != nil || n != 0 {
 		t.Fatalf("empty dir: %d, %v", n, err)
 	}
@@ -72,7 +72,7 @@ func TestStorePersists(t *testing.T) {
 	if err := s.SaveError(); err != nil {
 		t.Fatal(err)
 	}
-	again := NewStore(Limits{Retention: time.Hour, MaxRings: 8})
+	again := NewStore(Limits{Retention: time.Hour, MaxRings: 8}, nil)
 	if n, err := again.Persist(dir, t0.Add(time.Minute)); err != nil || n != 1 {
 		t.Fatalf("reloaded %d, %v; want 1", n, err)
 	}
@@ -82,7 +82,7 @@ func TestStorePersists(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, stateFile), []byte("torn"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := NewStore(Limits{Retention: time.Hour}).Persist(dir, t0); err != nil || n != 0 {
+	if n, err := NewStore(Limits{Retention: time.Hour}, nil).Persist(dir, t0); err != nil || n != 0 {
 		t.Errorf("a torn state file: %d, %v; want an empty store", n, err)
 	}
 }
@@ -107,7 +107,7 @@ func TestEndedIsTheMainProcesss(t *testing.T) {
 		{"main OOM killed", bpf.Ring{MainPID: 9, MainExited: true, MainStatus: 9, MainOOMKilled: true}, []bpf.Record{child}, "OOM killed"},
 		{"main unknown: the last whole process", bpf.Ring{}, []bpf.Record{main, child}, "killed by SIGKILL"},
 	} {
-		s := NewStore(Limits{})
+		s := NewStore(Limits{}, nil)
 		c.ring.CgroupID = 7
 		f := s.Freeze(bpf.Snapshot{Ring: c.ring, Records: c.recs}, "/a", app, nil, 4096, t0)
 		if f.Ended != c.want {
@@ -116,5 +116,33 @@ func TestEndedIsTheMainProcesss(t *testing.T) {
 		if f.MainPID != c.ring.MainPID {
 			t.Errorf("%s: main pid %d, want %d", c.name, f.MainPID, c.ring.MainPID)
 		}
+	}
+}
+
+// namer names the paths it has been told.
+type namer map[string]containers.Labels
+
+func (n namer) NameOf(path string) (containers.Labels, *int, bool) {
+	l, ok := n[path]
+	return l, nil, ok
+}
+
+// A run frozen before it had a name is named when it is read, once the
+// namer knows it; until then no label query finds it.
+func TestFrozenRingNamedLater(t *testing.T) {
+	names := namer{}
+	s := NewStore(Limits{}, names)
+	s.Freeze(run(1, 3<<8, false), "/kubepods/pod1/c1", containers.Labels{}, nil, 4096, t0)
+	isApp := func(r *Ring) bool { return r.Labels == app }
+	if _, ok := s.Previous(1, isApp); ok {
+		t.Fatal("an unnamed ring matched app")
+	}
+	if all := s.All(); len(all) != 1 || all[0].Named() {
+		t.Fatalf("want one unnamed ring, got %+v", all)
+	}
+	names["/kubepods/pod1/c1"] = app
+	r, ok := s.Previous(1, isApp)
+	if !ok || r.Ended != "exited with 3" {
+		t.Fatalf("named ring: %+v %v", r, ok)
 	}
 }

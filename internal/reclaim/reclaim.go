@@ -104,13 +104,13 @@ func (rc *Reclaimer) Reclaim(now time.Time) (int, error) {
 			return freed, fmt.Errorf("freezing ring of cgroup %d: %w", r.CgroupID, err)
 		}
 		if len(snap.Records) > 0 {
-			path, _, _ := rc.Resolver.Path(r.CgroupID)
-			labels, ok := rc.Resolver.Labels(r.CgroupID)
-			if !ok {
-				labels.Container = containers.RemovedCgroup(r.CgroupID)
-			}
-			if path == "" {
-				path = labels.Container
+			path, _, known := rc.Resolver.Path(r.CgroupID)
+			// A container not named yet is frozen without a name; the
+			// store names it when the runtime or the API server does.
+			labels, _ := rc.Resolver.Labels(r.CgroupID)
+			if !known || path == "" {
+				path = containers.RemovedCgroup(r.CgroupID)
+				labels = containers.Labels{Container: path}
 			}
 			var restarts *int
 			if n, ok := rc.Resolver.Restarts(r.CgroupID); ok {

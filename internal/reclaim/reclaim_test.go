@@ -72,7 +72,7 @@ func TestReclaimFreezesThenForgets(t *testing.T) {
 		counters: []uint64{app, gone},
 	}
 	resolver := containers.NewResolver(hier, "/", time.Minute)
-	store := frozen.NewStore(frozen.Limits{Retention: time.Hour, MaxRings: 4, MaxBytes: 1 << 20})
+	store := frozen.NewStore(frozen.Limits{Retention: time.Hour, MaxRings: 4, MaxBytes: 1 << 20}, nil)
 	rc := New(k, resolver, store, 4096, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	var retired []uint64
 	rc.Retire = func(ids []uint64) { retired = append(retired, ids...) }
