@@ -102,6 +102,7 @@ func TestFastCrashNamedApp(t *testing.T) {
 		t.Fatalf("the crash ran %v: not the race this test is about (it must exit within 200 ms of its start)", ran)
 	}
 	testenv.WaitFor(t, "the crash's cgroup to be removed", func() bool { return cgroupGone(parent, p.ContainerCgroup(id)) })
+	waitFrozen(t, e, id)
 
 	for _, q := range []string{"container=app", "container=app&previous=true"} {
 		code, d, body := getPodDump(t, e, p, q)
@@ -117,8 +118,8 @@ func TestFastCrashNamedApp(t *testing.T) {
 			t.Errorf("dump %s lacks the crash's openat", q)
 		}
 	}
-	if r, ok := getIndex(t, e).findRing(id); !ok || r.Container != "app" {
-		t.Errorf("the crash's frozen ring in the index: %+v (found %v), want container app", r.RingInfo, ok)
+	if r, _ := getIndex(t, e).findRing(id); r.Container != "app" {
+		t.Errorf("the crash's frozen ring in the index: %+v, want container app", r.RingInfo)
 	}
 	if v := sandboxErrors(); v != before {
 		t.Errorf("the sandbox's error count went from %v to %v", before, v)
@@ -143,10 +144,7 @@ func TestRestartsAndPreviousN(t *testing.T) {
 		}
 		// Frozen before the next run starts, as kubelet's back-off ensures.
 		testenv.WaitFor(t, fmt.Sprintf("run %d's cgroup to be removed", run), func() bool { return cgroupGone(parent, p.ContainerCgroup(id)) })
-		testenv.WaitFor(t, fmt.Sprintf("run %d's frozen ring", run), func() bool {
-			r, ok := getIndex(t, e).findRing(id)
-			return ok && r.FrozenAt != nil
-		})
+		waitFrozen(t, e, id)
 		ids = append(ids, id)
 	}
 	current := p.RunContainer(t, "app", "sh", "-c", "cat /nonexistent/run-2; exec sleep 3600")
@@ -207,10 +205,7 @@ func TestRuntimeSetupSeparated(t *testing.T) {
 	if st := p.WaitExited(t, id); st.ExitCode != 3 {
 		t.Fatalf("exit %d, want 3", st.ExitCode)
 	}
-	testenv.WaitFor(t, "the run's frozen ring", func() bool {
-		code, _, _ := getPodDump(t, e, p, "container=app&previous=true")
-		return code == 200
-	})
+	waitFrozen(t, e, id)
 	d := mustPodDump(t, e, p, "container=app&previous=true")
 	if len(d.Rings) != 1 || d.Rings[0].ContainerID != id {
 		t.Fatalf("previous=true: rings %+v, want the run's", d.Rings)
@@ -333,10 +328,7 @@ func TestEndingIsTheEntrypointsExit(t *testing.T) {
 	if st := p.WaitExited(t, id); st.ExitCode != 3 {
 		t.Fatalf("CRI says exit %d, want 3", st.ExitCode)
 	}
-	testenv.WaitFor(t, "the run's frozen ring", func() bool {
-		code, _, _ := getPodDump(t, e, p, "container=app&previous=true")
-		return code == 200
-	})
+	waitFrozen(t, e, id)
 	d := mustPodDump(t, e, p, "container=app&previous=true")
 	if len(d.Rings) != 1 || d.Rings[0].ContainerID != id {
 		t.Fatalf("previous=true: rings %+v", d.Rings)
@@ -384,10 +376,7 @@ func TestCrictlStopEndsWithSIGTERM(t *testing.T) {
 	if stopped >= 10*time.Second || st.ExitCode != 128+15 {
 		t.Fatalf("crictl stop took %v and the exit code is %d: SIGTERM did not end the container (want 143 at once)", stopped, st.ExitCode)
 	}
-	testenv.WaitFor(t, "the run's frozen ring", func() bool {
-		code, _, _ := getPodDump(t, e, p, "container=app&previous=true")
-		return code == 200
-	})
+	waitFrozen(t, e, id)
 	d := mustPodDump(t, e, p, "container=app&previous=true")
 	if len(d.Rings) != 1 || d.Rings[0].ContainerID != id {
 		t.Fatalf("previous=true: rings %+v", d.Rings)
@@ -450,6 +439,16 @@ func TestAPIServerDownNamesFromTheRuntime(t *testing.T) {
 	if sandbox, ok := getIndex(t, e).findRing(p.ID); !ok || sandbox.Pod != p.Name || sandbox.Container != "POD" {
 		t.Errorf("the sandbox's ring: %+v (found %v), want pod %s container POD", sandbox.RingInfo, ok, p.Name)
 	}
+}
+
+// waitFrozen waits until the ring of container id, whose cgroup is gone,
+// is frozen (kept for previous=).
+func waitFrozen(t *testing.T, e *testenv.Exporter, id string) {
+	t.Helper()
+	testenv.WaitFor(t, "the frozen ring of container "+id[:12], func() bool {
+		r, ok := getIndex(t, e).findRing(id)
+		return ok && r.FrozenAt != nil
+	})
 }
 
 // runFor is how long a container ran, from CRI's start and finish times.
