@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -293,11 +294,41 @@ func (p *pod) CreateContainer(t *testing.T, name string, command ...string) stri
 func (p *pod) RunContainer(t *testing.T, name string, command ...string) string {
 	t.Helper()
 	id := p.CreateContainer(t, name, command...)
+	p.checkConfined(t, id)
 	p.rt.MustCrictl(t, "start", id)
 	return id
 }
 
-// Cgroup is the cgroup of container id, relative to the cgroup2 mount.
+// checkConfined fails the test, before container id starts, unless the
+// runtime's spec for it has a read-only root and a read-only /proc/sys: a
+// host-network container must never be able to write the host's sysctls
+// or hostname.
+func (p *pod) checkConfined(t *testing.T, id string) {
+	t.Helper()
+	out := p.rt.MustCrictl(t, "inspect", "-o", "json", id)
+	var v struct {
+		Info struct {
+			RuntimeSpec struct {
+				Root struct {
+					Readonly bool `json:"readonly"`
+				} `json:"root"`
+				Linux struct {
+					ReadonlyPaths []string `json:"readonlyPaths"`
+				} `json:"linux"`
+			} `json:"runtimeSpec"`
+		} `json:"info"`
+	}
+	if err := json.Unmarshal([]byte(out), &v); err != nil {
+		t.Fatalf("crictl inspect %s: %v", id, err)
+	}
+	spec := v.Info.RuntimeSpec
+	if !spec.Root.Readonly || !slices.Contains(spec.Linux.ReadonlyPaths, "/proc/sys") {
+		t.Fatalf("container %s would run with a writable root (%v) or /proc/sys (read-only paths %v): not started",
+			id, !spec.Root.Readonly, spec.Linux.ReadonlyPaths)
+	}
+}
+
+// ContainerCgroup is the cgroup of container id, relative to the cgroup2 mount.
 func (p *pod) ContainerCgroup(id string) string { return p.Cgroup + "/" + id }
 
 // containerStatus is what the tests read of `crictl inspect`.
