@@ -41,12 +41,19 @@ func newCgroupParent(t *testing.T) *cgroupParent {
 		t.Fatalf("cgroup2: %v", err)
 	}
 	p := &cgroupParent{Path: "/" + testParentPrefix + testenv.RandomHex(4), Mount: mount}
-	if err := os.Mkdir(filepath.Join(mount, p.Path), 0o755); err != nil {
+	madeMu.Lock()
+	if madeClosed {
+		madeMu.Unlock()
+		t.Fatal("the run is being cleaned up")
+	}
+	err = os.Mkdir(filepath.Join(mount, p.Path), 0o755)
+	if err == nil {
+		madeParents = append(madeParents, p.Path)
+	}
+	madeMu.Unlock()
+	if err != nil {
 		t.Fatalf("creating the test's cgroup parent: %v", err)
 	}
-	madeMu.Lock()
-	madeParents = append(madeParents, p.Path)
-	madeMu.Unlock()
 	t.Cleanup(func() {
 		for _, err := range removeCgroupTrees(p.Path) {
 			t.Error(err)
@@ -123,10 +130,12 @@ func removeCgroupTrees(rel string) []error {
 	return errs
 }
 
-// madeParents are the cgroup parents this test binary created.
+// madeParents are the cgroup parents this test binary created; once
+// madeClosed is set (the run is being cleaned up), no more are made.
 var (
 	madeMu      sync.Mutex
 	madeParents []string
+	madeClosed  bool
 )
 
 // leftoverCgroups lists the parents this test binary created that are
