@@ -32,7 +32,10 @@ func (a *apiServer) Restarts(id string) (int, bool) {
 	_, ok := a.statuses[id]
 	return 2, ok
 }
-func (a *apiServer) Pod(uid string) (string, string, bool) { p, ok := a.pods[uid]; return p[0], p[1], ok }
+func (a *apiServer) Pod(uid string) (string, string, bool) {
+	p, ok := a.pods[uid]
+	return p[0], p[1], ok
+}
 func (a *apiServer) Containers() []Labels {
 	var out []Labels
 	for _, l := range a.statuses {

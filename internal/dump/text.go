@@ -77,10 +77,10 @@ func writeRows(w io.Writer, entries []Entry, withContainer bool) error {
 		if e.AppStarts {
 			where := ""
 			if withContainer {
-				where = " of " + e.Container
+				where = " in container " + e.Container
 			}
-			fmt.Fprintf(tw, "%s%s--- application%s starts: pid %d (above: the container runtime's setup) ---\n",
-				cells, noteMark, where, e.PID)
+			fmt.Fprintf(tw, "%s%s--- application starts: pid %d%s (above: the container runtime's setup) ---\n",
+				cells, noteMark, e.PID, where)
 		}
 		fmt.Fprintf(tw, "%s\t%s%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n",
 			e.Time.Format("15:04:05.000000"), container, e.CPU, e.PID, e.TID, comm[1:len(comm)-1],

@@ -29,30 +29,12 @@ func apiPod(p *pod, containers map[string]string) *corev1.Pod {
 	return kubetest.Pod(p.Namespace, p.Name, p.UID, nodeName, "10.0.0.9", containers)
 }
 
-// ringInfo is a ring's description in a JSON dump, with the fields of the
-// runtime-phase contract (issue 13) that dump.RingInfo may not have yet.
-type ringInfo struct {
-	dump.RingInfo
-	MainPID *int `json:"main_pid"`
-}
-
-// entry is a JSON dump record with its phase: "runtime" for the runtime's
-// setup, "app" for the application's records.
-type entry struct {
-	dump.Entry
-	Phase string `json:"phase"`
-}
-
-// podDump is the JSON answer of /dump?namespace=&pod=.
-type podDump struct {
-	Node      string     `json:"node"`
-	Namespace string     `json:"namespace"`
-	Pod       string     `json:"pod"`
-	Previous  int        `json:"previous"`
-	Note      string     `json:"note"`
-	Rings     []ringInfo `json:"rings"`
-	Entries   []entry    `json:"entries"`
-}
+// ringInfo, entry and podDump are the dump's JSON types.
+type (
+	ringInfo = dump.RingInfo
+	entry    = dump.Entry
+	podDump  = dump.PodDump
+)
 
 // index is the JSON answer of /dump.
 type index struct {

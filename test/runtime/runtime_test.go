@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -39,14 +38,14 @@ func TestNamesWhileRunning(t *testing.T) {
 	}
 	r := d.Rings[0]
 	if r.Container != "app" || r.ContainerID != id || r.PodUID != p.UID || !r.Live || r.FrozenAt != nil {
-		t.Errorf("ring of the running app: %+v", r.RingInfo)
+		t.Errorf("ring of the running app: %+v", r)
 	}
 	if !hasOpenat(d.Entries, "/nonexistent/app.conf", "ENOENT") {
 		t.Errorf("the app's failed openat is not in its dump")
 	}
 	for _, en := range d.Entries {
 		if en.Container != "app" {
-			t.Fatalf("an entry of container app's dump is labelled %q: %+v", en.Container, en.Entry)
+			t.Fatalf("an entry of container app's dump is labelled %q: %+v", en.Container, en)
 		}
 	}
 	sandbox, ok := getIndex(t, e).findRing(p.ID)
@@ -119,7 +118,7 @@ func TestFastCrashNamedApp(t *testing.T) {
 		}
 	}
 	if r, _ := getIndex(t, e).findRing(id); r.Container != "app" {
-		t.Errorf("the crash's frozen ring in the index: %+v, want container app", r.RingInfo)
+		t.Errorf("the crash's frozen ring in the index: %+v, want container app", r)
 	}
 	if v := sandboxErrors(); v != before {
 		t.Errorf("the sandbox's error count went from %v to %v", before, v)
@@ -227,11 +226,11 @@ func TestRuntimeSetupSeparated(t *testing.T) {
 			runtimeRecords++
 			// The execve that starts the entrypoint is the boundary:
 			// either phase is right for it.
-			if en.Syscall != "execve" && en.Phase != "runtime" {
+			if en.Syscall != "execve" && en.Phase != dump.PhaseRuntime {
 				wrongPhase = append(wrongPhase, fmt.Sprintf("%s %s %s: phase %q, want runtime", en.Comm, en.Syscall, en.RetText, en.Phase))
 			}
 		default:
-			if en.Phase != "app" {
+			if en.Phase != dump.PhaseApp {
 				wrongPhase = append(wrongPhase, fmt.Sprintf("%s %s %s: phase %q, want app", en.Comm, en.Syscall, en.RetText, en.Phase))
 			}
 			if en.Kind == dump.KindSyscall && en.Errno != "" {
@@ -253,8 +252,8 @@ func TestRuntimeSetupSeparated(t *testing.T) {
 	}
 	if mainPID < 0 {
 		t.Errorf("no exit of the entrypoint (sh, exit 3) in the ring")
-	} else if r.MainPID == nil || *r.MainPID != mainPID {
-		t.Errorf("ring main_pid = %v, want the entrypoint's pid %d", fmtPtr(r.MainPID), mainPID)
+	} else if int(r.MainPID) != mainPID {
+		t.Errorf("ring main_pid = %d, want the entrypoint's pid %d", r.MainPID, mainPID)
 	}
 
 	text := e.MustGet(t, "/dump?namespace="+p.Namespace+"&pod="+p.Name+"&container=app&previous=true")
@@ -437,7 +436,7 @@ func TestAPIServerDownNamesFromTheRuntime(t *testing.T) {
 		t.Errorf("the dump lacks the container's failing openat")
 	}
 	if sandbox, ok := getIndex(t, e).findRing(p.ID); !ok || sandbox.Pod != p.Name || sandbox.Container != "POD" {
-		t.Errorf("the sandbox's ring: %+v (found %v), want pod %s container POD", sandbox.RingInfo, ok, p.Name)
+		t.Errorf("the sandbox's ring: %+v (found %v), want pod %s container POD", sandbox, ok, p.Name)
 	}
 }
 
@@ -473,11 +472,4 @@ func cgroupGone(parent *cgroupParent, rel string) bool {
 func excerpt(text string, n int) string {
 	lines := strings.SplitN(text, "\n", n+1)
 	return strings.Join(lines[:min(n, len(lines))], "\n")
-}
-
-func fmtPtr(p *int) string {
-	if p == nil {
-		return "absent"
-	}
-	return strconv.Itoa(*p)
 }
