@@ -39,6 +39,8 @@ type Config struct {
 	// processes (DefaultRuntimeComms): what they do in a container's
 	// cgroup is its setup, not the application's.
 	RuntimeComms []string
+	// Incidents configures the incident tapes.
+	Incidents Incidents
 	// PinPath is a directory on a bpffs where rings and counters are pinned,
 	// so that a restarted exporter finds them again; "" pins nothing.
 	PinPath string
@@ -54,7 +56,7 @@ type Config struct {
 
 // pinnedMaps outlive the exporter when PinPath is set: the rings, the
 // container table and the counters.
-var pinnedMaps = []string{recorderMapRecords, recorderMapRings, recorderMapContainers, recorderMapFreeSlots,
+var pinnedMaps = []string{recorderMapRecords, recorderMapRings, recorderMapIncidentRecords, recorderMapContainers, recorderMapFreeSlots,
 	recorderMapErrors, recorderMapLatencies, recorderMapStats, recorderMapInflight}
 
 // MaxCaptureBytes is the largest useful --recorder.capture-bytes.
@@ -80,6 +82,12 @@ func (c Config) Validate() error {
 	if _, err := commPatterns(c.RuntimeComms); err != nil {
 		return err
 	}
+	if err := c.Incidents.validate(); err != nil {
+		return err
+	}
+	if total := uint64(c.MaxRings) * uint64(c.Incidents.entries()) * uint64(c.Incidents.Context+1); total > 1<<26 {
+		return fmt.Errorf("max containers × incident entries × (context + 1) = %d records: more than the 2^26-record limit", total)
+	}
 	for _, name := range c.Watch {
 		if _, ok := c.Arch.Number(name); !ok {
 			return fmt.Errorf("watched syscall %q: not a syscall on %s", name, c.Arch)
@@ -88,8 +96,9 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// RingBytes is the kernel memory one container ring takes.
-func (c Config) RingBytes() int64 { return int64(c.RingSize) * RecordSize }
+// RingBytes is the kernel memory one container ring takes, its incident
+// tape included.
+func (c Config) RingBytes() int64 { return int64(c.RingSize)*RecordSize + c.Incidents.TapeBytes() }
 
 // Recorder owns the loaded programs, their links and the maps they fill.
 type Recorder struct {
@@ -108,6 +117,7 @@ type Recorder struct {
 	maps    recorderMaps
 	links   []link.Link
 	records *ebpf.Memory
+	tapes   *ebpf.Memory // the incident tapes
 	rings   *ebpf.Memory
 	shift   uint
 
@@ -178,6 +188,7 @@ func Load(cfg Config) (*Recorder, error) {
 		return nil, fmt.Errorf("embedded BPF object: %w", err)
 	}
 	specs.Records.MaxEntries = rings << shift
+	specs.IncidentRecords.MaxEntries = cfg.Incidents.tapeRecords(cfg.MaxRings)
 	specs.Rings.MaxEntries = rings
 	specs.FreeSlots.MaxEntries = rings
 	// Room for every ring plus containers seen while the cap was reached.
@@ -194,17 +205,23 @@ func Load(cfg Config) (*Recorder, error) {
 	// What the maps hold, as Config reports it.
 	cfg.ErrorSeries, cfg.LatencySeries = int(specs.Errors.MaxEntries), int(specs.Latencies.MaxEntries)
 	for v, val := range map[*ebpf.VariableSpec]any{
-		specs.RingShift:        uint32(shift),
-		specs.ParentCgroupId:   cfg.ParentCgroupID,
-		specs.ParentLevel:      uint32(cfg.ParentLevel),
-		specs.SelfCookie:       selfCookie,
-		specs.PrctlNr:          uint32(prctlNr),
-		specs.CaptureBytes:     uint32(cfg.CaptureBytes),
-		specs.CountErrors:      countErrors,
-		specs.ExecveNr:         uint32(execveNr),
-		specs.ExecveatNr:       uint32(execveatNr),
-		specs.RuntimeCommCount: uint32(len(patterns)),
-		specs.RuntimeComms:     runtimeComms,
+		specs.RingShift:          uint32(shift),
+		specs.ParentCgroupId:     cfg.ParentCgroupID,
+		specs.ParentLevel:        uint32(cfg.ParentLevel),
+		specs.SelfCookie:         selfCookie,
+		specs.PrctlNr:            uint32(prctlNr),
+		specs.CaptureBytes:       uint32(cfg.CaptureBytes),
+		specs.CountErrors:        countErrors,
+		specs.ExecveNr:           uint32(execveNr),
+		specs.ExecveatNr:         uint32(execveatNr),
+		specs.RuntimeCommCount:   uint32(len(patterns)),
+		specs.RuntimeComms:       runtimeComms,
+		specs.IncidentContext:    uint32(cfg.Incidents.Context),
+		specs.IncidentFirst:      uint32(cfg.Incidents.First),
+		specs.IncidentEntries:    uint32(cfg.Incidents.entries()),
+		specs.IncidentIntervalNs: uint64(cfg.Incidents.interval()),
+		specs.IncidentBurstNs:    uint64(cfg.Incidents.interval()) * uint64(cfg.Incidents.Burst),
+		specs.IncidentErrnos:     cfg.Incidents.errnoBitmap(),
 	} {
 		if err := v.Set(val); err != nil {
 			return nil, fmt.Errorf("setting %s: %w", v.Name, err)
@@ -386,6 +403,9 @@ func (r *Recorder) init(fresh bool) error {
 	}
 	if r.rings, err = r.maps.Rings.Memory(); err != nil {
 		return fmt.Errorf("mapping ring metadata: %w", err)
+	}
+	if r.tapes, err = r.maps.IncidentRecords.Memory(); err != nil {
+		return fmt.Errorf("mapping incident tapes: %w", err)
 	}
 	for slot := uint32(0); fresh && slot < uint32(r.cfg.MaxRings); slot++ {
 		if err := r.maps.FreeSlots.Update(nil, slot, ebpf.UpdateAny); err != nil {

@@ -85,6 +85,10 @@ type Record struct {
 	// Setup marks what the container runtime did while it set the
 	// container up (PF_SETUP): not the application's doing.
 	Setup bool
+	// Incident marks a record the kernel put on the ring's incident tape;
+	// FromTape a record read from the tape because the ring no longer
+	// holds it.
+	Incident, FromTape bool
 
 	Str1, Str2                   []byte
 	Str1Truncated, Str2Truncated bool

@@ -18,6 +18,8 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
+#define MAX_ERRNO_BITS 4096 /* errnos 0..4095 */
+
 /* Load-time settings, rewritten by the loader (bpf/loader.go). */
 volatile const u32 ring_shift = 12;        /* log2(records per ring) */
 volatile const u64 parent_cgroup_id = 1;   /* containers are strict descendants */
@@ -30,6 +32,12 @@ volatile const u32 execve_nr = 59;         /* execve and execveat on this archit
 volatile const u32 execveat_nr = 322;      /* runtime's init starts the application with one */
 volatile const u32 runtime_comm_count = 0; /* entries of runtime_comms in use */
 volatile const struct comm_pattern runtime_comms[RUNTIME_COMMS_MAX] = {};
+volatile const u32 incident_context = 8;              /* records kept before each incident (0..32) */
+volatile const u32 incident_first = 16;               /* tape entries for a ring's first incidents */
+volatile const u32 incident_entries = 112;            /* tape entries per ring, first + latest; 0: no tape */
+volatile const u64 incident_interval_ns = 20000000;   /* incidents with context: one per interval... */
+volatile const u64 incident_burst_ns = 200000000;     /* ...after a burst of burst/interval */
+volatile const u64 incident_errnos[(MAX_ERRNO_BITS + 63) / 64] = {}; /* bitmap: which errnos are incidents */
 
 /* Types that only user space reads, named here so that they are in the
  * object's BTF and bpf2go generates their Go mirrors (-type in gen.go). */
@@ -50,6 +58,11 @@ volatile const struct cgroup_event type_cgroup_event = {};
 #define ARGV_AREA (PAYLOAD_SIZE - PAYLOAD_ARGV_OFF)
 #define ARGV_MAX 20
 #define SOCKADDR_MAX 128
+/* Signals whose default action ends the process (not CHLD, CONT, STOP,
+ * TSTP, TTIN, TTOU, URG, WINCH). */
+#define SIGMASK(n) (1ULL << (n))
+#define FATAL_SIGNALS (~(SIGMASK(0) | SIGMASK(17) | SIGMASK(18) | SIGMASK(19) | SIGMASK(20) | SIGMASK(21) | \
+			 SIGMASK(22) | SIGMASK(23) | SIGMASK(28)))
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -136,6 +149,15 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 256 * 1024);
 } cgroup_events SEC(".maps");
+
+/* The incident tapes of the rings (struct incident in recorder.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, u32);
+	__type(value, struct record);
+	__uint(max_entries, 1); /* rings * incident_entries * (incident_context + 1), set by the loader */
+} incident_records SEC(".maps");
 
 /* Room to assemble an execve argv before it is copied into a record. */
 struct argv_scratch {
@@ -319,6 +341,91 @@ static __always_inline struct record *reserve(struct ring_meta *rm, u32 slot, u6
 static __always_inline void publish(struct record *r, u64 seq, bool finished)
 {
 	seq_store(&r->seq, (seq << 1) | (finished ? 1 : 0));
+}
+
+/* Is a syscall that returned ret (< 0) an incident? */
+static __always_inline bool incident_errno(long ret)
+{
+	u64 err = (u64)-ret;
+
+	if (err >= MAX_ERRNO_BITS)
+		return false;
+	return (incident_errnos[err >> 6] >> (err & 63)) & 1;
+}
+
+/*
+ * Copy record want of the ring in slot to record dst of the tapes, under
+ * the seqlock: the copy is published only if the record was want, whole,
+ * before and after it was copied; otherwise dst stays 0 (ignored).
+ */
+static __always_inline void tape_copy(u32 dst_idx, u32 slot, u64 want)
+{
+	u32 src_idx = (slot << ring_shift) | (u32)(want & ((1ULL << ring_shift) - 1));
+	struct record *src = bpf_map_lookup_elem(&records, &src_idx);
+	struct record *dst = bpf_map_lookup_elem(&incident_records, &dst_idx);
+	u64 before;
+
+	if (!src || !dst)
+		return;
+	seq_store(&dst->seq, 0);
+	before = *(volatile u64 *)&src->seq;
+	if (before >> 1 != want)
+		return; /* overwritten, or being written */
+	__builtin_memcpy((void *)dst + sizeof(dst->seq), (void *)src + sizeof(src->seq),
+			 sizeof(struct record) - sizeof(src->seq));
+	if (*(volatile u64 *)&src->seq != before)
+		return;
+	seq_store(&dst->seq, before);
+}
+
+/*
+ * Put record seq of the ring in slot, an incident, on the ring's tape with
+ * the incident_context records before it. A ring's first incidents fill
+ * the entries that are never overwritten; later ones go round the latest
+ * entries. Over the rate (a storm), an incident keeps its own record in
+ * the latest entries but no context. A global function: verified once,
+ * whatever calls it.
+ */
+__noinline int put_incident(u32 slot, u64 seq)
+{
+	struct ring_meta *rm;
+	u64 now, tat, e, base;
+	u32 latest = incident_entries - incident_first;
+	bool context;
+
+	if (!incident_entries)
+		return 0;
+	rm = bpf_map_lookup_elem(&rings, &slot);
+	if (!rm)
+		return 0;
+	now = bpf_ktime_get_ns();
+	__sync_fetch_and_add(&rm->incidents, 1);
+	stat_inc(STAT_INCIDENTS);
+	/* GCRA: a burst, then one per interval. Racy between CPUs on purpose:
+	 * a few extra copies in a storm cost less than an atomic here. */
+	tat = rm->incident_tat;
+	context = tat <= now + incident_burst_ns;
+	if (context) {
+		rm->incident_tat = (tat > now ? tat : now) + incident_interval_ns;
+		e = rm->first_taken < incident_first ? __sync_fetch_and_add(&rm->first_taken, 1) : incident_first;
+	} else {
+		__sync_fetch_and_add(&rm->suppressed, 1);
+		stat_inc(STAT_INCIDENTS_SUPPRESSED);
+		e = incident_first;
+	}
+	if (e >= incident_first) {
+		if (!latest)
+			return 0;
+		e = incident_first + __sync_fetch_and_add(&rm->latest_head, 1) % latest;
+	}
+	base = ((u64)slot * incident_entries + e) * (incident_context + 1);
+	tape_copy((u32)base, slot, seq);
+	for (u32 j = 1; j <= 32; j++) {
+		if (!context || j > incident_context || j >= seq)
+			break;
+		tape_copy((u32)(base + j), slot, seq - j);
+	}
+	return 0;
 }
 
 /* The ring of the thread's cgroup, through the thread's cache. */
@@ -706,11 +813,14 @@ static __always_inline void finish(struct record *r, struct sc_conf *c, u64 want
 /* The error and latency counters of a syscall that returned ret. rm is the
  * ring of cgid, or NULL when it has none. The runtime's setup is not the
  * application's: its failures and latencies are not counted. */
-static __always_inline void account(struct ring_meta *rm, u64 cgid, u32 nr, long ret, u64 seq, u64 now,
+static __always_inline void account(struct ring_meta *rm, u32 slot, u64 cgid, u32 nr, long ret, u64 seq, u64 now,
 				    struct sc_conf *c, u64 arg1, u64 ts_enter, bool setup)
 {
 	if (setup)
 		return;
+	/* A notable failure, finished in the ring: onto the ring's tape. */
+	if (rm && seq && ret < 0 && incident_errno(ret))
+		put_incident(slot, seq);
 	/* count_errors is constant once loaded: the verifier drops the branch. */
 	if (count_errors && ret < 0 && ret >= -MAX_ERRNO && !(rm && count_error_cached(rm, nr, (u32)-ret, seq, now)))
 		count_error(cgid, nr, ret, seq, now);
@@ -789,7 +899,7 @@ static __always_inline bool exit_same_cpu(struct task_struct *t, struct pt_regs 
 	if (rm) {
 		if (setup)
 			setup_exit(rm, nr, ret, comm, tgid, seq);
-		account(rm, rm->cgroup_id, nr, ret, seq, now, c, arg1, ts_enter, setup);
+		account(rm, idx >> ring_shift, rm->cgroup_id, nr, ret, seq, now, c, arg1, ts_enter, setup);
 	}
 	return true;
 }
@@ -853,14 +963,14 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 			stat_inc(STAT_EXIT_LOST);
 		}
 	}
-	account(rm, cgid, nr, ret, seq, now, c, arg1, ts_enter, setup);
+	account(rm, idx >> ring_shift, cgid, nr, ret, seq, now, c, arg1, ts_enter, setup);
 	return 0;
 }
 
 /* Write an event record (not a syscall) of task t into the ring of cgid,
  * which is stored in *rmp. */
 static __always_inline struct record *event_record(u64 cgid, struct task_struct *t, u64 pid_tgid, s32 kind,
-						   u64 *seq, struct ring_meta **rmp)
+						   u64 *seq, struct ring_meta **rmp, u32 *slotp)
 {
 	struct ring_meta *rm;
 	struct record *r;
@@ -879,6 +989,7 @@ static __always_inline struct record *event_record(u64 cgid, struct task_struct 
 	if (setup || rm->setup)
 		r->pflags |= PF_SETUP;
 	*rmp = rm;
+	*slotp = slot;
 	return r;
 }
 
@@ -890,14 +1001,14 @@ static __always_inline int record_exit(struct task_struct *p, u64 group)
 	struct ring_meta *rm = NULL;
 	u64 cgid, pid_tgid, seq;
 	struct record *r;
-	u32 code;
+	u32 code, slot;
 
 	if (!task_in_scope(t, &cgid))
 		return 0;
 	pid_tgid = task_pid_tgid(t);
 	if (is_self(pid_tgid))
 		return 0;
-	r = event_record(cgid, t, pid_tgid, EV_PROCESS_EXIT, &seq, &rm);
+	r = event_record(cgid, t, pid_tgid, EV_PROCESS_EXIT, &seq, &rm, &slot);
 	if (!r)
 		return 0;
 	code = (u32)BPF_CORE_READ(p, exit_code);
@@ -906,6 +1017,9 @@ static __always_inline int record_exit(struct task_struct *p, u64 group)
 	r->args[2] = BPF_CORE_READ(p, group_leader, start_time);
 	copy_comm(r->comm, t);
 	publish(r, seq, true);
+	/* A process that ends with a non-zero code or a signal is an incident. */
+	if (group != EXIT_THREAD && code && !(r->pflags & PF_SETUP))
+		put_incident(slot, seq);
 	/* The container's own ending is its main process's, not the last
 	 * task's to leave. Of several EXIT_GROUP_MAYBE threads the last one
 	 * wins, as in user space (bpf.resolveProcessExits). */
@@ -952,6 +1066,7 @@ int BPF_PROG(signal_deliver, int sig, struct kernel_siginfo *info, struct k_siga
 	struct ring_meta *rm = NULL;
 	struct record *r;
 	int hdr[3] = {};
+	u32 slot;
 
 	/* The SIGKILL with no siginfo that exit_group and execve send to the
 	 * other threads is not news: their exit records follow. */
@@ -962,7 +1077,7 @@ int BPF_PROG(signal_deliver, int sig, struct kernel_siginfo *info, struct k_siga
 	pid_tgid = task_pid_tgid(t);
 	if (is_self(pid_tgid))
 		return 0;
-	r = event_record(cgid, t, pid_tgid, EV_SIGNAL, &seq, &rm);
+	r = event_record(cgid, t, pid_tgid, EV_SIGNAL, &seq, &rm, &slot);
 	if (!r)
 		return 0;
 	/* kernel_siginfo starts like the UAPI siginfo: signo, errno, code, then the union at 16. */
@@ -975,6 +1090,9 @@ int BPF_PROG(signal_deliver, int sig, struct kernel_siginfo *info, struct k_siga
 	r->args[4] = (u64)BPF_CORE_READ(ka, sa.sa_handler);
 	copy_comm(r->comm, t);
 	publish(r, seq, true);
+	/* A signal that kills by default, with no handler: an incident. */
+	if (r->args[4] == 0 && ((1ULL << (sig & 63)) & FATAL_SIGNALS) && !(r->pflags & PF_SETUP))
+		put_incident(slot, seq);
 	return 0;
 }
 
@@ -986,16 +1104,18 @@ int BPF_PROG(mark_victim, struct task_struct *task, uid_t uid)
 	struct ring_meta *rm = NULL;
 	u64 pid_tgid, seq;
 	struct record *r;
+	u32 slot;
 
 	if (cgid == parent_cgroup_id || !bpf_map_lookup_elem(&containers, &cgid))
 		return 0;
 	pid_tgid = ((u64)BPF_CORE_READ(task, tgid) << 32) | (u32)BPF_CORE_READ(task, pid);
-	r = event_record(cgid, task, pid_tgid, EV_OOM_KILL, &seq, &rm);
+	r = event_record(cgid, task, pid_tgid, EV_OOM_KILL, &seq, &rm, &slot);
 	if (!r)
 		return 0;
 	r->args[0] = uid;
 	BPF_CORE_READ_STR_INTO(&r->comm, task, comm);
 	publish(r, seq, true);
+	put_incident(slot, seq);
 	if (rm->main_pid == (u32)(pid_tgid >> 32))
 		__sync_fetch_and_or(&rm->main_flags, MAIN_OOM_KILLED);
 	return 0;

@@ -113,8 +113,27 @@ struct ring_meta {
 	__u64 app_seq;     /* record of the execve that started the application; 0 = none */
 	__u32 main_status; /* the main process's wait status, once MAIN_EXITED */
 	__u32 main_flags;  /* MAIN_* */
+	/* The incident tape of this ring (see struct incident below). */
+	__u64 first_taken;  /* entries of the "first" part handed out (may exceed it) */
+	__u64 latest_head;  /* entries of the "latest" part handed out */
+	__u64 incident_tat; /* rate limit: theoretical arrival time (GCRA), ns */
+	__u64 incidents;    /* incidents seen */
+	__u64 suppressed;   /* of those, kept without context (over the rate) */
 	struct err_slot errs[ERR_CACHE_SLOTS];
 };
+
+/*
+ * The incident tape: per ring, entries of incident_context + 1 records in
+ * the map incident_records. Entry e of the ring in slot s starts at record
+ * (s * incident_entries + e) * (incident_context + 1): the incident itself,
+ * then the records that preceded it in the ring, newest first (seq - 1,
+ * seq - 2, ...). The first incident_first entries keep a ring's first
+ * incidents and are never overwritten; the others are a ring of the latest.
+ * Each copied record is published like a ring record (seq written last, 0
+ * while it is written); a context record whose seq is not the incident's
+ * minus its distance is stale (not copied: over the rate, or overwritten
+ * in the ring first) and is ignored.
+ */
 
 /*
  * A command name of the container runtime's own processes: comm matches
@@ -158,6 +177,8 @@ enum stat_index {
 	STAT_ERRORS_MAP_FULL,       /* failed syscalls not counted: errors map full */
 	STAT_LATENCY_MAP_FULL,      /* watched syscalls not counted: latency map full */
 	STAT_CGROUP_EVENTS_LOST,    /* cgroup mkdir/rmdir events lost: ring buffer full */
+	STAT_INCIDENTS,             /* incidents put on a tape */
+	STAT_INCIDENTS_SUPPRESSED,  /* of those, kept without context: over the rate */
 	STAT_MAX,
 };
 

@@ -137,17 +137,22 @@ type recorderRecord struct {
 }
 
 type recorderRingMeta struct {
-	_          structs.HostLayout
-	CgroupId   uint64
-	Head       uint64
-	ExitLost   uint64
-	CreatedNs  uint64
-	Setup      uint32
-	MainPid    uint32
-	AppSeq     uint64
-	MainStatus uint32
-	MainFlags  uint32
-	Errs       [8]struct {
+	_           structs.HostLayout
+	CgroupId    uint64
+	Head        uint64
+	ExitLost    uint64
+	CreatedNs   uint64
+	Setup       uint32
+	MainPid     uint32
+	AppSeq      uint64
+	MainStatus  uint32
+	MainFlags   uint32
+	FirstTaken  uint64
+	LatestHead  uint64
+	IncidentTat uint64
+	Incidents   uint64
+	Suppressed  uint64
+	Errs        [8]struct {
 		_       structs.HostLayout
 		Key     uint64
 		Count   uint64
@@ -190,7 +195,9 @@ const (
 	recorderStatIndexSTAT_ERRORS_MAP_FULL      recorderStatIndex = 7
 	recorderStatIndexSTAT_LATENCY_MAP_FULL     recorderStatIndex = 8
 	recorderStatIndexSTAT_CGROUP_EVENTS_LOST   recorderStatIndex = 9
-	recorderStatIndexSTAT_MAX                  recorderStatIndex = 10
+	recorderStatIndexSTAT_INCIDENTS            recorderStatIndex = 10
+	recorderStatIndexSTAT_INCIDENTS_SUPPRESSED recorderStatIndex = 11
+	recorderStatIndexSTAT_MAX                  recorderStatIndex = 12
 )
 
 // Names of all BPF objects in the ELF.
@@ -201,6 +208,7 @@ const (
 	recorderMapContainers          = "containers"
 	recorderMapErrors              = "errors"
 	recorderMapFreeSlots           = "free_slots"
+	recorderMapIncidentRecords     = "incident_records"
 	recorderMapInflight            = "inflight"
 	recorderMapLastEnter           = "last_enter"
 	recorderMapLatencies           = "latencies"
@@ -223,6 +231,12 @@ const (
 	recorderVarCountErrors         = "count_errors"
 	recorderVarExecveNr            = "execve_nr"
 	recorderVarExecveatNr          = "execveat_nr"
+	recorderVarIncidentBurstNs     = "incident_burst_ns"
+	recorderVarIncidentContext     = "incident_context"
+	recorderVarIncidentEntries     = "incident_entries"
+	recorderVarIncidentErrnos      = "incident_errnos"
+	recorderVarIncidentFirst       = "incident_first"
+	recorderVarIncidentIntervalNs  = "incident_interval_ns"
 	recorderVarParentCgroupId      = "parent_cgroup_id"
 	recorderVarParentCgroupPtr     = "parent_cgroup_ptr"
 	recorderVarParentLevel         = "parent_level"
@@ -297,19 +311,20 @@ type recorderProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type recorderMapSpecs struct {
-	CgroupEvents *ebpf.MapSpec `ebpf:"cgroup_events"`
-	Containers   *ebpf.MapSpec `ebpf:"containers"`
-	Errors       *ebpf.MapSpec `ebpf:"errors"`
-	FreeSlots    *ebpf.MapSpec `ebpf:"free_slots"`
-	Inflight     *ebpf.MapSpec `ebpf:"inflight"`
-	LastEnter    *ebpf.MapSpec `ebpf:"last_enter"`
-	Latencies    *ebpf.MapSpec `ebpf:"latencies"`
-	Records      *ebpf.MapSpec `ebpf:"records"`
-	Rings        *ebpf.MapSpec `ebpf:"rings"`
-	ScConfs      *ebpf.MapSpec `ebpf:"sc_confs"`
-	Scratch      *ebpf.MapSpec `ebpf:"scratch"`
-	Self         *ebpf.MapSpec `ebpf:"self"`
-	Stats        *ebpf.MapSpec `ebpf:"stats"`
+	CgroupEvents    *ebpf.MapSpec `ebpf:"cgroup_events"`
+	Containers      *ebpf.MapSpec `ebpf:"containers"`
+	Errors          *ebpf.MapSpec `ebpf:"errors"`
+	FreeSlots       *ebpf.MapSpec `ebpf:"free_slots"`
+	IncidentRecords *ebpf.MapSpec `ebpf:"incident_records"`
+	Inflight        *ebpf.MapSpec `ebpf:"inflight"`
+	LastEnter       *ebpf.MapSpec `ebpf:"last_enter"`
+	Latencies       *ebpf.MapSpec `ebpf:"latencies"`
+	Records         *ebpf.MapSpec `ebpf:"records"`
+	Rings           *ebpf.MapSpec `ebpf:"rings"`
+	ScConfs         *ebpf.MapSpec `ebpf:"sc_confs"`
+	Scratch         *ebpf.MapSpec `ebpf:"scratch"`
+	Self            *ebpf.MapSpec `ebpf:"self"`
+	Stats           *ebpf.MapSpec `ebpf:"stats"`
 }
 
 // recorderVariableSpecs contains global variables before they are loaded into the kernel.
@@ -320,6 +335,12 @@ type recorderVariableSpecs struct {
 	CountErrors         *ebpf.VariableSpec `ebpf:"count_errors"`
 	ExecveNr            *ebpf.VariableSpec `ebpf:"execve_nr"`
 	ExecveatNr          *ebpf.VariableSpec `ebpf:"execveat_nr"`
+	IncidentBurstNs     *ebpf.VariableSpec `ebpf:"incident_burst_ns"`
+	IncidentContext     *ebpf.VariableSpec `ebpf:"incident_context"`
+	IncidentEntries     *ebpf.VariableSpec `ebpf:"incident_entries"`
+	IncidentErrnos      *ebpf.VariableSpec `ebpf:"incident_errnos"`
+	IncidentFirst       *ebpf.VariableSpec `ebpf:"incident_first"`
+	IncidentIntervalNs  *ebpf.VariableSpec `ebpf:"incident_interval_ns"`
 	ParentCgroupId      *ebpf.VariableSpec `ebpf:"parent_cgroup_id"`
 	ParentCgroupPtr     *ebpf.VariableSpec `ebpf:"parent_cgroup_ptr"`
 	ParentLevel         *ebpf.VariableSpec `ebpf:"parent_level"`
@@ -357,19 +378,20 @@ func (o *recorderObjects) Close() error {
 //
 // It can be passed to loadRecorderObjects or ebpf.CollectionSpec.LoadAndAssign.
 type recorderMaps struct {
-	CgroupEvents *ebpf.Map `ebpf:"cgroup_events"`
-	Containers   *ebpf.Map `ebpf:"containers"`
-	Errors       *ebpf.Map `ebpf:"errors"`
-	FreeSlots    *ebpf.Map `ebpf:"free_slots"`
-	Inflight     *ebpf.Map `ebpf:"inflight"`
-	LastEnter    *ebpf.Map `ebpf:"last_enter"`
-	Latencies    *ebpf.Map `ebpf:"latencies"`
-	Records      *ebpf.Map `ebpf:"records"`
-	Rings        *ebpf.Map `ebpf:"rings"`
-	ScConfs      *ebpf.Map `ebpf:"sc_confs"`
-	Scratch      *ebpf.Map `ebpf:"scratch"`
-	Self         *ebpf.Map `ebpf:"self"`
-	Stats        *ebpf.Map `ebpf:"stats"`
+	CgroupEvents    *ebpf.Map `ebpf:"cgroup_events"`
+	Containers      *ebpf.Map `ebpf:"containers"`
+	Errors          *ebpf.Map `ebpf:"errors"`
+	FreeSlots       *ebpf.Map `ebpf:"free_slots"`
+	IncidentRecords *ebpf.Map `ebpf:"incident_records"`
+	Inflight        *ebpf.Map `ebpf:"inflight"`
+	LastEnter       *ebpf.Map `ebpf:"last_enter"`
+	Latencies       *ebpf.Map `ebpf:"latencies"`
+	Records         *ebpf.Map `ebpf:"records"`
+	Rings           *ebpf.Map `ebpf:"rings"`
+	ScConfs         *ebpf.Map `ebpf:"sc_confs"`
+	Scratch         *ebpf.Map `ebpf:"scratch"`
+	Self            *ebpf.Map `ebpf:"self"`
+	Stats           *ebpf.Map `ebpf:"stats"`
 }
 
 func (m *recorderMaps) Close() error {
@@ -378,6 +400,7 @@ func (m *recorderMaps) Close() error {
 		m.Containers,
 		m.Errors,
 		m.FreeSlots,
+		m.IncidentRecords,
 		m.Inflight,
 		m.LastEnter,
 		m.Latencies,
@@ -398,6 +421,12 @@ type recorderVariables struct {
 	CountErrors         *ebpf.Variable `ebpf:"count_errors"`
 	ExecveNr            *ebpf.Variable `ebpf:"execve_nr"`
 	ExecveatNr          *ebpf.Variable `ebpf:"execveat_nr"`
+	IncidentBurstNs     *ebpf.Variable `ebpf:"incident_burst_ns"`
+	IncidentContext     *ebpf.Variable `ebpf:"incident_context"`
+	IncidentEntries     *ebpf.Variable `ebpf:"incident_entries"`
+	IncidentErrnos      *ebpf.Variable `ebpf:"incident_errnos"`
+	IncidentFirst       *ebpf.Variable `ebpf:"incident_first"`
+	IncidentIntervalNs  *ebpf.Variable `ebpf:"incident_interval_ns"`
 	ParentCgroupId      *ebpf.Variable `ebpf:"parent_cgroup_id"`
 	ParentCgroupPtr     *ebpf.Variable `ebpf:"parent_cgroup_ptr"`
 	ParentLevel         *ebpf.Variable `ebpf:"parent_level"`

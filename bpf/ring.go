@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"sort"
 	"unsafe"
 
 	"github.com/cilium/ebpf"
@@ -26,6 +27,8 @@ const (
 	offMetaAppSeq     = int(unsafe.Offsetof(ringMeta.AppSeq))
 	offMetaMainStatus = int(unsafe.Offsetof(ringMeta.MainStatus))
 	offMetaMainFlags  = int(unsafe.Offsetof(ringMeta.MainFlags))
+	offMetaIncidents  = int(unsafe.Offsetof(ringMeta.Incidents))
+	offMetaSuppressed = int(unsafe.Offsetof(ringMeta.Suppressed))
 	offMetaErrs       = int(unsafe.Offsetof(ringMeta.Errs))
 
 	errCacheSlots  = len(ringMeta.Errs)
@@ -57,6 +60,10 @@ type Ring struct {
 	// status) says; MainOOMKilled that the OOM killer chose it.
 	MainExited, MainOOMKilled bool
 	MainStatus                uint32
+
+	// Incidents counts the incidents put on the ring's tape, Suppressed
+	// those of them kept without context (over the rate).
+	Incidents, Suppressed uint64
 }
 
 // Overwritten is the number of records the ring no longer holds.
@@ -109,6 +116,8 @@ func (r *Recorder) ringMeta(slot uint32) Ring {
 		MainExited:    flags&uint32(recorderMainFlagMAIN_EXITED) != 0,
 		MainOOMKilled: flags&uint32(recorderMainFlagMAIN_OOM_KILLED) != 0,
 		MainStatus:    bo.Uint32(b[offMetaMainStatus:]),
+		Incidents:     bo.Uint64(b[offMetaIncidents:]),
+		Suppressed:    bo.Uint64(b[offMetaSuppressed:]),
 	}
 }
 
@@ -138,8 +147,65 @@ func (r *Recorder) Read(cgroupID uint64, slot uint32) (Snapshot, error) {
 	snap.Records, snap.Torn = readRange(first, ring.Written, func(seq uint64, buf []byte) (Record, bool) {
 		return r.readRecord(slot, seq, buf)
 	})
+	snap.Records = mergeTape(snap.Records, r.readTape(slot))
 	resolveProcessExits(snap.Records)
 	return snap, nil
+}
+
+// readTape copies the incident tape of the ring in slot: each incident
+// with the context records that are still the ones that preceded it.
+func (r *Recorder) readTape(slot uint32) []Record {
+	in := r.cfg.Incidents
+	if in.Off() {
+		return nil
+	}
+	per := int64(in.Context + 1)
+	buf := make([]byte, RecordSize)
+	var out []Record
+	for e := 0; e < in.entries(); e++ {
+		base := (int64(slot)*int64(in.entries()) + int64(e)) * per
+		inc, ok := readPublishedAt(r.tapes, base*RecordSize, buf)
+		if !ok {
+			continue
+		}
+		inc.Incident, inc.FromTape = true, true
+		out = append(out, inc)
+		for j := int64(1); j < per && uint64(j) < inc.Seq; j++ {
+			ctx, ok := readRecordIf(r.tapes, (base+j)*RecordSize, buf, func(seq uint64) bool { return seq == inc.Seq-uint64(j) })
+			if !ok {
+				continue
+			}
+			ctx.FromTape = true
+			out = append(out, ctx)
+		}
+	}
+	return out
+}
+
+// mergeTape merges the records of the ring (contiguous, oldest first) with
+// those of its tape: in sequence order, each record once. The ring's copy
+// of a record is preferred (it may have finished since the tape's copy);
+// it is marked as an incident when the tape says so.
+func mergeTape(ring, tape []Record) []Record {
+	if len(tape) == 0 {
+		return ring
+	}
+	bySeq := make(map[uint64]int, len(ring)+len(tape))
+	out := make([]Record, 0, len(ring)+len(tape))
+	for _, rec := range ring {
+		bySeq[rec.Seq] = len(out)
+		out = append(out, rec)
+	}
+	for _, rec := range tape {
+		if i, ok := bySeq[rec.Seq]; ok {
+			out[i].Incident = out[i].Incident || rec.Incident
+			continue
+		}
+		bySeq[rec.Seq] = len(out)
+		out = append(out, rec)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Seq < out[j].Seq })
+	return out
 }
 
 // readRange reads the records first..last with read, counting those it
@@ -161,6 +227,34 @@ func readRange(first, last uint64, read func(seq uint64, buf []byte) (Record, bo
 func (r *Recorder) readRecord(slot uint32, seq uint64, buf []byte) (Record, bool) {
 	idx := uint64(slot)<<r.shift | seq&(uint64(r.cfg.RingSize)-1)
 	return readRecordAt(r.records, int64(idx)*RecordSize, seq, buf)
+}
+
+// readPublishedAt copies the record at off of mem, whatever its sequence
+// number, under the seqlock protocol of readRecordAt; false while it is
+// being written, never written, or changed while it was copied.
+func readPublishedAt(mem io.ReaderAt, off int64, buf []byte) (Record, bool) {
+	return readRecordIf(mem, off, buf, func(seq uint64) bool { return seq != 0 })
+}
+
+// readRecordIf copies the record at off of mem if its sequence number is
+// one want accepts, and whole: the seqlock word is the same non-zero value
+// before and after the copy.
+func readRecordIf(mem io.ReaderAt, off int64, buf []byte, want func(seq uint64) bool) (Record, bool) {
+	var s [8]byte
+	load := func() uint64 {
+		_, _ = mem.ReadAt(s[:], off)
+		return binary.NativeEndian.Uint64(s[:])
+	}
+	before := load()
+	if before == 0 || !want(before>>1) {
+		return Record{}, false
+	}
+	_, _ = mem.ReadAt(buf, off)
+	if load() != before {
+		return Record{}, false
+	}
+	rec, err := ParseRecord(buf)
+	return rec, err == nil
 }
 
 // readRecordAt copies the record at off of mem under the seqlock protocol
@@ -217,6 +311,12 @@ func (r *Recorder) Release(cgroupID uint64) error {
 	if _, err := r.records.WriteAt(zero, int64(c.Slot)<<r.shift*RecordSize); err != nil {
 		return fmt.Errorf("wiping ring %d: %w", c.Slot, err)
 	}
+	if in := r.cfg.Incidents; !in.Off() {
+		tape := int64(in.entries()) * int64(in.Context+1) * RecordSize
+		if _, err := r.tapes.WriteAt(make([]byte, tape), int64(c.Slot)*tape); err != nil {
+			return fmt.Errorf("wiping incident tape %d: %w", c.Slot, err)
+		}
+	}
 	r.errorsMu.Lock()
 	defer r.errorsMu.Unlock()
 	// The ring's failure counts move to the errors map, where they stay
@@ -244,6 +344,8 @@ type Stats struct {
 	ErrorsMapFull       uint64 // failed syscalls not counted: error map full
 	LatencyMapFull      uint64 // watched syscalls not counted: latency map full
 	CgroupEventsLost    uint64 // cgroup creations/removals lost: event buffer full
+	Incidents           uint64 // incidents put on tapes
+	IncidentsSuppressed uint64 // of those, kept without context (over the rate)
 }
 
 // Stats reads the kernel's counters.
@@ -269,6 +371,8 @@ func (r *Recorder) Stats() (Stats, error) {
 		ErrorsMapFull:       out[recorderStatIndexSTAT_ERRORS_MAP_FULL] + r.foldLost.Load(),
 		LatencyMapFull:      out[recorderStatIndexSTAT_LATENCY_MAP_FULL],
 		CgroupEventsLost:    out[recorderStatIndexSTAT_CGROUP_EVENTS_LOST],
+		Incidents:           out[recorderStatIndexSTAT_INCIDENTS],
+		IncidentsSuppressed: out[recorderStatIndexSTAT_INCIDENTS_SUPPRESSED],
 	}, nil
 }
 

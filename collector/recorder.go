@@ -21,7 +21,7 @@ type recorderCollector struct {
 	untrackedSyscalls, assigned, refused, containerFull        *prometheus.Desc
 	faults, mapFull, mapEntries, mapMax, mapMemory, eventsLost *prometheus.Desc
 	statsEnabled, progRuns, progRuntime, progMisses            *prometheus.Desc
-	kernelFeature                                              *prometheus.Desc
+	kernelFeature, incidents, tapeMemory                       *prometheus.Desc
 }
 
 func newRecorderCollector(d Deps) *recorderCollector {
@@ -34,7 +34,9 @@ func newRecorderCollector(d Deps) *recorderCollector {
 		rings:             desc("rings", "Container rings in use (kernel container map)."),
 		maxRings:          desc("rings_max", "Rings the recorder holds (--recorder.max-containers)."),
 		ringRecords:       desc("ring_records", "Records per container ring (--recorder.ring-size)."),
-		ringMemory:        desc("ring_memory_bytes", "Kernel memory reserved for all rings, records and metadata, allocated at start."),
+		ringMemory:        desc("ring_memory_bytes", "Kernel memory reserved for all rings, records and metadata, allocated at start (incident tapes not included: see incident_tape_memory_bytes)."),
+		tapeMemory:        desc("incident_tape_memory_bytes", "Kernel memory reserved for the incident tapes of all rings, allocated at start."),
+		incidents:         desc("incidents_total", "Incidents (notable failures, bad exits, fatal signals, OOM kills) put on the containers' incident tapes: outcome=kept with their context, outcome=suppressed without it (over --recorder.incident-rate).", "outcome"),
 		untracked:         desc("untracked_containers", "Cgroups refused a ring because every ring was taken."),
 		written:           desc("records_written_total", "Records written into rings by the kernel programs (the sum of the ring heads, live and freed)."),
 		overwritten:       desc("records_overwritten_total", "Records overwritten by newer ones in their ring (live and freed rings)."),
@@ -107,6 +109,8 @@ func (c *recorderCollector) Update(ch chan<- prometheus.Metric) error {
 	counter(c.containerFull, float64(stats.ContainerMapFull))
 	counter(c.faults, float64(stats.PayloadFaults))
 	counter(c.eventsLost, float64(stats.CgroupEventsLost))
+	counter(c.incidents, float64(stats.Incidents-stats.IncidentsSuppressed), "kept")
+	counter(c.incidents, float64(stats.IncidentsSuppressed), "suppressed")
 	counter(c.mapFull, float64(stats.ErrorsMapFull), "errors")
 	counter(c.mapFull, float64(stats.LatencyMapFull), "latencies")
 
@@ -123,14 +127,18 @@ func (c *recorderCollector) Update(ch chan<- prometheus.Metric) error {
 	if err != nil {
 		return err
 	}
-	var ringMem uint64
+	var ringMem, tapeMem uint64
 	for name, v := range mem {
 		gauge(c.mapMemory, float64(v), name)
-		if name == "records" || name == "rings" {
+		switch name {
+		case "records", "rings":
 			ringMem += v
+		case "incident_records":
+			tapeMem += v
 		}
 	}
 	gauge(c.ringMemory, float64(ringMem))
+	gauge(c.tapeMemory, float64(tapeMem))
 
 	enabled, err := bpfStatsEnabled()
 	if err == nil {

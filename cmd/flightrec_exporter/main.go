@@ -56,6 +56,7 @@ type options struct {
 	maxRings        int
 	captureBytes    int
 	runtimeComms    string
+	incidents       incidentFlags
 	reclaimInterval time.Duration
 	nodeName        string
 	externalURL     string
@@ -85,6 +86,7 @@ func main() {
 	app.Flag("recorder.ring-size", "Records kept per container (a power of two); each takes 248 bytes of kernel memory.").Default("4096").IntVar(&opts.ringSize)
 	app.Flag("recorder.max-containers", "Containers that can have a ring at once; more are counted as untracked. Kernel memory is allocated for all of them at start.").Default("128").IntVar(&opts.maxRings)
 	app.Flag("recorder.capture-bytes", fmt.Sprintf("Bytes of read/write buffers copied into records (0 to %d); 0 copies none.", bpf.MaxCaptureBytes)).Default("64").IntVar(&opts.captureBytes)
+	opts.incidents.add(app)
 	app.Flag("recorder.runtime-comms", fmt.Sprintf("Command names of the container runtime's own processes, comma-separated (at most %d; a trailing * matches any rest; empty: none). What they do in a container's cgroup, and everything there before the runtime's first successful execve, is the container's setup: marked in dumps, not counted in the metrics.", bpf.MaxRuntimeComms)).Default(strings.Join(bpf.DefaultRuntimeComms, ",")).StringVar(&opts.runtimeComms)
 	app.Flag("recorder.reclaim-interval", "How often rings of removed cgroups are freed.").Default("5s").DurationVar(&opts.reclaimInterval)
 	app.Flag("bpf.fs-path", "Where the bpf filesystem is. When --bpf.pin-path is below it and no bpf filesystem is mounted there, the exporter mounts one (needs CAP_SYS_ADMIN; with mount propagation it reaches the host).").Default(bpf.BPFFSRoot).StringVar(&opts.bpffs)
@@ -119,6 +121,7 @@ func (o options) validate() error {
 	if o.reclaimInterval <= 0 {
 		errs = append(errs, fmt.Errorf("--recorder.reclaim-interval %s: must be positive", o.reclaimInterval))
 	}
+	errs = append(errs, o.incidents.validate())
 	if o.writeTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("--web.write-timeout %s: must be positive", o.writeTimeout))
 	}
@@ -173,6 +176,7 @@ func run(opts options, webFlags *web.FlagConfig, logger *slog.Logger) error {
 	}
 	cfg := bpf.Config{
 		RingSize: opts.ringSize, MaxRings: opts.maxRings, CaptureBytes: opts.captureBytes, RuntimeComms: splitList(opts.runtimeComms),
+		Incidents:      opts.incidents.config(),
 		ParentCgroupID: parentID, ParentLevel: cgroups.Level(parent), Arch: arch,
 		Watch: copts.Watched(), ErrorSeries: copts.ErrorSeries, LatencySeries: copts.LatencySeries,
 		SkipErrors: !copts.Enabled("errors"),

@@ -26,20 +26,35 @@ type Entry struct {
 	Phase string `json:"phase"`
 	// AppStarts marks the first entry shown after the runtime's setup:
 	// the text dump prints a line above it.
-	AppStarts  bool      `json:"app_starts,omitempty"`
-	Syscall    string    `json:"syscall"`
-	Nr         int32     `json:"nr"`
-	Args       [6]uint64 `json:"args"`
-	Params     string    `json:"params"`
-	Finished   bool      `json:"finished"`
-	Ret        *int64    `json:"ret"`   // null while unfinished
-	Errno      string    `json:"errno"` // EACCES..., "" on success
-	RetText    string    `json:"ret_text"`
-	DurationNs *uint64   `json:"duration_ns"` // null while unfinished
-	ExitCode   *int      `json:"exit_code,omitempty"`
-	Signal     string    `json:"signal,omitempty"`
-	CoreDumped bool      `json:"core_dumped,omitempty"`
+	AppStarts bool `json:"app_starts,omitempty"`
+	// Source is "ring", or "tape" for a record the ring no longer holds,
+	// kept on the container's incident tape; Incident marks the incidents
+	// themselves (notable failures, bad exits, fatal signals, OOM kills).
+	Source   string `json:"source"`
+	Incident bool   `json:"incident,omitempty"`
+	// NotKeptBefore counts the records of this ring between the previous
+	// entry kept and this one that are kept nowhere (overwritten, not on
+	// the tape). Entries a filter leaves out are not counted.
+	NotKeptBefore uint64    `json:"not_kept_before,omitempty"`
+	Syscall       string    `json:"syscall"`
+	Nr            int32     `json:"nr"`
+	Args          [6]uint64 `json:"args"`
+	Params        string    `json:"params"`
+	Finished      bool      `json:"finished"`
+	Ret           *int64    `json:"ret"`   // null while unfinished
+	Errno         string    `json:"errno"` // EACCES..., "" on success
+	RetText       string    `json:"ret_text"`
+	DurationNs    *uint64   `json:"duration_ns"` // null while unfinished
+	ExitCode      *int      `json:"exit_code,omitempty"`
+	Signal        string    `json:"signal,omitempty"`
+	CoreDumped    bool      `json:"core_dumped,omitempty"`
 }
+
+// Entry sources.
+const (
+	SourceRing = "ring"
+	SourceTape = "tape"
+)
 
 // Entry phases.
 const (
@@ -60,7 +75,10 @@ func Decode(arch syscalls.Arch, clock bpf.Clock, r *bpf.Record) Entry {
 	e := Entry{
 		Seq: r.Seq, Time: clock.Wall(r.EnterNs), MonotonicNs: r.EnterNs,
 		CPU: r.CPU, PID: r.PID, TID: r.TID, Comm: r.Comm, Nr: r.Nr, Args: r.Args,
-		Finished: r.Finished, Phase: PhaseApp,
+		Finished: r.Finished, Phase: PhaseApp, Source: SourceRing, Incident: r.Incident,
+	}
+	if r.FromTape {
+		e.Source = SourceTape
 	}
 	if r.Setup {
 		e.Phase = PhaseRuntime

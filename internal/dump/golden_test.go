@@ -216,7 +216,14 @@ func newFixture(t *testing.T) *fixture {
 	src := &fakeSource{cfg: bpf.Config{RingSize: 4096, MaxRings: 128}, untracked: []uint64{77}}
 	src.add(appCg, runcSetup[0], runcSetup[1], execve, open, write, exitGroup, exited(460, 1))
 	src.rings[0].MainPID, src.rings[0].AppSeq = 4242, 3
-	src.add(proxyCg, connect, read)
+	// The proxy's ring turned over long ago: the refused connect and the
+	// socket call before it are kept on its incident tape.
+	socket := rec("socket", 90, 5, 3, 2, 1, 0)
+	socket.Comm, socket.PID, socket.TID = "envoy", 4300, 4301
+	socket.FromTape, connect.FromTape, connect.Incident = true, true, true
+	src.add(proxyCg, socket, connect, read)
+	src.records[1][0].Seq, src.records[1][1].Seq, src.records[1][2].Seq = 1953299, 1953300, 3906510
+	src.rings[1].Written, src.rings[1].Incidents = 3906510, 1
 	src.add(svcCg, sleep)
 
 	store := frozen.NewStore(frozen.Limits{Retention: time.Hour, MaxRings: 8, MaxBytes: 1 << 20}, nil)
@@ -278,6 +285,13 @@ func TestDumpGolden(t *testing.T) {
 		{"unknown-cgroup", "?cgroup=/system.slice/nope.service", 404},
 		{"unknown-pod", "?namespace=shop&pod=nope", 404},
 		{"bad-limit", app + "&limit=0", 400},
+		{"ring-tape", "?cgroup=" + podPath(proxyID), 200},
+		{"ring-tape-json", "?cgroup=" + podPath(proxyID) + "&format=json", 200},
+		{"ring-around", "?cgroup=" + podPath(proxyID) + "&around=1953300", 200},
+		{"ring-around-gone", "?cgroup=" + podPath(proxyID) + "&around=5", 404},
+		{"ring-around-never", "?cgroup=" + podPath(proxyID) + "&around=99999999", 404},
+		{"bad-around", "?cgroup=" + podPath(proxyID) + "&around=x", 400},
+		{"pod-around-ambiguous", "?namespace=shop&pod=web-0&around=3", 400},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			f := newFixture(t)

@@ -53,6 +53,7 @@ func (h *Handler) index(who caller) (Index, error) {
 		}
 		s := h.liveRing(r, path).info
 		s.Live, s.Written, s.Overwritten, s.ExitLost = live, r.Written, r.Overwritten(cfg.RingSize), r.ExitLost
+		s.Incidents, s.Suppressed = r.Incidents, r.Suppressed
 		if ok, err := visible(s.Namespace); err != nil {
 			return Index{}, err
 		} else if !ok {
@@ -99,7 +100,7 @@ func (h *Handler) serveIndex(w http.ResponseWriter, who caller, q Query) error {
 	fmt.Fprintf(w, "# dump one with %[1]s/dump?cgroup=PATH or %[1]s/dump?namespace=NS&pod=POD[&container=C][&previous=true] (add &format=json, &failed=true, &syscall=openat,connect, &limit=N, &since=5m)\n",
 		strings.TrimSuffix(h.BaseURL, "/"))
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "CGROUP\tNAMESPACE\tPOD\tCONTAINER\tIDENTITY\tRECORDS\tOVERWRITTEN\tOLDEST\tNEWEST\tSPAN\tENDED")
+	fmt.Fprintln(tw, "CGROUP\tNAMESPACE\tPOD\tCONTAINER\tIDENTITY\tRECORDS\tOVERWRITTEN\tINCIDENTS\tOLDEST\tNEWEST\tSPAN\tENDED")
 	row := func(r RingInfo) {
 		oldest, newest, span, ended := "-", "-", "-", "-"
 		if r.Oldest != nil && r.Newest != nil {
@@ -109,8 +110,8 @@ func (h *Handler) serveIndex(w http.ResponseWriter, who caller, q Query) error {
 		if r.FrozenAt != nil {
 			ended = r.Ended + " (frozen " + r.FrozenAt.Format(time.RFC3339) + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\n", r.Cgroup, dash(r.Namespace), dash(r.Pod),
-			dash(r.Container), r.Identity, r.Records, r.Overwritten, oldest, newest, span, ended)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\n", r.Cgroup, dash(r.Namespace), dash(r.Pod),
+			dash(r.Container), r.Identity, r.Records, r.Overwritten, r.Incidents, oldest, newest, span, ended)
 	}
 	for _, r := range idx.Rings {
 		row(r)

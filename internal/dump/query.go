@@ -27,10 +27,14 @@ type Query struct {
 	Failed    bool         // only syscalls that returned an error
 	Limit     int          // newest N records; 0 = all
 	Since     time.Time    // only records that started at or after; zero = all
+	Around    uint64       // only the records within AroundSpan of this seq (an exemplar's); 0 = all
 	names     []string
 }
 
-var knownParams = []string{"cgroup", "namespace", "pod", "container", "previous", "format", "syscall", "failed", "limit", "since"}
+var knownParams = []string{"cgroup", "namespace", "pod", "container", "previous", "format", "syscall", "failed", "limit", "since", "around"}
+
+// AroundSpan is how many records on each side of around=N a dump shows.
+const AroundSpan = 16
 
 // MaxPrevious bounds previous=N.
 const MaxPrevious = 100
@@ -123,8 +127,15 @@ func ParseQuery(v url.Values, arch syscalls.Arch, now time.Time) (Query, error) 
 		}
 		q.Since = t
 	}
-	if q.Cgroup == "" && q.Pod == "" && (q.Syscalls != nil || q.Failed || q.Limit != 0 || !q.Since.IsZero()) {
-		return q, fmt.Errorf("syscall, failed, limit and since filter a dump: add cgroup= or pod=")
+	if s := v.Get("around"); s != "" {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil || n < 1 {
+			return q, fmt.Errorf("around %q: must be a record's seq (a number from 1), as an exemplar names it", s)
+		}
+		q.Around = n
+	}
+	if q.Cgroup == "" && q.Pod == "" && (q.Syscalls != nil || q.Failed || q.Limit != 0 || !q.Since.IsZero() || q.Around != 0) {
+		return q, fmt.Errorf("syscall, failed, limit, since and around filter a dump: add cgroup= or pod=")
 	}
 	return q, nil
 }

@@ -40,9 +40,13 @@ type RingInfo struct {
 	// MainPID is the container's main process: its entrypoint, or the
 	// first process of a cgroup that no runtime set up. AppSeq is the
 	// record of the execve with which the runtime started the entrypoint.
-	MainPID  uint32 `json:"main_pid,omitempty"`
-	AppSeq   uint64 `json:"app_seq,omitempty"`
-	Restarts *int   `json:"restarts,omitempty"` // Kubernetes: restarts of the container before this run
+	MainPID uint32 `json:"main_pid,omitempty"`
+	AppSeq  uint64 `json:"app_seq,omitempty"`
+	// Incidents counts the incidents put on the ring's tape, Suppressed
+	// those kept without their context (a storm over the rate).
+	Incidents  uint64 `json:"incidents"`
+	Suppressed uint64 `json:"incidents_suppressed"`
+	Restarts   *int   `json:"restarts,omitempty"` // Kubernetes: restarts of the container before this run
 }
 
 // newRingInfo is the identity of the ring of the cgroup at path.
@@ -82,6 +86,7 @@ func frozenRing(f *frozen.Ring) ring {
 	info.Namespace, info.Pod, info.Container = f.Labels.Namespace, f.Labels.Pod, f.Labels.Container
 	info.Written, info.Overwritten, info.Torn, info.FrozenAt, info.Ended = f.Written, f.Overwritten, f.Torn, &at, f.Ended
 	info.Restarts, info.MainPID, info.AppSeq = f.Restarts, f.MainPID, f.AppSeq
+	info.Incidents, info.Suppressed = f.Incidents, f.Suppressed
 	return ring{records: f.Records, info: info}
 }
 
@@ -111,6 +116,7 @@ func (h *Handler) load(r *ring) error {
 	r.info.Torn = snap.Torn
 	r.info.ExitLost = snap.Ring.ExitLost
 	r.info.MainPID, r.info.AppSeq = snap.Ring.MainPID, snap.Ring.AppSeq
+	r.info.Incidents, r.info.Suppressed = snap.Ring.Incidents, snap.Ring.Suppressed
 	return nil
 }
 
@@ -120,8 +126,13 @@ func (h *Handler) entries(q Query, rings []ring, withContainer bool) []Entry {
 	out := []Entry{}
 	for _, r := range rings {
 		shownSetup := false
+		var prevSeq, notKept uint64 // records kept nowhere since the last entry shown
 		for i := range r.records {
 			e := Decode(h.Arch, clock, Redacted(h.Redact, &r.records[i]))
+			if e.Seq > prevSeq+1 {
+				notKept += e.Seq - prevSeq - 1
+			}
+			prevSeq = e.Seq
 			if withContainer {
 				e.Container = r.info.Container
 				if e.Container == "" {
@@ -131,6 +142,7 @@ func (h *Handler) entries(q Query, rings []ring, withContainer bool) []Entry {
 			if !q.keep(&e) {
 				continue
 			}
+			e.NotKeptBefore, notKept = notKept, 0
 			// The first entry shown after the setup, where some of the
 			// setup is shown too, is where the application starts.
 			if app := r.info.AppSeq; app > 0 {
@@ -153,6 +165,9 @@ func (h *Handler) entries(q Query, rings []ring, withContainer bool) []Entry {
 }
 
 func (q Query) keep(e *Entry) bool {
+	if q.Around > 0 && (e.Seq+AroundSpan < q.Around || e.Seq > q.Around+AroundSpan) {
+		return false
+	}
 	if q.Syscalls != nil && (e.Kind != KindSyscall || !q.Syscalls[int(e.Nr)]) {
 		return false
 	}
@@ -186,6 +201,9 @@ func (h *Handler) serveCgroup(w http.ResponseWriter, who caller, q Query) error 
 		return err
 	}
 	if err := h.load(&r); err != nil {
+		return err
+	}
+	if err := checkAround(q, r); err != nil {
 		return err
 	}
 	r.span(h.clock())
@@ -236,4 +254,37 @@ func writeRingHeader(w http.ResponseWriter, r RingInfo, shown int) {
 		fmt.Fprintf(w, " shown=%d", shown)
 	}
 	fmt.Fprintln(w)
+}
+
+// checkAround says, for around=N, whether ring r still keeps record N,
+// and if not why: never written, or kept nowhere any more.
+func checkAround(q Query, r ring) error {
+	if q.Around == 0 {
+		return nil
+	}
+	for i := range r.records {
+		if r.records[i].Seq == q.Around {
+			return nil
+		}
+	}
+	if q.Around > r.info.Written {
+		return notFound("record %d of %s was never written: the ring has written %d records", q.Around, r.info.Identity, r.info.Written)
+	}
+	oldest := uint64(0)
+	if n := len(r.records); n > 0 {
+		oldest = r.records[0].Seq
+	}
+	return notFound("record %d of %s is no longer kept: it was overwritten in the ring (oldest kept: %d) and is not on the incident tape (%d incidents kept)",
+		q.Around, r.info.Identity, oldest, tapeIncidents(r.records))
+}
+
+// tapeIncidents counts the incidents among records.
+func tapeIncidents(recs []bpf.Record) int {
+	n := 0
+	for i := range recs {
+		if recs[i].Incident {
+			n++
+		}
+	}
+	return n
 }

@@ -74,6 +74,16 @@ func writeRows(w io.Writer, entries []Entry, withContainer bool) error {
 		if withContainer {
 			container = e.Container + "\t"
 		}
+		if n := e.NotKeptBefore; n > 0 {
+			what := "records"
+			if n == 1 {
+				what = "record"
+			}
+			if withContainer {
+				what += " of " + e.Container
+			}
+			fmt.Fprintf(tw, "%s%s… %s %s not kept …\n", cells, noteMark, thousands(n), what)
+		}
 		if e.AppStarts {
 			where := ""
 			if withContainer {
@@ -101,4 +111,13 @@ func formatDuration(ns uint64) string {
 	default:
 		return fmt.Sprintf("%.3fs", d.Seconds())
 	}
+}
+
+// thousands writes n with a comma every three digits: 1,953,210.
+func thousands(n uint64) string {
+	s := strconv.FormatUint(n, 10)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }

@@ -33,6 +33,8 @@ type Ring struct {
 	Records     []bpf.Record
 	Restarts    *int   // Kubernetes: restarts of the container before this run
 	MainPID     uint32 // the container's main process (bpf.Ring.MainPID)
+	Incidents   uint64 // incidents put on its tape (bpf.Ring.Incidents)
+	Suppressed  uint64 // of those, kept without context
 	AppSeq      uint64 // the record that started the entrypoint (bpf.Ring.AppSeq)
 	bytes       int64
 }
@@ -100,7 +102,7 @@ func (s *Store) Freeze(snap bpf.Snapshot, path string, labels containers.Labels,
 		Restarts: restarts,
 		CgroupID: snap.Ring.CgroupID, Cgroup: path, Labels: labels, FrozenAt: now,
 		Ended: howItEnded(snap.Ring, snap.Records), Written: snap.Ring.Written,
-		MainPID: snap.Ring.MainPID, AppSeq: snap.Ring.AppSeq,
+		MainPID: snap.Ring.MainPID, AppSeq: snap.Ring.AppSeq, Incidents: snap.Ring.Incidents, Suppressed: snap.Ring.Suppressed,
 		Overwritten: snap.Ring.Overwritten(ringSize), Torn: snap.Torn, Records: snap.Records,
 	}
 	f.bytes = estimateBytes(snap.Records)

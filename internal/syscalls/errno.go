@@ -46,3 +46,19 @@ func ErrnoName(errno int) string {
 	}
 	return "E" + strconv.Itoa(errno)
 }
+
+// errnoNumbers is errnoNames inverted.
+var errnoNumbers = func() map[string]int {
+	m := make(map[string]int, len(errnoNames))
+	for n, name := range errnoNames {
+		m[name] = n
+	}
+	return m
+}()
+
+// ErrnoNumber returns the errno named name ("EACCES" -> 13); false for a
+// name Linux does not have.
+func ErrnoNumber(name string) (int, bool) {
+	n, ok := errnoNumbers[name]
+	return n, ok
+}

@@ -221,3 +221,14 @@ func TestNoReturnAndIsErrno(t *testing.T) {
 		}
 	}
 }
+
+func TestErrnoNumberInvertsErrnoName(t *testing.T) {
+	for n, name := range errnoNames {
+		if got, ok := ErrnoNumber(name); !ok || got != n {
+			t.Errorf("ErrnoNumber(%q) = %d %v, want %d", name, got, ok, n)
+		}
+	}
+	if _, ok := ErrnoNumber("EWHATEVER"); ok {
+		t.Error("an unknown name has a number")
+	}
+}
