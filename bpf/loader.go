@@ -457,6 +457,9 @@ func scConf(arch syscalls.Arch, nr int) recorderScConf {
 	if syscalls.NoReturn(arch.Name(nr)) {
 		v.Flags |= uint8(recorderScFlagSC_NO_RETURN)
 	}
+	if syscalls.RestoresContext(arch.Name(nr)) {
+		v.Flags |= uint8(recorderScFlagSC_NO_RESULT)
+	}
 	return v
 }
 

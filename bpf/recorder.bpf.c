@@ -816,7 +816,7 @@ static __always_inline void finish(struct record *r, struct sc_conf *c, u64 want
 static __always_inline void account(struct ring_meta *rm, u32 slot, u64 cgid, u32 nr, long ret, u64 seq, u64 now,
 				    struct sc_conf *c, u64 arg1, u64 ts_enter, bool setup)
 {
-	if (setup)
+	if (setup || (c && (c->flags & SC_NO_RESULT)))
 		return;
 	/* A notable failure, finished in the ring: onto the ring's tape. */
 	if (rm && seq && ret < 0 && incident_errno(ret))

@@ -163,6 +163,7 @@ enum sc_flag {
 	SC_BUF_AT_EXIT = 1 << 1,
 	SC_NO_RETURN = 1 << 2, /* exit, exit_group: the entry is the whole record */
 	SC_WATCH = 1 << 3,     /* count calls and their latency (--collector.syscalls.watch) */
+	SC_NO_RESULT = 1 << 4, /* rt_sigreturn: returns the interrupted context's register, never an error */
 };
 
 /* Indexes into the per-CPU stats array. */

@@ -180,6 +180,7 @@ const (
 	recorderScFlagSC_BUF_AT_EXIT recorderScFlag = 2
 	recorderScFlagSC_NO_RETURN   recorderScFlag = 4
 	recorderScFlagSC_WATCH       recorderScFlag = 8
+	recorderScFlagSC_NO_RESULT   recorderScFlag = 16
 )
 
 type recorderStatIndex uint32

@@ -53,3 +53,9 @@ func commPatterns(names []string) ([]recorderCommPattern, error) {
 	}
 	return out, nil
 }
+
+// CheckRuntimeComms reports the first of names the kernel cannot compare.
+func CheckRuntimeComms(names []string) error {
+	_, err := commPatterns(names)
+	return err
+}

@@ -122,6 +122,9 @@ func (o options) validate() error {
 		errs = append(errs, fmt.Errorf("--recorder.reclaim-interval %s: must be positive", o.reclaimInterval))
 	}
 	errs = append(errs, o.incidents.validate())
+	if err := bpf.CheckRuntimeComms(splitList(o.runtimeComms)); err != nil {
+		errs = append(errs, fmt.Errorf("--recorder.runtime-comms: %w", err))
+	}
 	if o.writeTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("--web.write-timeout %s: must be positive", o.writeTimeout))
 	}

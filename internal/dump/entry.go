@@ -135,7 +135,7 @@ func Decode(arch syscalls.Arch, clock bpf.Clock, r *bpf.Record) Entry {
 		e.Ret = &ret
 		d := r.Duration()
 		e.DurationNs = &d
-		if syscalls.IsErrno(ret) {
+		if syscalls.IsErrno(ret) && !syscalls.RestoresContext(e.Syscall) {
 			e.Errno = syscalls.ErrnoName(int(-ret))
 		}
 	}
@@ -157,5 +157,5 @@ func Redacted(red *redact.Redactor, r *bpf.Record) *bpf.Record {
 
 // Failed reports whether the entry is a syscall that returned an error.
 func (e *Entry) Failed() bool {
-	return e.Kind == KindSyscall && e.Ret != nil && syscalls.IsErrno(*e.Ret)
+	return e.Kind == KindSyscall && e.Ret != nil && syscalls.IsErrno(*e.Ret) && !syscalls.RestoresContext(e.Syscall)
 }

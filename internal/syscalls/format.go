@@ -1,6 +1,7 @@
 package syscalls
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 )
@@ -33,6 +34,11 @@ type sig struct {
 	// noReturn: the call never returns to its caller when it succeeds
 	// and never fails (exit, exit_group).
 	noReturn bool
+	// restores: the call returns to the context a signal interrupted,
+	// with that context's registers (rt_sigreturn): its return value is
+	// whatever the interrupted code had, often another syscall's -errno,
+	// and never a result of its own.
+	restores bool
 }
 
 // arg renders argument i of a call. An empty result means "omit this and
@@ -51,6 +57,11 @@ func sn(args ...arg) sig { return sig{args: args, noReturn: true} }
 // NoReturn reports whether the syscall called name never returns, so that
 // a record of it without a return value is complete, not unfinished.
 func NoReturn(name string) bool { return signatures[name].noReturn }
+
+// RestoresContext reports whether the syscall called name returns the
+// registers of the context a signal interrupted (rt_sigreturn): its return
+// value is not its own, and never an error.
+func RestoresContext(name string) bool { return signatures[name].restores }
 
 // sr builds a signature with its own return-value renderer.
 func sr(ret func(x *fmtCtx) string, args ...arg) sig { return sig{args: args, ret: ret} }
@@ -85,7 +96,7 @@ func (a Arch) Format(c *Call) (name, params, ret string) {
 	x := &fmtCtx{arch: a, c: c, cap: a.Capture(c.Nr)}
 	sg, known := signatures[name]
 	if !known {
-		return name, rawParams(c), formatRet(x, nil)
+		return name, rawParams(c), formatRet(x, sig{})
 	}
 	parts := make([]string, 0, len(sg.args))
 	for i, ar := range sg.args {
@@ -95,7 +106,7 @@ func (a Arch) Format(c *Call) (name, params, ret string) {
 		}
 		parts = append(parts, p)
 	}
-	return name, strings.Join(parts, ", "), formatRet(x, sg.ret)
+	return name, strings.Join(parts, ", "), formatRet(x, sg)
 }
 
 // rawParams prints all six arguments in hex, for syscalls without a
@@ -110,14 +121,17 @@ func rawParams(c *Call) string {
 
 // formatRet renders the return value: "?" while unfinished, "-13 EACCES"
 // for errors, else the syscall's own renderer or decimal.
-func formatRet(x *fmtCtx, custom func(x *fmtCtx) string) string {
+func formatRet(x *fmtCtx, sg sig) string {
 	switch {
 	case !x.c.Finished:
 		return "?"
+	case sg.restores:
+		// The interrupted context's register, not an error of its own.
+		return fmt.Sprintf("%#x (restored)", uint64(x.c.Ret))
 	case IsErrno(x.c.Ret):
 		return strconv.FormatInt(x.c.Ret, 10) + " " + ErrnoName(int(-x.c.Ret))
-	case custom != nil:
-		return custom(x)
+	case sg.ret != nil:
+		return sg.ret(x)
 	}
 	return strconv.FormatInt(x.c.Ret, 10)
 }

@@ -279,6 +279,12 @@ func TestFormat(t *testing.T) {
 			want: `umask(077) = 022`,
 		},
 		{
+			// The interrupted openat's -EACCES, restored: not an error.
+			name: "rt_sigreturn", arch: ArchAMD64, sys: "rt_sigreturn",
+			call: Call{Ret: -13, Finished: true},
+			want: `rt_sigreturn() = 0xfffffffffffffff3 (restored)`,
+		},
+		{
 			name: "prctl set name", arch: ArchAMD64, sys: "prctl",
 			call: Call{Args: [6]uint64{15, 0x1000, 0, 0, 0}, Ret: 0, Finished: true},
 			want: `prctl(PR_SET_NAME, 0x1000, 0, 0, 0) = 0`,

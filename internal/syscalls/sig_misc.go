@@ -5,7 +5,7 @@ var miscSigs = map[string]sig{
 	// Signals.
 	"rt_sigaction":      s(aSignal, aPtr, aPtr, aSize),
 	"rt_sigprocmask":    s(aEnum(sigHows), aPtr, aPtr, aSize),
-	"rt_sigreturn":      s(),
+	"rt_sigreturn":      {restores: true},
 	"rt_sigsuspend":     s(aPtr, aSize),
 	"rt_sigpending":     s(aPtr, aSize),
 	"rt_sigtimedwait":   s(aPtr, aPtr, aPtr, aSize),

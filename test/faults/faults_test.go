@@ -133,6 +133,12 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"--dump.authz.deny-ttl=-1s"}, "--dump.authz.deny-ttl"},
 		{[]string{"--kubernetes.cri-endpoint=/nonexistent/cri.sock"}, "--kubernetes.cri-endpoint"},
 		{[]string{"--no-such-flag"}, "no-such-flag"},
+		{[]string{"--recorder.incident-errnos=EACCES,EBOGUS"}, `EBOGUS`},
+		{[]string{"--recorder.incident-context=33"}, "--recorder.incident-context 33: must be between 0 and 32"},
+		{[]string{"--recorder.incident-first=0"}, "--recorder.incident-first 0: must be at least 1"},
+		{[]string{"--recorder.incident-latest=-1"}, "--recorder.incident-latest -1: must be at least 1"},
+		{[]string{"--recorder.incident-rate=0"}, "--recorder.incident-rate 0: must be positive"},
+		{[]string{"--recorder.runtime-comms=ru*nc"}, `--recorder.runtime-comms: runtime command name`},
 	} {
 		args := append([]string{"--web.listen-address=" + testenv.FreePort(t), "--bpf.pin-path="}, c.args...)
 		code, log := testenv.RunExporterToExit(t, nil, nil, args...)

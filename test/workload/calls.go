@@ -442,3 +442,34 @@ func asRuntime(args []string) error {
 	}
 	return syscall.Exec(args[2], args[2:], os.Environ())
 }
+
+// failEvery makes a failing open now and then, as a service that hits a
+// permission problem once a second among its ordinary work.
+func failEvery(args []string) error {
+	if len(args) < 3 {
+		return errors.New("want PATH N MS")
+	}
+	n, err := count(args, 1)
+	if err != nil {
+		return err
+	}
+	ms, err := count(args, 2)
+	if err != nil {
+		return err
+	}
+	path, _ := syscall.BytePtrFromString(args[0])
+	failed := 0
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			time.Sleep(time.Duration(ms) * time.Millisecond)
+		}
+		fd, _, e := syscall.RawSyscall6(syscall.SYS_OPENAT, atFDCWD, uintptr(unsafe.Pointer(path)), syscall.O_RDONLY, 0, 0, 0)
+		if e != 0 {
+			failed++
+		} else {
+			syscall.Close(int(fd))
+		}
+	}
+	fmt.Println(failed)
+	return nil
+}

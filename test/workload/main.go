@@ -29,6 +29,7 @@ var commands = map[string]struct {
 	"alloc":           {"MIB: touch MIB MiB of memory, one MiB at a time (to be OOM killed below a memory limit)", alloc},
 	"efault":          {"N: N openat calls whose path is an unmapped address (EFAULT)", efault},
 	"fsync-cost":      {"N: time N failing fdatasync calls as fsync times its calls; prints the ns", fsyncCost},
+	"fail-every":      {"PATH N MS: open PATH read-only N times, one every MS milliseconds (expected to fail); prints the failures", failEvery},
 	"as-runtime":      {"PROCS N PROG ARGS...: act as a container runtime's init: take runc's name, join the cgroup whose cgroup.procs is PROCS, fail N opens, then exec PROG", asRuntime},
 	"ebadf":           {"N: the i-th of " + strconv.Itoa(len(fdSyscalls)) + " fd syscalls N+i times on fd -1 (EBADF); prints the calls", ebadf},
 }

@@ -1,0 +1,223 @@
+// Package incidents_test checks, on the real kernel, that the failures an
+// alert fires on outlive the ring of a busy container: kept on its incident
+// tape with the records before them, shown by every dump.
+package incidents_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/flightrec/flightrec_exporter/internal/dump"
+	"github.com/flightrec/flightrec_exporter/internal/testenv"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testenv.Cleanup()
+	os.Exit(code)
+}
+
+var nobody = &syscall.Credential{Uid: 65534, Gid: 65534}
+
+// secret is a file only root may read: nobody's opens of it fail EACCES.
+func secret(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "secret.conf")
+	if err := os.WriteFile(p, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func dumpJSON(t *testing.T, e *testenv.Exporter, query string) dump.RingDump {
+	t.Helper()
+	body := e.MustGet(t, "/dump?format=json&"+query)
+	var d dump.RingDump
+	if err := json.Unmarshal([]byte(body), &d); err != nil {
+		t.Fatalf("decoding dump: %v\n%.2000s", err, body)
+	}
+	return d
+}
+
+// denied are the entries of d that are the open of path failing EACCES.
+func denied(d dump.RingDump, path string) []dump.Entry {
+	var out []dump.Entry
+	for _, en := range d.Entries {
+		if en.Syscall == "openat" && en.Errno == "EACCES" && strings.Contains(en.Params, path) {
+			out = append(out, en)
+		}
+	}
+	return out
+}
+
+// A container busy with ordinary syscalls (its ring turns over in
+// milliseconds) fails an open once a second. Ten seconds later every
+// failure is in the dump, plain and failed=true, with the records that
+// preceded it, and in the dump of its frozen ring once it is gone.
+func TestBusyContainerKeepsEveryIncident(t *testing.T) {
+	testenv.RequireRoot(t)
+	cg := testenv.NewCgroups(t)
+	c := cg.Make(t, testenv.KubeletPath("burstable", testenv.RandomUID(), testenv.RandomHex(32)))
+	e := testenv.StartExporter(t, "--recorder.cgroup-parent="+cg.Parent)
+	workload := testenv.Build(t, "./test/workload")
+	file := secret(t)
+
+	busy := cg.Command(t, c, workload, "getppid", "4000000000")
+	if err := busy.Start(); err != nil {
+		t.Fatal(err)
+	}
+	const failures = 10
+	out, code := cg.Run(t, c, nobody, workload, "fail-every", file, fmt.Sprint(failures), "1000")
+	if code != 0 || strings.TrimSpace(out) != fmt.Sprint(failures) {
+		t.Fatalf("fail-every: exit %d, output %q; want %d failures", code, out, failures)
+	}
+	cgroup := "cgroup=" + url.QueryEscape(c)
+	plain := dumpJSON(t, e, cgroup)
+	failed := dumpJSON(t, e, cgroup+"&failed=true")
+	_ = busy.Process.Kill()
+	_ = busy.Wait()
+
+	if plain.Overwritten < 100*plain.Records {
+		t.Fatalf("the ring turned over %d times only (%d records overwritten): not busy enough to test anything",
+			plain.Overwritten/max(plain.Records, 1), plain.Overwritten)
+	}
+	t.Logf("ring: %d records written, %d kept; %d incidents", plain.Written, plain.Records, plain.Incidents)
+	for name, d := range map[string]dump.RingDump{"plain": plain, "failed=true": failed} {
+		got := denied(d, file)
+		if len(got) != failures {
+			t.Errorf("%s dump: %d of the %d failed opens", name, len(got), failures)
+		}
+		for _, en := range got {
+			if !en.Incident {
+				t.Errorf("%s dump: failed open %d not marked as an incident", name, en.Seq)
+			}
+		}
+	}
+	// Each failure with the records before it (the busy loop's getppid
+	// calls, or the workload's own), and a gap line before them.
+	bySeq := map[uint64]dump.Entry{}
+	for _, en := range plain.Entries {
+		bySeq[en.Seq] = en
+	}
+	fromTape := 0
+	for _, inc := range denied(plain, file) {
+		if inc.Source == dump.SourceTape {
+			fromTape++
+		}
+		context := 0
+		for s := inc.Seq - 8; s < inc.Seq; s++ {
+			if _, ok := bySeq[s]; ok {
+				context++
+			}
+		}
+		if context < 4 {
+			t.Errorf("failed open %d: %d of the 8 records before it kept", inc.Seq, context)
+		}
+	}
+	if fromTape < failures-1 {
+		t.Errorf("%d failed opens came from the tape: the ring held the others, so the test proves little", fromTape)
+	}
+	gaps := 0
+	for _, en := range plain.Entries {
+		if en.NotKeptBefore > 0 {
+			gaps++
+		}
+	}
+	if gaps < failures-1 {
+		t.Errorf("%d gaps marked between kept records, want one before each incident's context at least", gaps)
+	}
+
+	// The same from the frozen ring.
+	cg.Remove(t, c)
+	var prev dump.RingDump
+	testenv.WaitFor(t, "the frozen ring", func() bool {
+		code, body := e.Get(t, "/dump?format=json&previous=true&"+cgroup)
+		return code == 200 && json.Unmarshal([]byte(body), &prev) == nil
+	})
+	if got := denied(prev, file); len(got) != failures {
+		t.Errorf("frozen ring: %d of the %d failed opens", len(got), failures)
+	}
+	if v, _ := e.Scrape(t).Value(t, "flightrec_syscall_errors_total",
+		map[string]string{"container": c, "syscall": "openat", "errno": "EACCES"}); v != failures {
+		t.Errorf("errors counter %v, want %d", v, failures)
+	}
+}
+
+// A million failures in a tight loop: the tape keeps the first 16, each
+// with its context, and the latest 96; kept and suppressed incidents add
+// up to the failures, and the counters are exact.
+func TestIncidentStorm(t *testing.T) {
+	testenv.RequireRoot(t)
+	cg := testenv.NewCgroups(t)
+	c := cg.Make(t, testenv.KubeletPath("burstable", testenv.RandomUID(), testenv.RandomHex(32)))
+	e := testenv.StartExporter(t, "--recorder.cgroup-parent="+cg.Parent, "--recorder.incident-first=16", "--recorder.incident-latest=96")
+	workload := testenv.Build(t, "./test/workload")
+	file := secret(t)
+	const failures = 1000000
+	out, code := cg.Run(t, c, nobody, workload, "open-fail", file, fmt.Sprint(failures))
+	if code != 0 || strings.TrimSpace(out) != fmt.Sprint(failures) {
+		t.Fatalf("open-fail: exit %d, output %q", code, out)
+	}
+	d := dumpJSON(t, e, "cgroup="+url.QueryEscape(c))
+	if d.Incidents != failures {
+		t.Errorf("the ring counts %d incidents, want %d", d.Incidents, failures)
+	}
+	m := e.Scrape(t)
+	kept, _ := m.Value(t, "flightrec_recorder_incidents_total", map[string]string{"outcome": "kept"})
+	suppressed, _ := m.Value(t, "flightrec_recorder_incidents_total", map[string]string{"outcome": "suppressed"})
+	if kept+suppressed != failures || suppressed == 0 || float64(d.Suppressed) != suppressed {
+		t.Errorf("incidents kept %v + suppressed %v (ring: %d) != %d failures, or none suppressed", kept, suppressed, d.Suppressed, failures)
+	}
+	if v, _ := m.Value(t, "flightrec_syscall_errors_total",
+		map[string]string{"container": c, "syscall": "openat", "errno": "EACCES"}); v != failures {
+		t.Errorf("errors counter %v, want %d", v, failures)
+	}
+	// A signal (the Go runtime's preemption) that interrupts the loop
+	// right after a failed open returns through rt_sigreturn with the
+	// open's -EACCES in its register: not a failure of rt_sigreturn.
+	if n := len(m.Find("flightrec_syscall_errors_total", map[string]string{"container": c, "syscall": "rt_sigreturn"})); n != 0 {
+		t.Errorf("rt_sigreturn counted as failing (%d series): its return value is the interrupted context's", n)
+	}
+
+	var incidents []dump.Entry
+	for _, en := range d.Entries {
+		if en.Incident {
+			incidents = append(incidents, en)
+		}
+	}
+	if len(incidents) != 16+96 {
+		t.Fatalf("%d incidents in the dump, want the first 16 and the latest 96", len(incidents))
+	}
+	sort.Slice(incidents, func(i, j int) bool { return incidents[i].Seq < incidents[j].Seq })
+	bySeq := map[uint64]dump.Entry{}
+	for _, en := range d.Entries {
+		bySeq[en.Seq] = en
+	}
+	// The first: the loop's first failures, nothing failed before them.
+	for _, inc := range incidents[:16] {
+		if _, ok := bySeq[inc.Seq-1]; !ok {
+			t.Errorf("first incident %d has no context", inc.Seq)
+		}
+	}
+	for s := incidents[0].Seq - 8; s < incidents[0].Seq; s++ {
+		if en, ok := bySeq[s]; ok && en.Errno == "EACCES" {
+			t.Errorf("a failure (%d) before the first incident kept (%d)", s, incidents[0].Seq)
+		}
+	}
+	// The latest: the last failures of the loop, the newest records.
+	last := incidents[len(incidents)-1]
+	if last.Seq+64 < d.Written {
+		t.Errorf("the latest incident kept is %d, %d records before the ring's newest", last.Seq, d.Written-last.Seq)
+	}
+}
