@@ -51,6 +51,10 @@ func TestSIGKILLedExporterResumesTheTape(t *testing.T) {
 	if out, code := cg.Run(t, live, nobody, workload, "open-fail", secret, "6"); code != 0 {
 		t.Fatalf("workload: %d %s", code, out)
 	}
+	// The ring turns over: the failed opens are kept on its incident tape only.
+	if out, code := cg.Run(t, live, nil, workload, "getppid", "20000"); code != 0 {
+		t.Fatalf("workload: %d %s", code, out)
+	}
 	// A container that dies while the first exporter runs: its ring is frozen.
 	if _, code := cg.Run(t, dead, nil, "/bin/sh", "-c", "exit 7"); code != 7 {
 		t.Fatal("dead container did not exit 7")
@@ -96,10 +100,13 @@ func TestSIGKILLedExporterResumesTheTape(t *testing.T) {
 	for _, e := range after.Entries {
 		if e.Errno == "EACCES" && strings.Contains(e.Params, secret) {
 			eacces++
+			if e.Source != dump.SourceTape || !e.Incident {
+				t.Errorf("failed open %d: source %q, incident %v; want the pinned tape's incident", e.Seq, e.Source, e.Incident)
+			}
 		}
 	}
-	if eacces != 6 {
-		t.Errorf("the ring after the restart holds %d of the 6 failed opens from before it", eacces)
+	if eacces != 6 || after.Incidents != 6 {
+		t.Errorf("after the restart, the tape holds %d of the 6 failed opens from before it (%d incidents counted)", eacces, after.Incidents)
 	}
 	// The read that was blocked across the restart returns now: the new
 	// exporter completes the record the old one began, then records the
