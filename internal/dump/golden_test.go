@@ -292,6 +292,8 @@ func TestDumpGolden(t *testing.T) {
 		{"ring-around-never", "?cgroup=" + podPath(proxyID) + "&around=99999999", 404},
 		{"bad-around", "?cgroup=" + podPath(proxyID) + "&around=x", 400},
 		{"pod-around-ambiguous", "?namespace=shop&pod=web-0&around=3", 400},
+		// Both runs of app hold a record 2: the newest (live) one is shown.
+		{"pod-around", "?namespace=shop&pod=web-0&container=app&around=2", 200},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			f := newFixture(t)

@@ -130,16 +130,22 @@ func (h *Handler) servePod(w http.ResponseWriter, req *http.Request, who caller,
 		d.Previous = 1
 		d.Note = "no container of this pod is running on this node now: showing the last run"
 	}
-	if q.Around > 0 && len(rings) != 1 {
-		return &httpError{http.StatusBadRequest, fmt.Sprintf("around=%d names a record of one container's ring: add container= (the pod has %d rings here)", q.Around, len(rings))}
+	if q.Around > 0 && q.Container == "" {
+		return &httpError{http.StatusBadRequest, fmt.Sprintf("around=%d names a record of one container's ring: add container=", q.Around)}
 	}
 	for i := range rings {
 		if err := h.load(&rings[i]); err != nil {
 			return err
 		}
-		if err := checkAround(q, rings[i]); err != nil {
+	}
+	if q.Around > 0 {
+		r, err := newestHolding(q, rings)
+		if err != nil {
 			return err
 		}
+		rings = []ring{r}
+	}
+	for i := range rings {
 		rings[i].span(h.clock())
 		d.Rings = append(d.Rings, rings[i].info)
 	}

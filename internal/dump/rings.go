@@ -288,3 +288,39 @@ func tapeIncidents(recs []bpf.Record) int {
 	}
 	return n
 }
+
+// newestHolding picks, for around=N in a pod dump, the ring of the
+// container's newest run that still keeps record N: sequence numbers start
+// again with each run, and an exemplar names the latest failure. The live
+// ring comes first, then frozen rings, newest first.
+func newestHolding(q Query, rings []ring) (ring, error) {
+	var best *ring
+	var why error
+	for i := range rings {
+		r := &rings[i]
+		if err := checkAround(q, *r); err != nil {
+			if why == nil {
+				why = err
+			}
+			continue
+		}
+		if best == nil || newer(r, best) {
+			best = r
+		}
+	}
+	if best == nil {
+		return ring{}, why
+	}
+	return *best, nil
+}
+
+// newer reports whether a is a later run than b: live, or frozen later.
+func newer(a, b *ring) bool {
+	switch {
+	case a.live != b.live:
+		return a.live
+	case a.info.FrozenAt == nil || b.info.FrozenAt == nil:
+		return false
+	}
+	return a.info.FrozenAt.After(*b.info.FrozenAt)
+}

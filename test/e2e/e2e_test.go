@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -26,6 +27,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/flightrec/flightrec_exporter/dashboards"
+	"github.com/flightrec/flightrec_exporter/internal/dump"
 	"github.com/flightrec/flightrec_exporter/internal/kube/kubetest"
 	"github.com/flightrec/flightrec_exporter/internal/testenv"
 )
@@ -186,7 +188,7 @@ scrape_configs:
       - targets: [%q]
 `, exporter, filepath.Join(root, "alerts", "flightrec.rules.yml"), amAddr, exporterAddr))
 	daemon(t, "prometheus", "--config.file="+promConfig, "--storage.tsdb.path="+filepath.Join(dir, "tsdb"),
-		"--web.listen-address="+promAddr)
+		"--web.listen-address="+promAddr, "--enable-feature=exemplar-storage")
 	prom := "http://" + promAddr
 	waitReady(t, "prometheus", prom+"/-/ready")
 
@@ -224,7 +226,9 @@ scrape_configs:
 		}
 	}()
 	// Stopped by defer, before any cleanup closes what the loop still uses.
-	defer func() { close(stop); wg.Wait() }()
+	var stopOnce sync.Once
+	stopLoop := func() { stopOnce.Do(func() { close(stop); wg.Wait() }) }
+	defer stopLoop()
 
 	// for: 2m in the shipped rule, then Alertmanager's group_wait.
 	var fired alert
@@ -262,6 +266,12 @@ scrape_configs:
 		t.Fatalf("GET dump_url: %d\n%s", resp.StatusCode, text)
 	}
 	t.Logf("alert %s fired; its dump:\n%s", fired.Labels["alertname"], text)
+
+	// The counter's exemplar names the record of the latest failure: the
+	// dump shows it, and the records around it. The loop stops first, so
+	// that the latest failure stays in the last run's ring.
+	stopLoop()
+	followExemplar(t, prom, exporter)
 
 	// Every dashboard query returns data.
 	targets, err := dashboards.Targets(map[string]string{"namespace": "shop", "pod": "cart", "container": "app",
@@ -320,4 +330,84 @@ func crashOnce(cg *testenv.Cgroups, rel, workload, scratch string) error {
 		}
 	}
 	return cg.Rmdir(c)
+}
+
+// followExemplar takes the newest exemplar of the app's EACCES counter from
+// Prometheus and finds its record in the dump with around=SEQ.
+func followExemplar(t *testing.T, prom, exporter string) {
+	t.Helper()
+	series := `flightrec_syscall_errors_total{namespace="shop",pod="cart",container="app",errno="EACCES"}`
+	var last string
+	testenv.WaitFor(t, "the exemplar's record in the dump", func() bool {
+		seq, err := newestExemplarSeq(prom, series)
+		if err != nil {
+			last = err.Error()
+			return false
+		}
+		req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("%s/dump?format=json&namespace=shop&pod=cart&container=app&around=%d", exporter, seq), nil)
+		req.Header.Set("Authorization", "Bearer sre-token")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			last = err.Error()
+			return false
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var d dump.PodDump
+		if resp.StatusCode != 200 || json.Unmarshal(body, &d) != nil {
+			last = fmt.Sprintf("around=%d: %d %.300s", seq, resp.StatusCode, body)
+			return false
+		}
+		for _, en := range d.Entries {
+			if en.Seq == seq {
+				if en.Syscall != "openat" || en.Errno != "EACCES" || !en.Incident {
+					t.Fatalf("exemplar record %d: %s %s (incident %v), want the failed openat", seq, en.Syscall, en.Errno, en.Incident)
+				}
+				t.Logf("exemplar seq=%d: %s(%s) = %s, with %d records around it", seq, en.Syscall, en.Params, en.RetText, len(d.Entries)-1)
+				return true
+			}
+		}
+		last = fmt.Sprintf("around=%d: the record is not in the answer", seq)
+		return false
+	})
+	if t.Failed() {
+		t.Log(last)
+	}
+}
+
+// newestExemplarSeq asks Prometheus for the exemplars of series over the
+// last 10 minutes and returns the seq label of the newest.
+func newestExemplarSeq(prom, series string) (uint64, error) {
+	now := time.Now()
+	q := url.Values{"query": {series}, "start": {fmt.Sprint(now.Add(-10 * time.Minute).Unix())}, "end": {fmt.Sprint(now.Unix())}}
+	resp, err := http.Get(prom + "/api/v1/query_exemplars?" + q.Encode())
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var r struct {
+		Status string `json:"status"`
+		Data   []struct {
+			Exemplars []struct {
+				Labels    map[string]string `json:"labels"`
+				Timestamp float64           `json:"timestamp"`
+			} `json:"exemplars"`
+		} `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+		return 0, err
+	}
+	var seq string
+	newest := -1.0
+	for _, s := range r.Data {
+		for _, e := range s.Exemplars {
+			if e.Timestamp > newest {
+				newest, seq = e.Timestamp, e.Labels["seq"]
+			}
+		}
+	}
+	if seq == "" {
+		return 0, fmt.Errorf("no exemplar of %s yet (%s)", series, r.Status)
+	}
+	return strconv.ParseUint(seq, 10, 64)
 }
