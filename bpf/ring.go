@@ -136,6 +136,9 @@ func (r *Recorder) Read(cgroupID uint64, slot uint32) (Snapshot, error) {
 	if slot >= uint32(r.cfg.MaxRings) {
 		return Snapshot{}, fmt.Errorf("ring %d: no such slot", slot)
 	}
+	if owner := r.ringOwner(slot); owner != cgroupID {
+		return Snapshot{}, fmt.Errorf("ring %d: no longer cgroup %d's (released, now %d's)", slot, cgroupID, owner)
+	}
 	ring := r.ringMeta(slot)
 	ring.CgroupID = cgroupID
 	snap := Snapshot{Ring: ring}
@@ -148,8 +151,18 @@ func (r *Recorder) Read(cgroupID uint64, slot uint32) (Snapshot, error) {
 		return r.readRecord(slot, seq, buf)
 	})
 	snap.Records = mergeTape(snap.Records, r.readTape(slot))
+	if owner := r.ringOwner(slot); owner != cgroupID {
+		return Snapshot{}, fmt.Errorf("ring %d: released while it was read (now cgroup %d's)", slot, owner)
+	}
 	resolveProcessExits(snap.Records)
 	return snap, nil
+}
+
+// ringOwner is the cgroup id the ring in slot belongs to; 0 when free.
+func (r *Recorder) ringOwner(slot uint32) uint64 {
+	var b [8]byte
+	_, _ = r.rings.ReadAt(b[:], int64(slot)*int64(ringMetaSize)+int64(offMetaCgroup))
+	return binary.NativeEndian.Uint64(b[:])
 }
 
 // readTape copies the incident tape of the ring in slot: each incident

@@ -135,7 +135,7 @@ func newFixture(t *testing.T) (*Flightrec, *fakeSource) {
 func TestErrorsAndSyscallsMergeRuns(t *testing.T) {
 	f, _ := newFixture(t)
 	want := `
-# HELP flightrec_syscall_errors_total Syscalls that returned an error (-4095..-1), by errno name, counted in the kernel at sys_exit. With OpenMetrics, the exemplar's seq is the ring record of the latest failure (see /dump).
+# HELP flightrec_syscall_errors_total Syscalls that returned an error (-4095..-1), by errno name, counted in the kernel at sys_exit. With OpenMetrics, the exemplar names the latest failure: the ring of the run (cgroup_id) and its record (seq): /dump?...&cgroup_id=ID&around=SEQ shows it.
 # TYPE flightrec_syscall_errors_total counter
 flightrec_syscall_errors_total{container="app",errno="EACCES",namespace="shop",pod="web-0",syscall="openat"} 15
 flightrec_syscall_errors_total{container="app",errno="ENOMEM",namespace="shop",pod="web-0",syscall="mmap"} 1
@@ -185,8 +185,13 @@ func TestMetricsGolden(t *testing.T) {
 		}
 		for _, m := range mf.GetMetric() {
 			if labelValue(m, "container") == "app" && labelValue(m, "errno") == "EACCES" {
-				if ex := m.GetCounter().GetExemplar(); ex == nil || ex.GetLabel()[0].GetValue() != "4017" {
-					t.Errorf("exemplar %v, want seq 4017", ex)
+				ex := m.GetCounter().GetExemplar()
+				got := map[string]string{}
+				for _, l := range ex.GetLabel() {
+					got[l.GetName()] = l.GetValue()
+				}
+				if got["seq"] != "4017" || got["cgroup_id"] != "1" {
+					t.Errorf("exemplar %v, want cgroup_id 1, seq 4017", ex)
 				}
 			}
 		}

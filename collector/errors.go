@@ -20,7 +20,7 @@ func newErrorsCollector(d Deps) *errorsCollector {
 	return &errorsCollector{d: d, desc: prometheus.NewDesc(
 		prometheus.BuildFQName(namespace, "syscall", "errors_total"),
 		"Syscalls that returned an error (-4095..-1), by errno name, counted in the kernel at sys_exit. "+
-			"With OpenMetrics, the exemplar's seq is the ring record of the latest failure (see /dump).",
+			"With OpenMetrics, the exemplar names the latest failure: the ring of the run (cgroup_id) and its record (seq): /dump?...&cgroup_id=ID&around=SEQ shows it.",
 		[]string{"namespace", "pod", "container", "syscall", "errno"}, nil)}
 }
 
@@ -29,6 +29,7 @@ type errorSeries struct {
 	count  uint64
 	seq    uint64
 	lastNs uint64
+	ring   uint64 // cgroup id of the run that failed last
 }
 
 func (c *errorsCollector) Update(ch chan<- prometheus.Metric) error {
@@ -51,7 +52,7 @@ func (c *errorsCollector) Update(ch chan<- prometheus.Metric) error {
 		}
 		s.count += e.Count
 		if e.LastNs > s.lastNs {
-			s.lastNs, s.seq = e.LastNs, e.LastSeq
+			s.lastNs, s.seq, s.ring = e.LastNs, e.LastSeq, e.CgroupID
 		}
 	}
 	c.d.Retired.mergeErrors(series, c.d.Labels.LabelSet())
@@ -59,7 +60,8 @@ func (c *errorsCollector) Update(ch chan<- prometheus.Metric) error {
 		m := prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(s.count), s.labels[:]...)
 		if s.seq != 0 {
 			if mx, err := prometheus.NewMetricWithExemplars(m, prometheus.Exemplar{
-				Value: 1, Labels: prometheus.Labels{"seq": strconv.FormatUint(s.seq, 10)}, Timestamp: c.d.Clock(s.lastNs),
+				Value: 1, Timestamp: c.d.Clock(s.lastNs), Labels: prometheus.Labels{
+					"cgroup_id": strconv.FormatUint(s.ring, 10), "seq": strconv.FormatUint(s.seq, 10)},
 			}); err == nil {
 				m = mx
 			}

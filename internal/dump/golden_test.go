@@ -231,6 +231,7 @@ func newFixture(t *testing.T) *fixture {
 	oldOpen.Str1 = []byte("/etc/app/config.yaml")
 	restarts := 0
 	oldRun := earlier(70*time.Second, oldOpen, exited(20, 2))
+	oldRun[0].Seq, oldRun[1].Seq = 1, 2
 	store.Freeze(bpf.Snapshot{Ring: bpf.Ring{CgroupID: 99, Written: 2}, Records: oldRun},
 		podPath(oldID), containers.Labels{Namespace: "shop", Pod: "web-0", Container: "app"}, &restarts, 4096, t0.Add(-time.Minute))
 	// The service's run before this one: systemd restarts it in the same cgroup.
@@ -294,6 +295,11 @@ func TestDumpGolden(t *testing.T) {
 		{"pod-around-ambiguous", "?namespace=shop&pod=web-0&around=3", 400},
 		// Both runs of app hold a record 2: the newest (live) one is shown.
 		{"pod-around", "?namespace=shop&pod=web-0&container=app&around=2", 200},
+		// An exemplar names its run: the earlier run of app (cgroup id 99).
+		{"pod-run-around", "?namespace=shop&pod=web-0&container=app&cgroup_id=99&around=1", 200},
+		{"pod-run-unknown", "?namespace=shop&pod=web-0&container=app&cgroup_id=12345", 404},
+		{"bad-cgroup-id", "?namespace=shop&pod=web-0&cgroup_id=x", 400},
+		{"bad-cgroup-id-previous", "?namespace=shop&pod=web-0&cgroup_id=99&previous=true", 400},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			f := newFixture(t)

@@ -95,8 +95,20 @@ func (h *Handler) servePod(w http.ResponseWriter, req *http.Request, who caller,
 	if err != nil {
 		return err
 	}
+	if q.CgroupID != 0 {
+		// One run, as an exemplar names it: of this pod, on this node.
+		run, ok, err := h.runByID(q.CgroupID)
+		if err != nil {
+			return err
+		}
+		rings = nil
+		if ok && run.info.Pod == q.Pod && (q.Namespace == "" || run.info.Namespace == q.Namespace) &&
+			(q.Container == "" || run.info.Container == q.Container) {
+			rings = []ring{run}
+		}
+	}
 	fellBack := false
-	if len(rings) == 0 && q.Previous == 0 {
+	if len(rings) == 0 && q.Previous == 0 && q.CgroupID == 0 {
 		// Not running now (a crash-looping container between restarts):
 		// its last run is what the person following an alert's link needs.
 		last := q
@@ -119,6 +131,9 @@ func (h *Handler) servePod(w http.ResponseWriter, req *http.Request, who caller,
 		}
 		if q.Previous > 0 {
 			return notFound("no earlier run of pod %s is kept on node %s (previous=%d)", what, h.Node, q.Previous)
+		}
+		if q.CgroupID != 0 {
+			return notFound("no run of pod %s with cgroup_id %d is kept on node %s", what, q.CgroupID, h.Node)
 		}
 		return notFound("pod %s has no ring on node %s, and no other node is known to run it", what, h.Node)
 	}

@@ -28,10 +28,11 @@ type Query struct {
 	Limit     int          // newest N records; 0 = all
 	Since     time.Time    // only records that started at or after; zero = all
 	Around    uint64       // only the records within AroundSpan of this seq (an exemplar's); 0 = all
+	CgroupID  uint64       // only the run (ring) of this cgroup id (an exemplar's); 0 = any
 	names     []string
 }
 
-var knownParams = []string{"cgroup", "namespace", "pod", "container", "previous", "format", "syscall", "failed", "limit", "since", "around"}
+var knownParams = []string{"cgroup", "namespace", "pod", "container", "previous", "format", "syscall", "failed", "limit", "since", "around", "cgroup_id"}
 
 // AroundSpan is how many records on each side of around=N a dump shows.
 const AroundSpan = 16
@@ -134,8 +135,18 @@ func ParseQuery(v url.Values, arch syscalls.Arch, now time.Time) (Query, error) 
 		}
 		q.Around = n
 	}
-	if q.Cgroup == "" && q.Pod == "" && (q.Syscalls != nil || q.Failed || q.Limit != 0 || !q.Since.IsZero() || q.Around != 0) {
-		return q, fmt.Errorf("syscall, failed, limit, since and around filter a dump: add cgroup= or pod=")
+	if s := v.Get("cgroup_id"); s != "" {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil || n < 1 {
+			return q, fmt.Errorf("cgroup_id %q: must be the cgroup id of a run, as an exemplar or a JSON dump names it", s)
+		}
+		if q.Previous > 0 {
+			return q, fmt.Errorf("cgroup_id names one run: previous does not go with it")
+		}
+		q.CgroupID = n
+	}
+	if q.Cgroup == "" && q.Pod == "" && (q.Syscalls != nil || q.Failed || q.Limit != 0 || !q.Since.IsZero() || q.Around != 0 || q.CgroupID != 0) {
+		return q, fmt.Errorf("syscall, failed, limit, since, around and cgroup_id filter a dump: add cgroup= or pod=")
 	}
 	return q, nil
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/flightrec/flightrec_exporter/bpf"
 	"github.com/flightrec/flightrec_exporter/internal/cgroupid"
 	"github.com/flightrec/flightrec_exporter/internal/cgroups"
+	"github.com/flightrec/flightrec_exporter/internal/containers"
 	"github.com/flightrec/flightrec_exporter/internal/frozen"
 )
 
@@ -184,7 +185,16 @@ func (q Query) keep(e *Entry) bool {
 func (h *Handler) serveCgroup(w http.ResponseWriter, who caller, q Query) error {
 	path := cgroups.Clean(q.Cgroup)
 	var r ring
-	if q.Previous > 0 {
+	if q.CgroupID != 0 {
+		run, ok, err := h.runByID(q.CgroupID)
+		if err != nil {
+			return err
+		}
+		if !ok || run.info.Cgroup != path {
+			return notFound("no run of cgroup %s with cgroup_id %d is kept", path, q.CgroupID)
+		}
+		r = run
+	} else if q.Previous > 0 {
 		f, ok := h.Store.Previous(q.Previous, func(f *frozen.Ring) bool { return f.Cgroup == path })
 		if !ok {
 			return notFound("no earlier run of cgroup %s is kept (previous=%d); see /dump for the frozen rings", path, q.Previous)
@@ -323,4 +333,32 @@ func newer(a, b *ring) bool {
 		return false
 	}
 	return a.info.FrozenAt.After(*b.info.FrozenAt)
+}
+
+// runByID finds the ring of the run whose cgroup id is id, as an exemplar
+// names it: in the kernel (its cgroup may be gone, the ring not frozen
+// yet), or frozen.
+func (h *Handler) runByID(id uint64) (ring, bool, error) {
+	rings, _, err := h.Source.Rings()
+	if err != nil {
+		return ring{}, false, err
+	}
+	for _, r := range rings {
+		if r.CgroupID != id {
+			continue
+		}
+		path, live, ok := h.Resolver.Path(id)
+		if !ok || path == "" {
+			path = containers.RemovedCgroup(id)
+		}
+		run := h.liveRing(r, path)
+		run.info.Live = live
+		return run, true, nil
+	}
+	for _, f := range h.Store.All() {
+		if f.CgroupID == id {
+			return frozenRing(f), true, nil
+		}
+	}
+	return ring{}, false, nil
 }

@@ -339,12 +339,13 @@ func followExemplar(t *testing.T, prom, exporter string) {
 	series := `flightrec_syscall_errors_total{namespace="shop",pod="cart",container="app",errno="EACCES"}`
 	var last string
 	testenv.WaitFor(t, "the exemplar's record in the dump", func() bool {
-		seq, err := newestExemplarSeq(prom, series)
+		run, seq, err := newestExemplar(prom, series)
 		if err != nil {
 			last = err.Error()
 			return false
 		}
-		req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("%s/dump?format=json&namespace=shop&pod=cart&container=app&around=%d", exporter, seq), nil)
+		req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("%s/dump?format=json&namespace=shop&pod=cart&container=app&cgroup_id=%d&around=%d",
+			exporter, run, seq), nil)
 		req.Header.Set("Authorization", "Bearer sre-token")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -355,7 +356,7 @@ func followExemplar(t *testing.T, prom, exporter string) {
 		resp.Body.Close()
 		var d dump.PodDump
 		if resp.StatusCode != 200 || json.Unmarshal(body, &d) != nil {
-			last = fmt.Sprintf("around=%d: %d %.300s", seq, resp.StatusCode, body)
+			last = fmt.Sprintf("cgroup_id=%d around=%d: %d %.300s", run, seq, resp.StatusCode, body)
 			return false
 		}
 		for _, en := range d.Entries {
@@ -363,7 +364,7 @@ func followExemplar(t *testing.T, prom, exporter string) {
 				if en.Syscall != "openat" || en.Errno != "EACCES" || !en.Incident {
 					t.Fatalf("exemplar record %d: %s %s (incident %v), want the failed openat", seq, en.Syscall, en.Errno, en.Incident)
 				}
-				t.Logf("exemplar seq=%d: %s(%s) = %s, with %d records around it", seq, en.Syscall, en.Params, en.RetText, len(d.Entries)-1)
+				t.Logf("exemplar cgroup_id=%d seq=%d: %s(%s) = %s, with %d records around it", run, seq, en.Syscall, en.Params, en.RetText, len(d.Entries)-1)
 				return true
 			}
 		}
@@ -375,14 +376,15 @@ func followExemplar(t *testing.T, prom, exporter string) {
 	}
 }
 
-// newestExemplarSeq asks Prometheus for the exemplars of series over the
-// last 10 minutes and returns the seq label of the newest.
-func newestExemplarSeq(prom, series string) (uint64, error) {
+// newestExemplar asks Prometheus for the exemplars of series over the last
+// 10 minutes and returns the run (cgroup_id) and record (seq) the newest
+// names.
+func newestExemplar(prom, series string) (run, seq uint64, err error) {
 	now := time.Now()
 	q := url.Values{"query": {series}, "start": {fmt.Sprint(now.Add(-10 * time.Minute).Unix())}, "end": {fmt.Sprint(now.Unix())}}
 	resp, err := http.Get(prom + "/api/v1/query_exemplars?" + q.Encode())
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer resp.Body.Close()
 	var r struct {
@@ -395,19 +397,25 @@ func newestExemplarSeq(prom, series string) (uint64, error) {
 		} `json:"data"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	var seq string
+	var labels map[string]string
 	newest := -1.0
 	for _, s := range r.Data {
 		for _, e := range s.Exemplars {
 			if e.Timestamp > newest {
-				newest, seq = e.Timestamp, e.Labels["seq"]
+				newest, labels = e.Timestamp, e.Labels
 			}
 		}
 	}
-	if seq == "" {
-		return 0, fmt.Errorf("no exemplar of %s yet (%s)", series, r.Status)
+	if labels == nil {
+		return 0, 0, fmt.Errorf("no exemplar of %s yet (%s)", series, r.Status)
 	}
-	return strconv.ParseUint(seq, 10, 64)
+	if run, err = strconv.ParseUint(labels["cgroup_id"], 10, 64); err != nil {
+		return 0, 0, fmt.Errorf("exemplar %v: cgroup_id: %w", labels, err)
+	}
+	if seq, err = strconv.ParseUint(labels["seq"], 10, 64); err != nil {
+		return 0, 0, fmt.Errorf("exemplar %v: seq: %w", labels, err)
+	}
+	return run, seq, nil
 }
