@@ -33,7 +33,7 @@ type kernel struct {
 func (k kernel) name() string { return k.Suite + "-" + k.Arch }
 
 // privileged is what runs inside each guest that must pass.
-var privileged = []string{"recorder", "metrics", "faults", "restart", "access", "kubernetes"}
+var privileged = []string{"recorder", "metrics", "faults", "restart", "access", "kubernetes", "incidents"}
 
 // matrix is in the order guests start; go test runs two at a time (one
 // per CPU), so the slowest, arm64 under full emulation, goes first and the
