@@ -71,7 +71,7 @@ func TestPodLabelsRestartsAndDeletion(t *testing.T) {
 	pod := kubetest.Pod("shop", "cart", uid, "node-a", "10.0.0.9", map[string]string{"app": run1})
 	api.AddPod(pod)
 	e := testenv.StartExporter(t, "--recorder.cgroup-parent="+cg.Parent, "--kubeconfig="+api.Kubeconfig(t), "--dump.authz=none",
-		"--kubernetes.node-name=node-a", "--collector.grace-period=1s", "--recorder.reclaim-interval=200ms")
+		"--kubernetes.node-name=node-a", "--collector.grace-period=5s", "--recorder.reclaim-interval=200ms")
 	secret := secretFile(t)
 
 	// Run 1: fails with EACCES, exits 1.
@@ -108,6 +108,14 @@ func TestPodLabelsRestartsAndDeletion(t *testing.T) {
 	if _, code := cg.Run(t, c2, nil, "/bin/true"); code != 0 {
 		t.Fatal("run 2 failed")
 	}
+	// The cgroups known now, the first run's among them: its grace period
+	// (5 s) began when it was removed, a moment ago. (Measured later, on a
+	// slow machine the first run could be forgotten already.)
+	known := func() float64 {
+		v, _ := e.Scrape(t).Value(t, "flightrec_recorder_known_cgroups", nil)
+		return v
+	}
+	before := known()
 	testenv.WaitFor(t, "the frozen first run", func() bool {
 		code, _ := podDump(t, e, "namespace=shop&pod=cart&container=app&previous=true")
 		return code == 200
@@ -141,11 +149,6 @@ func TestPodLabelsRestartsAndDeletion(t *testing.T) {
 	}
 	// Once the first run's kernel counters expire, the container's counter
 	// must not drop: the run ended, the container lives on.
-	known := func() float64 {
-		v, _ := e.Scrape(t).Value(t, "flightrec_recorder_known_cgroups", nil)
-		return v
-	}
-	before := known()
 	testenv.WaitFor(t, "the first run's counters to expire", func() bool {
 		if v, _ := e.Scrape(t).Value(t, "flightrec_syscall_errors_total", labels); v != 1 {
 			t.Fatalf("EACCES counter of the restarted container is %v, want it to stay 1", v)
