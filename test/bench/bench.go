@@ -21,7 +21,8 @@ type bench struct {
 	// exporterFlags are added to every exporter start: --recorder.cgroup-parent
 	// aside, the exporter runs with its defaults.
 	exporterFlags []string
-	workload      string // built workload binary
+	workload      string   // built workload binary
+	ro            *roMount // read-only tmpfs of the notable-failure workload
 	cg            *cgroupTree
 	modes         []modeInfo
 	real          realistic // nil when skipped
@@ -65,6 +66,9 @@ func newBench(ctx context.Context, cfg config) (_ *bench, err error) {
 		return nil, err
 	}
 	if b.cg, err = newCgroupTree(); err != nil {
+		return nil, err
+	}
+	if b.ro, err = newROMount(); err != nil {
 		return nil, err
 	}
 	b.modes = b.pickModes()
@@ -118,6 +122,7 @@ func (b *bench) close() error {
 	if b.cg != nil {
 		errs = append(errs, b.cg.remove())
 	}
+	errs = append(errs, b.ro.remove())
 	for _, d := range []string{b.shm, b.tmp} {
 		if d != "" {
 			errs = append(errs, os.RemoveAll(d))

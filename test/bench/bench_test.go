@@ -41,15 +41,21 @@ func TestBenchSmoke(t *testing.T) {
 		t.Errorf("-out file differs from stdout (read error %v)", err)
 	}
 
-	modes := []string{"none", "floor (empty tp_btf)", "exporter (capture 64 B)", "exporter (capture 0)", "strace -f"}
+	modes := []string{"none", "floor (empty tp_btf)", "exporter (capture 64 B)", "exporter (capture 0)", "exporter (incidents off)", "strace -f"}
 	essentials := "essentials (scope, 2 clock reads, payload copy)"
 	for _, wl := range microWorkloads {
-		for _, pl := range placements {
+		for _, pl := range wl.placements() {
 			sec := section(t, report, "### "+wl.title+" — "+placementTitle(pl))
-			for _, m := range append(modes, essentials) {
-				checkRow(t, sec, m)
+			for _, m := range allModes {
+				if wl.measures(m) {
+					checkRow(t, sec, m.label)
+				}
 			}
 		}
+	}
+	inc := section(t, report, "## Incidents: on and off")
+	for _, m := range notableModes {
+		checkRow(t, inc, m.label)
 	}
 	var real string
 	switch {
@@ -73,6 +79,11 @@ func TestBenchSmoke(t *testing.T) {
 		t.Errorf("memory table has no default ring size row:\n%s", mem)
 	}
 	targets := section(t, report, "## Targets")
+	for _, want := range []string{"successful syscalls (getppid", "a notable failure", "a storm", "incident tape per container"} {
+		if !strings.Contains(targets, want) {
+			t.Errorf("targets section has no %q line:\n%s", want, targets)
+		}
+	}
 	if n := strings.Count(targets, "\n- "); n < 10 {
 		t.Errorf("targets section has %d lines, want every target:\n%s", n, targets)
 	}

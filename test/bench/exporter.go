@@ -182,17 +182,45 @@ func parseMetrics(text string) map[string]float64 {
 	return out
 }
 
-// recordsWritten is flightrec_recorder_records_written_total.
-func (e *exporterProc) recordsWritten() (float64, error) {
-	m, err := e.metrics()
+// counters are the recorder's counters a micro run reads before and after.
+type counters struct {
+	records          float64 // flightrec_recorder_records_written_total
+	kept, suppressed float64 // flightrec_recorder_incidents_total by outcome (0 before the first)
+}
+
+// counters scrapes /metrics once for the records written and the incidents.
+func (e *exporterProc) counters() (counters, error) {
+	b, err := e.get("/metrics")
 	if err != nil {
-		return 0, err
+		return counters{}, err
 	}
-	v, ok := m["flightrec_recorder_records_written_total"]
+	text := string(b)
+	v, ok := parseMetrics(text)["flightrec_recorder_records_written_total"]
 	if !ok {
-		return 0, errors.New("/metrics has no flightrec_recorder_records_written_total")
+		return counters{}, errors.New("/metrics has no flightrec_recorder_records_written_total")
 	}
-	return v, nil
+	return counters{
+		records:    v,
+		kept:       labelledValue(text, `flightrec_recorder_incidents_total{outcome="kept"}`),
+		suppressed: labelledValue(text, `flightrec_recorder_incidents_total{outcome="suppressed"}`),
+	}, nil
+}
+
+// labelledValue is the value of the sample written exactly as series
+// (name and labels) in a Prometheus text exposition, 0 when absent.
+func labelledValue(text, series string) float64 {
+	for _, line := range strings.Split(text, "\n") {
+		rest, ok := strings.CutPrefix(line, series+" ")
+		if !ok {
+			continue
+		}
+		if f := strings.Fields(rest); len(f) > 0 {
+			if v, err := strconv.ParseFloat(f[0], 64); err == nil {
+				return v
+			}
+		}
+	}
+	return 0
 }
 
 // clockTicks is USER_HZ, the unit of utime and stime in /proc/PID/stat

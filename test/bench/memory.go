@@ -10,12 +10,16 @@ type memInfo struct {
 	ringRecords float64 // flightrec_recorder_ring_records
 	ringsMax    float64 // flightrec_recorder_rings_max
 	ringMemory  float64 // flightrec_recorder_ring_memory_bytes (all rings)
+	tapeMemory  float64 // flightrec_recorder_incident_tape_memory_bytes (all rings' incident tapes)
 	mapMemlock  int64   // memlock of every BPF map the exporter holds
 	maps        int
 }
 
 // perRing is the kernel memory of one container ring.
 func (m *memInfo) perRing() float64 { return m.ringMemory / m.ringsMax }
+
+// tapePerRing is the kernel memory of one ring's incident tape.
+func (m *memInfo) tapePerRing() float64 { return m.tapeMemory / m.ringsMax }
 
 // readMemory reads the exporter's memory metrics and its maps' memlock.
 func readMemory(e *exporterProc) (*memInfo, error) {
@@ -25,9 +29,10 @@ func readMemory(e *exporterProc) (*memInfo, error) {
 	}
 	m := &memInfo{}
 	for name, p := range map[string]*float64{
-		"flightrec_recorder_ring_records":      &m.ringRecords,
-		"flightrec_recorder_rings_max":         &m.ringsMax,
-		"flightrec_recorder_ring_memory_bytes": &m.ringMemory,
+		"flightrec_recorder_ring_records":               &m.ringRecords,
+		"flightrec_recorder_rings_max":                  &m.ringsMax,
+		"flightrec_recorder_ring_memory_bytes":          &m.ringMemory,
+		"flightrec_recorder_incident_tape_memory_bytes": &m.tapeMemory,
 	} {
 		v, ok := mt[name]
 		if !ok || v <= 0 {

@@ -30,10 +30,11 @@ func (b *bench) writeMemory(w *strings.Builder) {
 	}
 	w.WriteString("## Kernel memory per container ring (default ring size)\n\n")
 	w.WriteString("From the exporter's /metrics: *per ring* = flightrec_recorder_ring_memory_bytes / flightrec_recorder_rings_max (records and ring metadata). " +
-		"*all BPF maps* sums memlock over every BPF map the exporter holds (/proc/PID/fdinfo): rings plus the container table, capture table, per-CPU stats and scratch.\n\n")
-	w.WriteString("| ring size (records) | bytes per record | per ring | rings max | all rings | all BPF maps |\n|---:|---:|---:|---:|---:|---:|\n")
-	fmt.Fprintf(w, "| %.0f | %.0f | %s | %.0f | %s | %s (%d maps) |\n\n", m.ringRecords, m.perRing()/m.ringRecords,
-		bytesText(m.perRing()), m.ringsMax, bytesText(m.ringMemory), bytesText(float64(m.mapMemlock)), m.maps)
+		"*incident tape per ring* = flightrec_recorder_incident_tape_memory_bytes / flightrec_recorder_rings_max (default: 16 first + 96 latest entries × (8 context + 1) records × 248 B, allocated at start, besides the ring). " +
+		"*all BPF maps* sums memlock over every BPF map the exporter holds (/proc/PID/fdinfo): rings and tapes plus the container table, capture table, per-CPU stats and scratch.\n\n")
+	w.WriteString("| ring size (records) | bytes per record | per ring | incident tape per ring | rings max | all rings | all tapes | all BPF maps |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	fmt.Fprintf(w, "| %.0f | %.0f | %s | %s (%.0f B) | %.0f | %s | %s | %s (%d maps) |\n\n", m.ringRecords, m.perRing()/m.ringRecords,
+		bytesText(m.perRing()), bytesText(m.tapePerRing()), m.tapePerRing(), m.ringsMax, bytesText(m.ringMemory), bytesText(m.tapeMemory), bytesText(float64(m.mapMemlock)), m.maps)
 }
 
 // bytesText prints a byte count in KiB or MiB.

@@ -122,6 +122,9 @@ func (b *bench) measureRealistic(ctx context.Context, s *session, where string) 
 func (b *bench) measureMicro(ctx context.Context, round int, w microWorkload) error {
 	for i := range b.modes {
 		m := b.modes[(i+round)%len(b.modes)]
+		if !w.measures(m) {
+			continue
+		}
 		where := fmt.Sprintf("round %d, mode %s", round+1, m.key)
 		best := map[string]microSample{}
 		for rep := 0; rep < b.cfg.sizes.reps; rep++ {
@@ -132,7 +135,7 @@ func (b *bench) measureMicro(ctx context.Context, round int, w microWorkload) er
 				return fmt.Errorf("round %d: %w", round+1, err)
 			}
 		}
-		for _, pl := range placements {
+		for _, pl := range w.placements() {
 			smp := best[pl]
 			b.res.addMicro(w.key, pl, m.key, smp)
 			b.logf("  %-18s %-8s %-7s %8.1f ns/syscall CPU (%.1f wall), best of %d sessions", m.key, w.key, pl, smp.cpuNs, smp.wallNs, b.cfg.sizes.reps)
@@ -144,7 +147,7 @@ func (b *bench) measureMicro(ctx context.Context, round int, w microWorkload) er
 // runMicroPlacements runs w once in each placement under session s and
 // keeps the better run in best.
 func (b *bench) runMicroPlacements(ctx context.Context, s *session, w microWorkload, where string, best map[string]microSample) error {
-	for _, pl := range placements {
+	for _, pl := range w.placements() {
 		var smp microSample
 		clean, err := b.cleanRun(ctx, s, fmt.Sprintf("%s, %s %s", where, w.key, pl), runTries, func() (err error) {
 			smp, err = b.runMicro(ctx, s, w, pl)

@@ -56,6 +56,40 @@ func runOpenat(m *meter, n int) error {
 	return nil
 }
 
+// notableLoop opens path for writing n times; path is a file on a
+// read-only mount, so every call fails with EROFS: an errno the recorder
+// keeps on the container's incident tape (--recorder.incident-errnos).
+func notableLoop(n int, path []byte) error {
+	p := uintptr(unsafe.Pointer(&path[0]))
+	for i := 0; i < n; i++ {
+		fd, _, errno := syscall.RawSyscall6(syscall.SYS_OPENAT, uintptr(atFDCWD), p, syscall.O_WRONLY, 0, 0, 0)
+		if errno != syscall.EROFS {
+			if errno == 0 {
+				syscall.Close(int(fd))
+			}
+			return fmt.Errorf("openat %s O_WRONLY: want EROFS, got %v", path[:len(path)-1], errno)
+		}
+	}
+	return nil
+}
+
+func runNotable(m *meter, n int, path string) error {
+	if path == "" {
+		return fmt.Errorf("-path is needed: a file on a read-only mount")
+	}
+	p := append([]byte(path), 0)
+	m.warmup = int64(warmup(n))
+	if err := notableLoop(int(m.warmup), p); err != nil {
+		return err
+	}
+	m.start()
+	if err := notableLoop(n, p); err != nil {
+		return err
+	}
+	m.stop(int64(n))
+	return nil
+}
+
 func fileIOLoop(n int, path []byte, buf []byte) error {
 	p := uintptr(unsafe.Pointer(&path[0]))
 	b := uintptr(unsafe.Pointer(&buf[0]))

@@ -17,6 +17,9 @@
 //	getppid -n N            N raw getppid calls
 //	openat  -n N            N openat calls on a missing path (ENOENT)
 //	fileio  -n N -dir D     N × (openat, write 64 bytes, close) on a file in D
+//	openat-erofs -n N -path P
+//	                        N openat(P, O_WRONLY) calls on a file on a
+//	                        read-only mount (EROFS, a notable errno)
 //	paced   -rate R -d DUR  getppid at R calls per second for DUR
 //
 // With -cpu N the measuring thread runs on CPU N only, so that runs do not
@@ -35,12 +38,13 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: workload getppid|openat|fileio|paced [flags]")
+		fmt.Fprintln(os.Stderr, "usage: workload getppid|openat|openat-erofs|fileio|paced [flags]")
 		os.Exit(2)
 	}
 	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
 	n := fs.Int("n", 1_000_000, "iterations")
 	dir := fs.String("dir", "/dev/shm", "directory of the fileio file (tmpfs)")
+	path := fs.String("path", "", "openat-erofs: a file on a read-only mount")
 	rate := fs.Int("rate", 10_000, "paced: getppid calls per second")
 	dur := fs.Duration("d", 3*time.Second, "paced: how long to run")
 	tracer := fs.Bool("tracer-cpu", false, "also count the parent process's (the tracer's) CPU time during the loop")
@@ -66,6 +70,8 @@ func main() {
 		runGetppid(m, *n)
 	case "openat":
 		err = runOpenat(m, *n)
+	case "openat-erofs":
+		err = runNotable(m, *n, *path)
 	case "fileio":
 		err = runFileIO(m, *n, *dir)
 	case "paced":
