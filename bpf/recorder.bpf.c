@@ -386,38 +386,36 @@ static __always_inline void tape_copy(u32 dst_idx, u32 slot, u64 want)
  * the latest entries but no context. A global function: verified once,
  * whatever calls it.
  */
-__noinline int put_incident(u32 slot, u64 seq)
+__noinline int put_incident(u32 slot, u64 seq, u64 now)
 {
 	struct ring_meta *rm;
-	u64 now, tat, e, base;
+	u64 tat, e, base;
 	u32 latest = incident_entries - incident_first;
 	bool context;
 
-	if (!incident_entries)
+	if (!incident_entries || !latest)
 		return 0;
 	rm = bpf_map_lookup_elem(&rings, &slot);
 	if (!rm)
 		return 0;
-	now = bpf_ktime_get_ns();
-	__sync_fetch_and_add(&rm->incidents, 1);
-	stat_inc(STAT_INCIDENTS);
 	/* GCRA: a burst, then one per interval. Racy between CPUs on purpose:
-	 * a few extra copies in a storm cost less than an atomic here. */
+	 * a few extra copies in a storm cost less than an atomic here. The
+	 * storm's path (no context) has one atomic, latest_head, which also
+	 * counts its incidents. */
 	tat = rm->incident_tat;
 	context = tat <= now + incident_burst_ns;
+	e = incident_first;
 	if (context) {
 		rm->incident_tat = (tat > now ? tat : now) + incident_interval_ns;
-		e = rm->first_taken < incident_first ? __sync_fetch_and_add(&rm->first_taken, 1) : incident_first;
+		__sync_fetch_and_add(&rm->kept, 1);
+		stat_inc(STAT_INCIDENTS_KEPT);
+		if (rm->first_taken < incident_first)
+			e = __sync_fetch_and_add(&rm->first_taken, 1);
 	} else {
-		__sync_fetch_and_add(&rm->suppressed, 1);
 		stat_inc(STAT_INCIDENTS_SUPPRESSED);
-		e = incident_first;
 	}
-	if (e >= incident_first) {
-		if (!latest)
-			return 0;
-		e = incident_first + __sync_fetch_and_add(&rm->latest_head, 1) % latest;
-	}
+	if (e >= incident_first)
+		e = incident_first + (u32)__sync_fetch_and_add(&rm->latest_head, 1) % latest;
 	base = ((u64)slot * incident_entries + e) * (incident_context + 1);
 	tape_copy((u32)base, slot, seq);
 	for (u32 j = 1; j <= 32; j++) {
@@ -820,7 +818,7 @@ static __always_inline void account(struct ring_meta *rm, u32 slot, u64 cgid, u3
 		return;
 	/* A notable failure, finished in the ring: onto the ring's tape. */
 	if (rm && seq && ret < 0 && incident_errno(ret))
-		put_incident(slot, seq);
+		put_incident(slot, seq, now);
 	/* count_errors is constant once loaded: the verifier drops the branch. */
 	if (count_errors && ret < 0 && ret >= -MAX_ERRNO && !(rm && count_error_cached(rm, nr, (u32)-ret, seq, now)))
 		count_error(cgid, nr, ret, seq, now);
@@ -1019,7 +1017,7 @@ static __always_inline int record_exit(struct task_struct *p, u64 group)
 	publish(r, seq, true);
 	/* A process that ends with a non-zero code or a signal is an incident. */
 	if (group != EXIT_THREAD && code && !(r->pflags & PF_SETUP))
-		put_incident(slot, seq);
+		put_incident(slot, seq, r->ts_enter);
 	/* The container's own ending is its main process's, not the last
 	 * task's to leave. Of several EXIT_GROUP_MAYBE threads the last one
 	 * wins, as in user space (bpf.resolveProcessExits). */
@@ -1092,7 +1090,7 @@ int BPF_PROG(signal_deliver, int sig, struct kernel_siginfo *info, struct k_siga
 	publish(r, seq, true);
 	/* A signal that kills by default, with no handler: an incident. */
 	if (r->args[4] == 0 && ((1ULL << (sig & 63)) & FATAL_SIGNALS) && !(r->pflags & PF_SETUP))
-		put_incident(slot, seq);
+		put_incident(slot, seq, r->ts_enter);
 	return 0;
 }
 
@@ -1115,7 +1113,7 @@ int BPF_PROG(mark_victim, struct task_struct *task, uid_t uid)
 	r->args[0] = uid;
 	BPF_CORE_READ_STR_INTO(&r->comm, task, comm);
 	publish(r, seq, true);
-	put_incident(slot, seq);
+	put_incident(slot, seq, r->ts_enter);
 	if (rm->main_pid == (u32)(pid_tgid >> 32))
 		__sync_fetch_and_or(&rm->main_flags, MAIN_OOM_KILLED);
 	return 0;

@@ -117,8 +117,8 @@ struct ring_meta {
 	__u64 first_taken;  /* entries of the "first" part handed out (may exceed it) */
 	__u64 latest_head;  /* entries of the "latest" part handed out */
 	__u64 incident_tat; /* rate limit: theoretical arrival time (GCRA), ns */
-	__u64 incidents;    /* incidents seen */
-	__u64 suppressed;   /* of those, kept without context (over the rate) */
+	__u64 kept;         /* incidents kept with their context; each incident takes an
+			     * entry, so min(first_taken, first) + latest_head counts them all */
 	struct err_slot errs[ERR_CACHE_SLOTS];
 };
 
@@ -178,8 +178,8 @@ enum stat_index {
 	STAT_ERRORS_MAP_FULL,       /* failed syscalls not counted: errors map full */
 	STAT_LATENCY_MAP_FULL,      /* watched syscalls not counted: latency map full */
 	STAT_CGROUP_EVENTS_LOST,    /* cgroup mkdir/rmdir events lost: ring buffer full */
-	STAT_INCIDENTS,             /* incidents put on a tape */
-	STAT_INCIDENTS_SUPPRESSED,  /* of those, kept without context: over the rate */
+	STAT_INCIDENTS_KEPT,        /* incidents put on a tape with their context */
+	STAT_INCIDENTS_SUPPRESSED,  /* incidents put on a tape without it (over the rate) */
 	STAT_MAX,
 };
 

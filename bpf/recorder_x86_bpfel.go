@@ -150,8 +150,7 @@ type recorderRingMeta struct {
 	FirstTaken  uint64
 	LatestHead  uint64
 	IncidentTat uint64
-	Incidents   uint64
-	Suppressed  uint64
+	Kept        uint64
 	Errs        [8]struct {
 		_       structs.HostLayout
 		Key     uint64
@@ -196,7 +195,7 @@ const (
 	recorderStatIndexSTAT_ERRORS_MAP_FULL      recorderStatIndex = 7
 	recorderStatIndexSTAT_LATENCY_MAP_FULL     recorderStatIndex = 8
 	recorderStatIndexSTAT_CGROUP_EVENTS_LOST   recorderStatIndex = 9
-	recorderStatIndexSTAT_INCIDENTS            recorderStatIndex = 10
+	recorderStatIndexSTAT_INCIDENTS_KEPT       recorderStatIndex = 10
 	recorderStatIndexSTAT_INCIDENTS_SUPPRESSED recorderStatIndex = 11
 	recorderStatIndexSTAT_MAX                  recorderStatIndex = 12
 )

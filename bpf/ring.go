@@ -27,8 +27,9 @@ const (
 	offMetaAppSeq     = int(unsafe.Offsetof(ringMeta.AppSeq))
 	offMetaMainStatus = int(unsafe.Offsetof(ringMeta.MainStatus))
 	offMetaMainFlags  = int(unsafe.Offsetof(ringMeta.MainFlags))
-	offMetaIncidents  = int(unsafe.Offsetof(ringMeta.Incidents))
-	offMetaSuppressed = int(unsafe.Offsetof(ringMeta.Suppressed))
+	offMetaFirstTaken = int(unsafe.Offsetof(ringMeta.FirstTaken))
+	offMetaLatestHead = int(unsafe.Offsetof(ringMeta.LatestHead))
+	offMetaKept       = int(unsafe.Offsetof(ringMeta.Kept))
 	offMetaErrs       = int(unsafe.Offsetof(ringMeta.Errs))
 
 	errCacheSlots  = len(ringMeta.Errs)
@@ -105,7 +106,7 @@ func (r *Recorder) ringMeta(slot uint32) Ring {
 	_, _ = r.rings.ReadAt(b[:], int64(slot)*int64(ringMetaSize))
 	bo := binary.NativeEndian
 	flags := bo.Uint32(b[offMetaMainFlags:])
-	return Ring{
+	ring := Ring{
 		Slot:          slot,
 		Written:       bo.Uint64(b[offMetaHead:]),
 		ExitLost:      bo.Uint64(b[offMetaExitLost:]),
@@ -116,9 +117,13 @@ func (r *Recorder) ringMeta(slot uint32) Ring {
 		MainExited:    flags&uint32(recorderMainFlagMAIN_EXITED) != 0,
 		MainOOMKilled: flags&uint32(recorderMainFlagMAIN_OOM_KILLED) != 0,
 		MainStatus:    bo.Uint32(b[offMetaMainStatus:]),
-		Incidents:     bo.Uint64(b[offMetaIncidents:]),
-		Suppressed:    bo.Uint64(b[offMetaSuppressed:]),
 	}
+	// Every incident took a tape entry: one of the first (while any was
+	// left) or one of the latest.
+	first := min(bo.Uint64(b[offMetaFirstTaken:]), uint64(r.cfg.Incidents.First))
+	ring.Incidents = first + bo.Uint64(b[offMetaLatestHead:])
+	ring.Suppressed = ring.Incidents - min(bo.Uint64(b[offMetaKept:]), ring.Incidents)
+	return ring
 }
 
 // Snapshot is a consistent copy of a ring's records, oldest first.
@@ -384,7 +389,7 @@ func (r *Recorder) Stats() (Stats, error) {
 		ErrorsMapFull:       out[recorderStatIndexSTAT_ERRORS_MAP_FULL] + r.foldLost.Load(),
 		LatencyMapFull:      out[recorderStatIndexSTAT_LATENCY_MAP_FULL],
 		CgroupEventsLost:    out[recorderStatIndexSTAT_CGROUP_EVENTS_LOST],
-		Incidents:           out[recorderStatIndexSTAT_INCIDENTS],
+		Incidents:           out[recorderStatIndexSTAT_INCIDENTS_KEPT] + out[recorderStatIndexSTAT_INCIDENTS_SUPPRESSED],
 		IncidentsSuppressed: out[recorderStatIndexSTAT_INCIDENTS_SUPPRESSED],
 	}, nil
 }

@@ -107,12 +107,13 @@ func TestErrorExemplarPointsAtTheFailingRecord(t *testing.T) {
 		t.Fatalf("OpenMetrics scrape: %d", code)
 	}
 	re := regexp.MustCompile(`(?m)^flightrec_syscall_errors_total\{[^}]*container="` + regexp.QuoteMeta(c) +
-		`"[^}]*errno="EACCES"[^}]*syscall="openat"\} 4(\.0)? # \{seq="(\d+)"\} 1(\.0)? \S+$`)
+		`"[^}]*errno="EACCES"[^}]*syscall="openat"\} 4(\.0)? # \{cgroup_id="(\d+)",seq="(\d+)"\} 1(\.0)? \S+$`)
 	m := re.FindStringSubmatch(body)
 	if m == nil {
 		t.Fatalf("no exemplar on the EACCES series:\n%s", body)
 	}
-	seq, _ := strconv.ParseUint(m[2], 10, 64)
+	run, _ := strconv.ParseUint(m[2], 10, 64)
+	seq, _ := strconv.ParseUint(m[3], 10, 64)
 	d := v.e.MustGet(t, "/dump?format=json&failed=true&syscall=openat&cgroup="+url.QueryEscape(c))
 	var rd dump.RingDump
 	if err := json.Unmarshal([]byte(d), &rd); err != nil {
@@ -122,8 +123,11 @@ func TestErrorExemplarPointsAtTheFailingRecord(t *testing.T) {
 	if last.Seq != seq || last.Errno != "EACCES" || !strings.Contains(last.Params, secret) {
 		t.Errorf("exemplar seq %d, newest failed openat in the dump: %+v", seq, last)
 	}
+	if run != rd.CgroupID {
+		t.Errorf("exemplar cgroup_id %d, the container's ring is cgroup %d's", run, rd.CgroupID)
+	}
 	// The text format has no exemplars.
-	if strings.Contains(v.e.MustGet(t, "/metrics"), "# {seq=") {
+	if strings.Contains(v.e.MustGet(t, "/metrics"), "# {") {
 		t.Error("exemplar in the classic text format")
 	}
 }
