@@ -460,6 +460,9 @@ func scConf(arch syscalls.Arch, nr int) recorderScConf {
 	if syscalls.RestoresContext(arch.Name(nr)) {
 		v.Flags |= uint8(recorderScFlagSC_NO_RESULT)
 	}
+	if syscalls.TimedWait(arch.Name(nr)) {
+		v.Flags |= uint8(recorderScFlagSC_TIMED_WAIT)
+	}
 	return v
 }
 

@@ -67,6 +67,7 @@ const (
 	pfBufTrunc
 	pfStr1Fault
 	pfSetup
+	pfLate
 )
 
 // Record is one entry of a container's ring, decoded from kernel memory.
@@ -85,6 +86,9 @@ type Record struct {
 	// Setup marks what the container runtime did while it set the
 	// container up (PF_SETUP): not the application's doing.
 	Setup bool
+	// Late marks a record written at the syscall's exit because its entry
+	// record was overwritten while the call ran (PF_LATE).
+	Late bool
 	// Incident marks a record the kernel put on the ring's incident tape;
 	// FromTape a record read from the tape because the ring no longer
 	// holds it.
@@ -138,6 +142,7 @@ func ParseRecord(b []byte) (Record, error) {
 	len2 := int(bo.Uint16(b[offLen2:]))
 	flags := b[offPFlags]
 	r.Setup = flags&pfSetup != 0
+	r.Late = flags&pfLate != 0
 	p := b[offPayload : offPayload+payloadSize]
 	region := func(off, max, n int) ([]byte, error) {
 		if n > max {

@@ -817,7 +817,7 @@ static __always_inline void account(struct ring_meta *rm, u32 slot, u64 cgid, u3
 	if (setup || (c && (c->flags & SC_NO_RESULT)))
 		return;
 	/* A notable failure, finished in the ring: onto the ring's tape. */
-	if (rm && seq && ret < 0 && incident_errno(ret))
+	if (rm && seq && ret < 0 && incident_errno(ret) && !(c && (c->flags & SC_TIMED_WAIT)))
 		put_incident(slot, seq, now);
 	/* count_errors is constant once loaded: the verifier drops the branch. */
 	if (count_errors && ret < 0 && ret >= -MAX_ERRNO && !(rm && count_error_cached(rm, nr, (u32)-ret, seq, now)))
@@ -902,6 +902,38 @@ static __always_inline bool exit_same_cpu(struct task_struct *t, struct pt_regs 
 	return true;
 }
 
+/*
+ * Record a syscall again at its exit, whole, when its entry record was
+ * overwritten while it ran (a connect that times out after two minutes in
+ * a busy container): the arguments are still in the registers and the
+ * caller's memory. Only for incidents, which must not be lost with their
+ * entry. Returns the new record's sequence number, 0 if none.
+ */
+static __always_inline u64 late_record(struct task_struct *t, struct pt_regs *regs, struct ring_meta *rm, u32 slot,
+				       u32 nr, u64 ts_enter, u64 now, long ret, struct sc_conf *c)
+{
+	struct record *r;
+	u64 seq;
+	u32 idx;
+
+	r = reserve(rm, slot, &seq, &idx);
+	if (!r)
+		return 0;
+	fill_common(r, task_pid_tgid(t), (s32)nr, ts_enter);
+	r->args[0] = syscall_arg(regs, 0);
+	r->args[1] = syscall_arg(regs, 1);
+	r->args[2] = syscall_arg(regs, 2);
+	r->args[3] = syscall_arg(regs, 3);
+	r->args[4] = syscall_arg(regs, 4);
+	r->args[5] = syscall_arg(regs, 5);
+	copy_comm(r->comm, t);
+	r->pflags |= PF_LATE;
+	if (c)
+		capture_enter(r, c);
+	finish(r, c, seq << 1, now, ret);
+	return seq;
+}
+
 SEC("tp_btf/sys_exit")
 int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 {
@@ -957,8 +989,13 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 			/* Overwritten while the syscall ran (a full ring turn). */
 			if (rm)
 				__sync_fetch_and_add(&rm->exit_lost, 1);
-			rm = NULL;
 			stat_inc(STAT_EXIT_LOST);
+			/* An incident is recorded again, whole, at its exit. */
+			if (rm && rm->cgroup_id == cgid && !setup && ret < 0 && incident_errno(ret) &&
+			    !(c && (c->flags & (SC_NO_RESULT | SC_TIMED_WAIT))))
+				seq = late_record(t, regs, rm, idx >> ring_shift, nr, ts_enter, now, ret, c);
+			if (!seq)
+				rm = NULL;
 		}
 	}
 	account(rm, idx >> ring_shift, cgid, nr, ret, seq, now, c, arg1, ts_enter, setup);

@@ -45,6 +45,7 @@ enum exit_kind {
 #define PF_BUF_TRUNC (1 << 3)
 #define PF_STR1_FAULT (1 << 4) /* user memory not readable at entry; retried at exit */
 #define PF_SETUP (1 << 5)      /* made by the container runtime while it set the container up */
+#define PF_LATE (1 << 6)       /* written at exit: the entry record was overwritten while the call ran */
 
 /*
  * One ring entry. seq holds (sequence << 1) | finished and is written last
@@ -164,6 +165,7 @@ enum sc_flag {
 	SC_NO_RETURN = 1 << 2, /* exit, exit_group: the entry is the whole record */
 	SC_WATCH = 1 << 3,     /* count calls and their latency (--collector.syscalls.watch) */
 	SC_NO_RESULT = 1 << 4, /* rt_sigreturn: returns the interrupted context's register, never an error */
+	SC_TIMED_WAIT = 1 << 5, /* futex, semtimedop...: timing out is an ordinary end, never an incident */
 };
 
 /* Indexes into the per-CPU stats array. */

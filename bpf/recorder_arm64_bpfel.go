@@ -180,6 +180,7 @@ const (
 	recorderScFlagSC_NO_RETURN   recorderScFlag = 4
 	recorderScFlagSC_WATCH       recorderScFlag = 8
 	recorderScFlagSC_NO_RESULT   recorderScFlag = 16
+	recorderScFlagSC_TIMED_WAIT  recorderScFlag = 32
 )
 
 type recorderStatIndex uint32

@@ -32,6 +32,9 @@ type Entry struct {
 	// themselves (notable failures, bad exits, fatal signals, OOM kills).
 	Source   string `json:"source"`
 	Incident bool   `json:"incident,omitempty"`
+	// Late marks a call recorded at its exit, its entry record having been
+	// overwritten while it ran (an incident must not be lost with it).
+	Late bool `json:"late,omitempty"`
 	// NotKeptBefore counts the records of this ring between the previous
 	// entry kept and this one that are kept nowhere (overwritten, not on
 	// the tape). Entries a filter leaves out are not counted.
@@ -75,7 +78,7 @@ func Decode(arch syscalls.Arch, clock bpf.Clock, r *bpf.Record) Entry {
 	e := Entry{
 		Seq: r.Seq, Time: clock.Wall(r.EnterNs), MonotonicNs: r.EnterNs,
 		CPU: r.CPU, PID: r.PID, TID: r.TID, Comm: r.Comm, Nr: r.Nr, Args: r.Args,
-		Finished: r.Finished, Phase: PhaseApp, Source: SourceRing, Incident: r.Incident,
+		Finished: r.Finished, Phase: PhaseApp, Source: SourceRing, Incident: r.Incident, Late: r.Late,
 	}
 	if r.FromTape {
 		e.Source = SourceTape

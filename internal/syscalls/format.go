@@ -135,3 +135,16 @@ func formatRet(x *fmtCtx, sg sig) string {
 	}
 	return strconv.FormatInt(x.c.Ret, 10)
 }
+
+// timedWaits are the calls whose timeout is an ordinary end: a futex or
+// semaphore wait, a message queue or signal wait, an AIO wait that times
+// out returns ETIMEDOUT or EAGAIN as a matter of course.
+var timedWaits = map[string]bool{
+	"futex": true, "futex_waitv": true, "semtimedop": true, "mq_timedsend": true, "mq_timedreceive": true,
+	"rt_sigtimedwait": true, "io_getevents": true, "io_pgetevents": true,
+}
+
+// TimedWait reports whether the syscall called name is a wait whose
+// timeout is an ordinary end (futex, semtimedop, ...): its failures are
+// counted, but they are no incidents.
+func TimedWait(name string) bool { return timedWaits[name] }

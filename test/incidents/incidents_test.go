@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/flightrec/flightrec_exporter/internal/dump"
 	"github.com/flightrec/flightrec_exporter/internal/testenv"
@@ -220,4 +221,54 @@ func TestIncidentStorm(t *testing.T) {
 	if last.Seq+64 < d.Written {
 		t.Errorf("the latest incident kept is %d, %d records before the ring's newest", last.Seq, d.Written-last.Seq)
 	}
+}
+
+// A connect that times out after seconds in a busy container: its entry
+// record is overwritten long before it returns. The incident is recorded
+// again at its exit, whole (the address from the caller's memory), and
+// kept. Timed-out futex waits, an ordinary end, are no incidents.
+func TestSlowFailureOutlivesItsEntryRecord(t *testing.T) {
+	testenv.RequireRoot(t)
+	testenv.RequireTool(t, "unshare", "the connect times out in a private network namespace")
+	testenv.RequireTool(t, "ip", "loopback of the private network namespace")
+	cg := testenv.NewCgroups(t)
+	c := cg.Make(t, testenv.KubeletPath("burstable", testenv.RandomUID(), testenv.RandomHex(32)))
+	e := testenv.StartExporter(t, "--recorder.cgroup-parent="+cg.Parent)
+	workload := testenv.Build(t, "./test/workload")
+
+	busy := cg.Command(t, c, workload, "getppid", "4000000000")
+	if err := busy.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// SYNs to a full accept queue are dropped; one retry: ~3 s.
+	connect := cg.Command(t, c, "unshare", "--net", "sh", "-c",
+		"ip link set lo up && sysctl -qw net.ipv4.tcp_syn_retries=1 && exec "+workload+" connect-timeout 1")
+	out, err := connect.CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "1" {
+		t.Fatalf("connect-timeout: %v: %q", err, out)
+	}
+	if got, code := cg.Run(t, c, nil, workload, "futex-timeout", "25"); code != 0 || strings.TrimSpace(got) != "25" {
+		t.Fatalf("futex-timeout: %d %q", code, got)
+	}
+	_ = busy.Process.Kill()
+	_ = busy.Wait()
+
+	d := dumpJSON(t, e, "cgroup="+url.QueryEscape(c)+"&failed=true")
+	var timedOut []dump.Entry
+	for _, en := range d.Entries {
+		if en.Syscall == "connect" && en.Errno == "ETIMEDOUT" {
+			timedOut = append(timedOut, en)
+		}
+		if en.Incident && en.Syscall == "futex" {
+			t.Errorf("a timed-out futex wait is an incident: %+v", en)
+		}
+	}
+	if len(timedOut) != 1 {
+		t.Fatalf("%d timed-out connects in the dump, want 1 (written %d, overwritten %d)", len(timedOut), d.Written, d.Overwritten)
+	}
+	en := timedOut[0]
+	if !en.Incident || !en.Late || !strings.Contains(en.Params, "127.0.0.1:") || en.DurationNs == nil || *en.DurationNs < uint64(time.Second) {
+		t.Errorf("timed-out connect: %+v (%s), want an incident recorded at its exit, with its address and its seconds", en, en.Params)
+	}
+	t.Logf("%s(%s) = %s after %v", en.Syscall, en.Params, en.RetText, time.Duration(*en.DurationNs))
 }
