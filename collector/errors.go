@@ -1,9 +1,11 @@
 package collector
 
 import (
+	"sort"
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 )
 
 func init() {
@@ -63,10 +65,25 @@ func (c *errorsCollector) Update(ch chan<- prometheus.Metric) error {
 				Value: 1, Timestamp: c.d.Clock(s.lastNs), Labels: prometheus.Labels{
 					"cgroup_id": strconv.FormatUint(s.ring, 10), "seq": strconv.FormatUint(s.seq, 10)},
 			}); err == nil {
-				m = mx
+				m = sortedExemplar{mx}
 			}
 		}
 		ch <- m
+	}
+	return nil
+}
+
+// sortedExemplar writes m with its exemplar's labels in name order: the
+// client library writes them in the order of a map, which changes from
+// scrape to scrape.
+type sortedExemplar struct{ prometheus.Metric }
+
+func (m sortedExemplar) Write(out *dto.Metric) error {
+	if err := m.Metric.Write(out); err != nil {
+		return err
+	}
+	if ex := out.GetCounter().GetExemplar(); ex != nil {
+		sort.Slice(ex.Label, func(i, j int) bool { return ex.Label[i].GetName() < ex.Label[j].GetName() })
 	}
 	return nil
 }
