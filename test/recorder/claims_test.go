@@ -1,6 +1,7 @@
 package recorder_test
 
 import (
+	"encoding/json"
 	"net/url"
 	"strconv"
 	"strings"
@@ -126,11 +127,21 @@ func TestFrozenRingsBoundedByRetentionAndBytes(t *testing.T) {
 	t.Run("retention", func(t *testing.T) {
 		e := testenv.StartExporter(t, append(common, "--dump.retention=2s")...)
 		c := run("/retention.scope")
-		testenv.WaitFor(t, "the frozen ring", func() bool { return frozen(e, c) == 200 })
-		frozenAt := time.Now()
-		testenv.WaitFor(t, "the retention to drop it", func() bool { return frozen(e, c) == 404 })
-		if kept := time.Since(frozenAt); kept < time.Second {
-			t.Errorf("dropped %s after freezing, before the 2s retention", kept)
+		var prev dump.RingDump
+		testenv.WaitFor(t, "the frozen ring", func() bool {
+			code, body := e.Get(t, "/dump?format=json&previous=true&cgroup="+url.QueryEscape(c))
+			return code == 200 && json.Unmarshal([]byte(body), &prev) == nil && prev.FrozenAt != nil
+		})
+		// Judged by the exporter's own frozen_at, not by when this test
+		// saw the ring (a slow guest answers a dump in a second): a 404
+		// to a request sent before frozen_at + 2 s is an early drop.
+		var asked time.Time
+		testenv.WaitFor(t, "the retention to drop it", func() bool {
+			asked = time.Now()
+			return frozen(e, c) == 404
+		})
+		if early := prev.FrozenAt.Add(2 * time.Second).Sub(asked); early > 50*time.Millisecond {
+			t.Errorf("dropped %s before the 2s retention ended (frozen at %s, gone when asked at %s)", early, prev.FrozenAt, asked)
 		}
 		if v, _ := e.Scrape(t).Value(t, "flightrec_dump_frozen_evicted_total", nil); v != 1 {
 			t.Errorf("frozen_evicted_total = %v, want 1", v)
