@@ -26,7 +26,8 @@ func TestConcurrentThreadExitsResolveToOneEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec, err := Load(Config{
-		RingSize: 1 << 14, MaxRings: 4, ParentCgroupID: parentID, ParentLevel: cgroups.Level(cg.Parent),
+		RingSize: 1 << 14, SmallRingSize: 1 << 14, MaxRings: 4, SpareRings: 2, MemoryBudget: 1 << 30,
+		ParentCgroupID: parentID, ParentLevel: cgroups.Level(cg.Parent),
 		Arch: syscalls.HostArch(), ErrorSeries: 64, LatencySeries: 64, exitVariant: "process_exit_live",
 	})
 	if err != nil {
@@ -60,9 +61,8 @@ func TestConcurrentThreadExitsResolveToOneEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	raw := make([]Record, 0, len(snap.Records))
-	buf := make([]byte, RecordSize)
 	for seq := snap.Records[0].Seq; seq <= snap.Records[len(snap.Records)-1].Seq; seq++ {
-		if r, ok := rec.readRecord(slot, seq, buf); ok {
+		if r, ok := rec.Record(slot, seq); ok {
 			raw = append(raw, r)
 		}
 	}

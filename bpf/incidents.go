@@ -93,12 +93,15 @@ func (in Incidents) validate() error {
 	return nil
 }
 
-// entries is the number of tape entries per ring.
-func (in Incidents) entries() int { return in.First + in.Latest }
+// latestSmall is the number of entries for the latest incidents on the
+// tape of a small ring: at most 8, so that the many quiet containers of a
+// node take little memory; a busy ring promoted to the large class gets
+// Latest.
+func (in Incidents) latestSmall() int { return min(in.Latest, 8) }
 
-// TapeBytes is the kernel memory of one ring's incident tape.
+// TapeBytes is the kernel memory of the incident tape of a large ring.
 func (in Incidents) TapeBytes() int64 {
-	return int64(in.entries()) * int64(in.Context+1) * RecordSize
+	return int64(in.First+in.Latest) * int64(in.Context+1) * RecordSize
 }
 
 // maxErrnoBits is the size of the kernel's errno bitmap (MAX_ERRNO_BITS).
@@ -119,10 +122,4 @@ func (in Incidents) interval() time.Duration {
 		return 0
 	}
 	return time.Duration(float64(time.Second) / in.Rate)
-}
-
-// tapeRecords is the number of records of the tapes of rings rings; at
-// least 1, the smallest map.
-func (in Incidents) tapeRecords(rings int) uint32 {
-	return uint32(max(1, rings*in.entries()*(in.Context+1)))
 }

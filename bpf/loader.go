@@ -23,8 +23,11 @@ import (
 
 // Config says what the recorder records and how much memory it may use.
 type Config struct {
-	RingSize       int    // records per container ring, a power of two
+	RingSize       int    // records of a large (promoted) ring, a power of two
+	SmallRingSize  int    // records of a small ring, every ring's first class
 	MaxRings       int    // containers that can have a ring at once
+	MemoryBudget   int64  // kernel memory the rings may take, tapes and metadata included
+	SpareRings     int    // small rings kept ready for new containers
 	ParentCgroupID uint64 // containers are the cgroups strictly below this one
 	ParentLevel    int    // depth of the parent below the cgroup2 root (root = 0)
 	CaptureBytes   int    // bytes of read/write buffers copied; 0 copies none
@@ -56,7 +59,7 @@ type Config struct {
 
 // pinnedMaps outlive the exporter when PinPath is set: the rings, the
 // container table and the counters.
-var pinnedMaps = []string{recorderMapRecords, recorderMapRings, recorderMapIncidentRecords, recorderMapContainers, recorderMapFreeSlots,
+var pinnedMaps = []string{recorderMapRingMaps, recorderMapRings, recorderMapContainers, recorderMapFreeSlots,
 	recorderMapErrors, recorderMapLatencies, recorderMapStats, recorderMapInflight}
 
 // MaxCaptureBytes is the largest useful --recorder.capture-bytes.
@@ -67,11 +70,12 @@ func (c Config) Validate() error {
 	switch {
 	case c.RingSize < 16 || c.RingSize > 1<<20 || bits.OnesCount(uint(c.RingSize)) != 1:
 		return fmt.Errorf("ring size %d: must be a power of two between 16 and 1048576", c.RingSize)
+	case c.SmallRingSize < 16 || c.SmallRingSize > c.RingSize || bits.OnesCount(uint(c.SmallRingSize)) != 1:
+		return fmt.Errorf("small ring size %d: must be a power of two between 16 and the ring size (%d)", c.SmallRingSize, c.RingSize)
 	case c.MaxRings < 1 || c.MaxRings > 1<<16:
 		return fmt.Errorf("max containers %d: must be between 1 and 65536", c.MaxRings)
-	case uint64(c.MaxRings)*uint64(c.RingSize) > 1<<26:
-		return fmt.Errorf("max containers × ring size = %d records (%d MiB): more than the 2^26-record limit",
-			c.MaxRings*c.RingSize, c.MaxRings*c.RingSize*RecordSize>>20)
+	case c.SpareRings < 1 || c.SpareRings > c.MaxRings:
+		return fmt.Errorf("spare rings %d: must be between 1 and max containers (%d)", c.SpareRings, c.MaxRings)
 	case c.CaptureBytes < 0 || c.CaptureBytes > MaxCaptureBytes:
 		return fmt.Errorf("capture bytes %d: must be between 0 and %d", c.CaptureBytes, MaxCaptureBytes)
 	case c.Arch == "":
@@ -85,8 +89,9 @@ func (c Config) Validate() error {
 	if err := c.Incidents.validate(); err != nil {
 		return err
 	}
-	if total := uint64(c.MaxRings) * uint64(c.Incidents.entries()) * uint64(c.Incidents.Context+1); total > 1<<26 {
-		return fmt.Errorf("max containers × incident entries × (context + 1) = %d records: more than the 2^26-record limit", total)
+	if least := c.MetaBytes() + int64(c.SpareRings+1)*c.ClassBytes(false); c.MemoryBudget < least {
+		return fmt.Errorf("memory budget %d bytes: less than the %d bytes that the rings' metadata (%d KiB) and %d spare rings plus one (%d KiB each) take",
+			c.MemoryBudget, least, c.MetaBytes()>>10, c.SpareRings, c.ClassBytes(false)>>10)
 	}
 	for _, name := range c.Watch {
 		if _, ok := c.Arch.Number(name); !ok {
@@ -95,10 +100,6 @@ func (c Config) Validate() error {
 	}
 	return nil
 }
-
-// RingBytes is the kernel memory one container ring takes, its incident
-// tape included.
-func (c Config) RingBytes() int64 { return int64(c.RingSize)*RecordSize + c.Incidents.TapeBytes() }
 
 // Recorder owns the loaded programs, their links and the maps they fill.
 type Recorder struct {
@@ -112,14 +113,14 @@ type Recorder struct {
 	// features it has.
 	Variants Variants
 
-	cfg     Config
-	coll    *ebpf.Collection
-	maps    recorderMaps
-	links   []link.Link
-	records *ebpf.Memory
-	tapes   *ebpf.Memory // the incident tapes
-	rings   *ebpf.Memory
-	shift   uint
+	cfg   Config
+	coll  *ebpf.Collection
+	maps  recorderMaps
+	links []link.Link
+	rings *ebpf.Memory // struct ring_meta of every slot
+	// pool holds the ring maps; innerSpec is what each is made from.
+	pool      pool
+	innerSpec *ebpf.MapSpec
 
 	// errorsMu orders reading the error counters against folding a
 	// released ring's error slots into the errors map, so that no reader
@@ -181,14 +182,12 @@ func Load(cfg Config) (*Recorder, error) {
 	}
 	var runtimeComms [MaxRuntimeComms]recorderCommPattern
 	copy(runtimeComms[:], patterns)
-	shift := uint(bits.TrailingZeros(uint(cfg.RingSize)))
 	rings := uint32(cfg.MaxRings)
 	var specs recorderSpecs
 	if err := spec.Assign(&specs); err != nil {
 		return nil, fmt.Errorf("embedded BPF object: %w", err)
 	}
-	specs.Records.MaxEntries = rings << shift
-	specs.IncidentRecords.MaxEntries = cfg.Incidents.tapeRecords(cfg.MaxRings)
+	specs.RingMaps.MaxEntries = 2 * rings
 	specs.Rings.MaxEntries = rings
 	specs.FreeSlots.MaxEntries = rings
 	// Room for every ring plus containers seen while the cap was reached.
@@ -205,7 +204,9 @@ func Load(cfg Config) (*Recorder, error) {
 	// What the maps hold, as Config reports it.
 	cfg.ErrorSeries, cfg.LatencySeries = int(specs.Errors.MaxEntries), int(specs.Latencies.MaxEntries)
 	for v, val := range map[*ebpf.VariableSpec]any{
-		specs.RingShift:          uint32(shift),
+		specs.MaxRings:           rings,
+		specs.SmallShift:         uint32(bits.TrailingZeros(uint(cfg.SmallRingSize))),
+		specs.RingShift:          uint32(bits.TrailingZeros(uint(cfg.RingSize))),
 		specs.ParentCgroupId:     cfg.ParentCgroupID,
 		specs.ParentLevel:        uint32(cfg.ParentLevel),
 		specs.SelfCookie:         selfCookie,
@@ -218,7 +219,8 @@ func Load(cfg Config) (*Recorder, error) {
 		specs.RuntimeComms:       runtimeComms,
 		specs.IncidentContext:    uint32(cfg.Incidents.Context),
 		specs.IncidentFirst:      uint32(cfg.Incidents.First),
-		specs.IncidentEntries:    uint32(cfg.Incidents.entries()),
+		specs.IncidentLatest:     uint32(cfg.Incidents.Latest),
+		specs.IncidentLatestSmall: uint32(cfg.Incidents.latestSmall()),
 		specs.IncidentIntervalNs: uint64(cfg.Incidents.interval()),
 		specs.IncidentBurstNs:    uint64(cfg.Incidents.interval()) * uint64(cfg.Incidents.Burst),
 		specs.IncidentErrnos:     cfg.Incidents.errnoBitmap(),
@@ -236,12 +238,34 @@ func Load(cfg Config) (*Recorder, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Recorder{cfg: cfg, shift: shift, coll: coll, Resumed: resumed, MountedBPFFS: mounted, Variants: variants}
+	r := &Recorder{cfg: cfg, coll: coll, Resumed: resumed, MountedBPFFS: mounted, Variants: variants,
+		innerSpec: specs.RingMaps.InnerMap.Copy()}
 	if err := coll.Assign(&r.maps); err != nil {
 		r.Close()
 		return nil, fmt.Errorf("finding maps: %w", err)
 	}
-	if err := r.init(!resumed); err != nil {
+	if err := r.init(); err != nil {
+		r.Close()
+		return nil, err
+	}
+	if resumed {
+		ok, err := r.resumePool()
+		if err != nil {
+			r.Close()
+			return nil, err
+		}
+		if !ok {
+			// Rings of other sizes than these: start afresh.
+			r.Close()
+			if err := Unpin(cfg.PinPath); err != nil {
+				return nil, err
+			}
+			return Load(cfg)
+		}
+	} else {
+		r.pool.slots = make([]slotMaps, cfg.MaxRings)
+	}
+	if err := r.Replenish(); err != nil {
 		r.Close()
 		return nil, err
 	}
@@ -394,23 +418,12 @@ func Unpin(dir string) error {
 	return nil
 }
 
-// init maps the rings into this process, writes the syscall capture table
-// and, for fresh maps, fills the free-ring queue.
-func (r *Recorder) init(fresh bool) error {
+// init maps the rings' metadata into this process and writes the syscall
+// capture table.
+func (r *Recorder) init() error {
 	var err error
-	if r.records, err = r.maps.Records.Memory(); err != nil {
-		return fmt.Errorf("mapping records: %w", err)
-	}
 	if r.rings, err = r.maps.Rings.Memory(); err != nil {
 		return fmt.Errorf("mapping ring metadata: %w", err)
-	}
-	if r.tapes, err = r.maps.IncidentRecords.Memory(); err != nil {
-		return fmt.Errorf("mapping incident tapes: %w", err)
-	}
-	for slot := uint32(0); fresh && slot < uint32(r.cfg.MaxRings); slot++ {
-		if err := r.maps.FreeSlots.Update(nil, slot, ebpf.UpdateAny); err != nil {
-			return fmt.Errorf("filling free ring queue: %w", err)
-		}
 	}
 	watched := map[int]bool{}
 	for _, name := range r.cfg.Watch {
@@ -491,6 +504,7 @@ func (r *Recorder) Close() error {
 		errs = append(errs, l.Close())
 	}
 	r.links = nil
+	r.closePool()
 	errs = append(errs, r.maps.Close())
 	r.coll.Close()
 	return errors.Join(errs...)

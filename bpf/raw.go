@@ -2,6 +2,7 @@ package bpf
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"path/filepath"
 
@@ -16,26 +17,38 @@ type RawRecord struct {
 	ParseErr error
 }
 
-// ReadPinnedRecords copies every written slot (non-zero seq) of the
-// records map pinned under pinPath by a running or earlier exporter, with
-// the raw payload area, so that tests can check what the kernel copied
-// into memory rather than what /dump shows. It does not follow the
-// seqlock: callers read quiescent rings.
+// ReadPinnedRecords copies every written slot (non-zero seq) of the ring
+// maps pinned under pinPath by a running or earlier exporter (rings and
+// their incident tapes), with the raw payload area, so that tests can check
+// what the kernel copied into memory rather than what /dump shows. It does
+// not follow the seqlock: callers read quiescent rings.
 func ReadPinnedRecords(pinPath string) ([]RawRecord, error) {
-	m, err := ebpf.LoadPinnedMap(filepath.Join(pinPath, recorderMapRecords), nil)
+	outer, err := ebpf.LoadPinnedMap(filepath.Join(pinPath, recorderMapRingMaps), nil)
 	if err != nil {
-		return nil, fmt.Errorf("opening the pinned records map: %w", err)
+		return nil, fmt.Errorf("opening the pinned ring maps: %w", err)
 	}
-	defer m.Close()
-	mem, err := m.Memory()
-	if err != nil {
-		return nil, fmt.Errorf("mapping the pinned records map: %w", err)
-	}
-	all := make([]byte, mem.Size())
-	if _, err := mem.ReadAt(all, 0); err != nil {
-		return nil, fmt.Errorf("reading the pinned records map: %w", err)
-	}
+	defer outer.Close()
 	var out []RawRecord
+	for key := uint32(0); key < outer.MaxEntries(); key++ {
+		var m *ebpf.Map
+		if err := outer.Lookup(key, &m); err != nil {
+			if errors.Is(err, ebpf.ErrKeyNotExist) {
+				continue
+			}
+			return nil, fmt.Errorf("finding ring map %d: %w", key, err)
+		}
+		rm, err := mapRing(m)
+		if err != nil {
+			return nil, err
+		}
+		out = appendRaw(out, rm.mem)
+		rm.close()
+	}
+	return out, nil
+}
+
+// appendRaw appends the written records of a ring map's memory to out.
+func appendRaw(out []RawRecord, all []byte) []RawRecord {
 	zero := make([]byte, 8)
 	for off := 0; off+RecordSize <= len(all); off += RecordSize {
 		b := all[off : off+RecordSize]
@@ -45,5 +58,5 @@ func ReadPinnedRecords(pinPath string) ([]RawRecord, error) {
 		rec, err := ParseRecord(b)
 		out = append(out, RawRecord{Record: rec, Payload: bytes.Clone(b[offPayload : offPayload+payloadSize]), ParseErr: err})
 	}
-	return out, nil
+	return out
 }

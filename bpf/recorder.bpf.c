@@ -6,7 +6,7 @@
  *
  * sys_enter writes a record into the ring of the current task's cgroup (the
  * ring is assigned here, at the container's first syscall, from a queue of
- * free slots that user space fills at load time); sys_exit completes the same
+ * ready slots that user space keeps filled); sys_exit completes the same
  * record in place. Process exit, fatal signals and OOM kills add records of
  * their own. Nothing here waits for user space.
  */
@@ -21,7 +21,9 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define MAX_ERRNO_BITS 4096 /* errnos 0..4095 */
 
 /* Load-time settings, rewritten by the loader (bpf/loader.go). */
-volatile const u32 ring_shift = 12;        /* log2(records per ring) */
+volatile const u32 max_rings = 1;          /* slots; ring_maps has two maps per slot */
+volatile const u32 small_shift = 8;        /* log2(records of a small ring) */
+volatile const u32 ring_shift = 12;        /* log2(records of a large ring) */
 volatile const u64 parent_cgroup_id = 1;   /* containers are strict descendants */
 volatile const u32 parent_level = 0;       /* cgroup level of the parent */
 volatile const u64 self_cookie = 0;        /* find_self: the exporter's marker prctl option */
@@ -34,7 +36,8 @@ volatile const u32 runtime_comm_count = 0; /* entries of runtime_comms in use */
 volatile const struct comm_pattern runtime_comms[RUNTIME_COMMS_MAX] = {};
 volatile const u32 incident_context = 8;              /* records kept before each incident (0..32) */
 volatile const u32 incident_first = 16;               /* tape entries for a ring's first incidents */
-volatile const u32 incident_entries = 112;            /* tape entries per ring, first + latest; 0: no tape */
+volatile const u32 incident_latest = 96;              /* tape entries for the latest incidents, large rings; 0: no tape */
+volatile const u32 incident_latest_small = 8;         /* the same, small rings */
 volatile const u64 incident_interval_ns = 20000000;   /* incidents with context: one per interval... */
 volatile const u64 incident_burst_ns = 200000000;     /* ...after a burst of burst/interval */
 volatile const u64 incident_errnos[(MAX_ERRNO_BITS + 63) / 64] = {}; /* bitmap: which errnos are incidents */
@@ -48,6 +51,9 @@ volatile const enum sc_flag type_sc_flag = SC_WATCH;
 volatile const enum cgroup_event_kind type_cgroup_event_kind = CGROUP_EVENT_MKDIR;
 volatile const enum main_flag type_main_flag = MAIN_EXITED;
 volatile const struct cgroup_event type_cgroup_event = {};
+/* struct record is otherwise only pointed to: this gives the ring maps'
+ * value type its size in BTF. */
+volatile const struct record type_record = {};
 
 #include "scope.h"
 
@@ -64,13 +70,27 @@ volatile const struct cgroup_event type_cgroup_event = {};
 #define FATAL_SIGNALS (~(SIGMASK(0) | SIGMASK(17) | SIGMASK(18) | SIGMASK(19) | SIGMASK(20) | SIGMASK(21) | \
 			 SIGMASK(22) | SIGMASK(23) | SIGMASK(28)))
 
+/*
+ * The rings, one map per ring, made by user space as containers come
+ * (bpf/pool.go), so that kernel memory follows the containers present. A
+ * map holds the ring's records (1 << small_shift or 1 << ring_shift), then
+ * its incident tape. Slot s's small map is at key s; its large map, once a
+ * busy ring is promoted, at max_rings + s. ring_meta.large says which one
+ * the ring is in; a writer reads it once and stays with that map, whose
+ * geometry it knows.
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
 	__type(key, u32);
-	__type(value, struct record);
-	__uint(max_entries, 1); /* rings * records per ring, set by the loader */
-} records SEC(".maps");
+	__uint(max_entries, 1); /* 2 * rings, set by the loader */
+	__array(values, struct {
+		__uint(type, BPF_MAP_TYPE_ARRAY);
+		__uint(map_flags, BPF_F_MMAPABLE | BPF_F_INNER_MAP);
+		__type(key, u32);
+		__type(value, struct record);
+		__uint(max_entries, 1); /* a template: every map has its own size */
+	});
+} ring_maps SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -90,7 +110,7 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_QUEUE);
 	__type(value, u32);
-	__uint(max_entries, 1); /* rings, filled with every slot by the loader */
+	__uint(max_entries, 1); /* rings; user space pushes the slots whose map is ready */
 } free_slots SEC(".maps");
 
 struct {
@@ -151,13 +171,6 @@ struct {
 } cgroup_events SEC(".maps");
 
 /* The incident tapes of the rings (struct incident in recorder.h). */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(map_flags, BPF_F_MMAPABLE);
-	__type(key, u32);
-	__type(value, struct record);
-	__uint(max_entries, 1); /* rings * incident_entries * (incident_context + 1), set by the loader */
-} incident_records SEC(".maps");
 
 /* Room to assemble an execve argv before it is copied into a record. */
 struct argv_scratch {
@@ -322,16 +335,48 @@ static __always_inline struct ring_meta *ring_of(u64 cgid, u32 *slot, u32 tgid, 
 }
 
 /*
+ * The map of the ring in slot (whose bookkeeping is rm), and its geometry:
+ * the records of the ring (a power of two) and the latest entries of its
+ * tape. large is read once: a promotion switches it between two writes,
+ * and each writer stays with the map it chose.
+ */
+static __always_inline void *ring_map(struct ring_meta *rm, u32 slot, u32 *records, u32 *latest)
+{
+	u32 large = *(volatile u32 *)&rm->large, key = slot;
+
+	if (large) {
+		key += max_rings;
+		*records = 1U << ring_shift;
+		*latest = incident_latest;
+	} else {
+		*records = 1U << small_shift;
+		*latest = incident_latest_small;
+	}
+	return bpf_map_lookup_elem(&ring_maps, &key);
+}
+
+/* Record seq of the ring in slot, where its ring's map keeps it. */
+static __always_inline struct record *ring_record(struct ring_meta *rm, u32 slot, u64 seq)
+{
+	u32 records, latest, pos;
+	void *m = ring_map(rm, slot, &records, &latest);
+
+	if (!m)
+		return NULL;
+	pos = (u32)seq & (records - 1);
+	return bpf_map_lookup_elem(m, &pos);
+}
+
+/*
  * Claim the next record of a ring and mark it as being written. The caller
  * fills it and publishes it with publish().
  */
-static __always_inline struct record *reserve(struct ring_meta *rm, u32 slot, u64 *seq, u32 *idx)
+static __always_inline struct record *reserve(struct ring_meta *rm, u32 slot, u64 *seq)
 {
 	struct record *r;
 
 	*seq = __sync_fetch_and_add(&rm->head, 1) + 1;
-	*idx = (slot << ring_shift) | (u32)(*seq & ((1ULL << ring_shift) - 1));
-	r = bpf_map_lookup_elem(&records, idx);
+	r = ring_record(rm, slot, *seq);
 	if (!r)
 		return NULL;
 	seq_store(&r->seq, 0);
@@ -354,15 +399,16 @@ static __always_inline bool incident_errno(long ret)
 }
 
 /*
- * Copy record want of the ring in slot to record dst of the tapes, under
- * the seqlock: the copy is published only if the record was want, whole,
- * before and after it was copied; otherwise dst stays 0 (ignored).
+ * Copy record want of a ring to record dst of its tape, both in the ring's
+ * map m of records ring records, under the seqlock: the copy is published
+ * only if the record was want, whole, before and after it was copied;
+ * otherwise dst stays 0 (ignored).
  */
-static __always_inline void tape_copy(u32 dst_idx, u32 slot, u64 want)
+static __always_inline void tape_copy(void *m, u32 records, u32 dst_idx, u64 want)
 {
-	u32 src_idx = (slot << ring_shift) | (u32)(want & ((1ULL << ring_shift) - 1));
-	struct record *src = bpf_map_lookup_elem(&records, &src_idx);
-	struct record *dst = bpf_map_lookup_elem(&incident_records, &dst_idx);
+	u32 src_idx = (u32)want & (records - 1);
+	struct record *src = bpf_map_lookup_elem(m, &src_idx);
+	struct record *dst = bpf_map_lookup_elem(m, &dst_idx);
 	u64 before;
 
 	if (!src || !dst)
@@ -390,13 +436,17 @@ __noinline int put_incident(u32 slot, u64 seq, u64 now)
 {
 	struct ring_meta *rm;
 	u64 tat, e, base;
-	u32 latest = incident_entries - incident_first;
+	u32 records, latest;
 	bool context;
+	void *m;
 
-	if (!incident_entries || !latest)
+	if (!incident_latest)
 		return 0;
 	rm = bpf_map_lookup_elem(&rings, &slot);
 	if (!rm)
+		return 0;
+	m = ring_map(rm, slot, &records, &latest);
+	if (!m || !latest)
 		return 0;
 	/* GCRA: a burst, then one per interval. Racy between CPUs on purpose:
 	 * a few extra copies in a storm cost less than an atomic here. The
@@ -416,12 +466,12 @@ __noinline int put_incident(u32 slot, u64 seq, u64 now)
 	}
 	if (e >= incident_first)
 		e = incident_first + (u32)__sync_fetch_and_add(&rm->latest_head, 1) % latest;
-	base = ((u64)slot * incident_entries + e) * (incident_context + 1);
-	tape_copy((u32)base, slot, seq);
+	base = records + e * (incident_context + 1);
+	tape_copy(m, records, (u32)base, seq);
 	for (u32 j = 1; j <= 32; j++) {
 		if (!context || j > incident_context || j >= seq)
 			break;
-		tape_copy((u32)(base + j), slot, seq - j);
+		tape_copy(m, records, (u32)(base + j), seq - j);
 	}
 	return 0;
 }
@@ -655,7 +705,7 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 	struct sc_conf *c;
 	struct task_struct *t = bpf_get_current_task_btf();
 	u64 cgid, pid_tgid, seq = 0, ts;
-	u32 slot, idx = 0, nr = (u32)id;
+	u32 slot, nr = (u32)id;
 	bool setup;
 
 	if (!task_in_scope(t, &cgid))
@@ -674,7 +724,7 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 	rm = ring_cached(in, cgid, &slot, pid_tgid >> 32, setup);
 	if (rm) {
 		setup = setup || rm->setup;
-		r = reserve(rm, slot, &seq, &idx);
+		r = reserve(rm, slot, &seq);
 	}
 	if (r) {
 		fill_common(r, pid_tgid, (s32)id, ts);
@@ -702,11 +752,10 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 		if (le) {
 			le->regs = (u64)regs;
 			le->seq = seq;
-			le->idx = idx;
+			le->slot = slot;
 		}
 	}
 	in->seq = r ? seq : 0;
-	in->idx = idx;
 	in->ts_enter = ts;
 	in->nr = (s32)id;
 	in->setup = setup;
@@ -845,14 +894,6 @@ static __always_inline void setup_exit(struct ring_meta *rm, u32 nr, long ret, c
 	rm->setup = 0;
 }
 
-/* The ring that holds record idx. */
-static __always_inline struct ring_meta *ring_at(u32 idx)
-{
-	u32 slot = idx >> ring_shift;
-
-	return bpf_map_lookup_elem(&rings, &slot);
-}
-
 /*
  * The common case: the thread leaves the syscall it entered last on this
  * CPU. Its record says the rest (syscall, entry time, arguments, ring),
@@ -861,7 +902,7 @@ static __always_inline struct ring_meta *ring_at(u32 idx)
  */
 static __always_inline bool exit_same_cpu(struct task_struct *t, struct pt_regs *regs, long ret)
 {
-	u32 zero = 0, idx, nr;
+	u32 zero = 0, slot, nr;
 	struct last_enter *le = bpf_map_lookup_elem(&last_enter, &zero);
 	struct ring_meta *rm;
 	struct record *r;
@@ -874,10 +915,13 @@ static __always_inline bool exit_same_cpu(struct task_struct *t, struct pt_regs 
 	if (!le || le->regs != (u64)regs)
 		return false;
 	le->regs = 0;
-	idx = le->idx;
+	slot = le->slot;
 	seq = le->seq;
 	want = seq << 1;
-	r = bpf_map_lookup_elem(&records, &idx);
+	rm = bpf_map_lookup_elem(&rings, &slot);
+	if (!rm)
+		return false;
+	r = ring_record(rm, slot, seq);
 	if (!r || r->tid != (u32)t->pid)
 		return false;
 	if (__sync_val_compare_and_swap(&r->seq, want, 0) != want)
@@ -893,12 +937,9 @@ static __always_inline bool exit_same_cpu(struct task_struct *t, struct pt_regs 
 	}
 	c = bpf_map_lookup_elem(&sc_confs, &nr);
 	finish(r, c, want, now, ret);
-	rm = ring_at(idx);
-	if (rm) {
-		if (setup)
-			setup_exit(rm, nr, ret, comm, tgid, seq);
-		account(rm, idx >> ring_shift, rm->cgroup_id, nr, ret, seq, now, c, arg1, ts_enter, setup);
-	}
+	if (setup)
+		setup_exit(rm, nr, ret, comm, tgid, seq);
+	account(rm, slot, rm->cgroup_id, nr, ret, seq, now, c, arg1, ts_enter, setup);
 	return true;
 }
 
@@ -914,9 +955,8 @@ static __always_inline u64 late_record(struct task_struct *t, struct pt_regs *re
 {
 	struct record *r;
 	u64 seq;
-	u32 idx;
 
-	r = reserve(rm, slot, &seq, &idx);
+	r = reserve(rm, slot, &seq);
 	if (!r)
 		return 0;
 	fill_common(r, task_pid_tgid(t), (s32)nr, ts_enter);
@@ -943,7 +983,7 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	struct record *r;
 	struct sc_conf *c;
 	u64 want, now, seq, cgid, arg1, ts_enter;
-	u32 idx, nr;
+	u32 slot, nr;
 	bool setup;
 
 	/* The thread leaving the syscall it entered last on this CPU: no
@@ -961,7 +1001,7 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	now = bpf_ktime_get_ns();
 	nr = (u32)in->nr;
 	seq = in->seq;
-	idx = in->idx;
+	slot = in->slot;
 	arg1 = in->arg1;
 	ts_enter = in->ts_enter;
 	setup = in->setup;
@@ -969,36 +1009,40 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	in->seq = 0;
 	c = bpf_map_lookup_elem(&sc_confs, &nr);
 	if (seq) {
-		r = bpf_map_lookup_elem(&records, &idx);
+		rm = bpf_map_lookup_elem(&rings, &slot);
+		if (!rm)
+			return 0;
+		r = ring_record(rm, slot, seq);
 		if (!r)
 			return 0;
 		want = seq << 1;
 		if (r->seq == (want | 1))
 			return 0; /* finished by exit_same_cpu: this state is stale */
-		rm = ring_at(idx);
 		if (__sync_val_compare_and_swap(&r->seq, want, 0) == want) {
 			char comm[COMM_LEN];
 
 			__builtin_memcpy(comm, r->comm, COMM_LEN);
 			finish(r, c, want, now, ret);
-			if (rm && rm->cgroup_id != cgid)
+			if (rm->cgroup_id != cgid)
 				rm = NULL; /* released and reused while the syscall ran */
+			/* Test rm itself below: the verifier cannot follow clang when
+			 * it tests the compare again instead. */
+			asm volatile("" : "+r"(rm));
 			if (rm && setup)
 				setup_exit(rm, nr, ret, comm, (u32)(bpf_get_current_pid_tgid() >> 32), seq);
 		} else {
 			/* Overwritten while the syscall ran (a full ring turn). */
-			if (rm)
-				__sync_fetch_and_add(&rm->exit_lost, 1);
+			__sync_fetch_and_add(&rm->exit_lost, 1);
 			stat_inc(STAT_EXIT_LOST);
 			/* An incident is recorded again, whole, at its exit. */
-			if (rm && rm->cgroup_id == cgid && !setup && ret < 0 && incident_errno(ret) &&
+			if (rm->cgroup_id == cgid && !setup && ret < 0 && incident_errno(ret) &&
 			    !(c && (c->flags & (SC_NO_RESULT | SC_TIMED_WAIT))))
-				seq = late_record(t, regs, rm, idx >> ring_shift, nr, ts_enter, now, ret, c);
+				seq = late_record(t, regs, rm, slot, nr, ts_enter, now, ret, c);
 			if (!seq)
 				rm = NULL;
 		}
 	}
-	account(rm, idx >> ring_shift, cgid, nr, ret, seq, now, c, arg1, ts_enter, setup);
+	account(rm, slot, cgid, nr, ret, seq, now, c, arg1, ts_enter, setup);
 	return 0;
 }
 
@@ -1009,13 +1053,13 @@ static __always_inline struct record *event_record(u64 cgid, struct task_struct 
 {
 	struct ring_meta *rm;
 	struct record *r;
-	u32 slot, idx;
+	u32 slot;
 	bool setup = comm_is_runtime(t->comm);
 
 	rm = ring_of(cgid, &slot, pid_tgid >> 32, setup);
 	if (!rm)
 		return NULL;
-	r = reserve(rm, slot, seq, &idx);
+	r = reserve(rm, slot, seq);
 	if (!r)
 		return NULL;
 	fill_common(r, pid_tgid, kind, bpf_ktime_get_ns());

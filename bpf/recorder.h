@@ -114,6 +114,11 @@ struct ring_meta {
 	__u64 app_seq;     /* record of the execve that started the application; 0 = none */
 	__u32 main_status; /* the main process's wait status, once MAIN_EXITED */
 	__u32 main_flags;  /* MAIN_* */
+	/* Which of the slot's maps holds the ring (see ring_maps): 0 the
+	 * small one, 1 the large one. Set by user space when it promotes a
+	 * busy ring, after the large map is in place. */
+	__u32 large;
+	__u32 _pad;
 	/* The incident tape of this ring (see struct incident below). */
 	__u64 first_taken;  /* entries of the "first" part handed out (may exceed it) */
 	__u64 latest_head;  /* entries of the "latest" part handed out */
@@ -125,8 +130,8 @@ struct ring_meta {
 
 /*
  * The incident tape: per ring, entries of incident_context + 1 records in
- * the map incident_records. Entry e of the ring in slot s starts at record
- * (s * incident_entries + e) * (incident_context + 1): the incident itself,
+ * the ring's map, after the ring's own records. Entry e starts at record
+ * ring_records + e * (incident_context + 1): the incident itself,
  * then the records that preceded it in the ring, newest first (seq - 1,
  * seq - 2, ...). The first incident_first entries keep a ring's first
  * incidents and are never overwritten; the others are a ring of the latest.
@@ -215,9 +220,9 @@ struct inflight {
 	__u64 ts_enter;  /* CLOCK_MONOTONIC at entry */
 	__u64 arg1;      /* futex op, for the latency key */
 	__u64 cgroup_id; /* cgroup at entry; the ring cache is for this cgroup */
-	__u32 idx;       /* index into records */
+	__u32 _pad;
 	__s32 nr;        /* syscall in flight, -1 = none */
-	__u32 slot;      /* cached ring slot of cgroup_id (or SLOT_UNTRACKED) */
+	__u32 slot;      /* cached ring slot of cgroup_id (or SLOT_UNTRACKED); seq's ring */
 	__u32 setup;     /* the syscall in flight is the runtime's setup: not counted */
 };
 
@@ -230,7 +235,7 @@ struct inflight {
 struct last_enter {
 	__u64 regs; /* the thread's pt_regs, unique among live threads; 0 = used */
 	__u64 seq;
-	__u32 idx;
+	__u32 slot; /* the ring seq is in */
 	__u32 _pad;
 };
 

@@ -81,7 +81,7 @@ type recorderInflight struct {
 	TsEnter  uint64
 	Arg1     uint64
 	CgroupId uint64
-	Idx      uint32
+	Pad      uint32
 	Nr       int32
 	Slot     uint32
 	Setup    uint32
@@ -91,7 +91,7 @@ type recorderLastEnter struct {
 	_    structs.HostLayout
 	Regs uint64
 	Seq  uint64
-	Idx  uint32
+	Slot uint32
 	Pad  uint32
 }
 
@@ -147,6 +147,8 @@ type recorderRingMeta struct {
 	AppSeq      uint64
 	MainStatus  uint32
 	MainFlags   uint32
+	Large       uint32
+	Pad         uint32
 	FirstTaken  uint64
 	LatestHead  uint64
 	IncidentTat uint64
@@ -209,11 +211,10 @@ const (
 	recorderMapContainers          = "containers"
 	recorderMapErrors              = "errors"
 	recorderMapFreeSlots           = "free_slots"
-	recorderMapIncidentRecords     = "incident_records"
 	recorderMapInflight            = "inflight"
 	recorderMapLastEnter           = "last_enter"
 	recorderMapLatencies           = "latencies"
-	recorderMapRecords             = "records"
+	recorderMapRingMaps            = "ring_maps"
 	recorderMapRings               = "rings"
 	recorderMapScConfs             = "sc_confs"
 	recorderMapScratch             = "scratch"
@@ -234,10 +235,12 @@ const (
 	recorderVarExecveatNr          = "execveat_nr"
 	recorderVarIncidentBurstNs     = "incident_burst_ns"
 	recorderVarIncidentContext     = "incident_context"
-	recorderVarIncidentEntries     = "incident_entries"
 	recorderVarIncidentErrnos      = "incident_errnos"
 	recorderVarIncidentFirst       = "incident_first"
 	recorderVarIncidentIntervalNs  = "incident_interval_ns"
+	recorderVarIncidentLatest      = "incident_latest"
+	recorderVarIncidentLatestSmall = "incident_latest_small"
+	recorderVarMaxRings            = "max_rings"
 	recorderVarParentCgroupId      = "parent_cgroup_id"
 	recorderVarParentCgroupPtr     = "parent_cgroup_ptr"
 	recorderVarParentLevel         = "parent_level"
@@ -246,11 +249,13 @@ const (
 	recorderVarRuntimeCommCount    = "runtime_comm_count"
 	recorderVarRuntimeComms        = "runtime_comms"
 	recorderVarSelfCookie          = "self_cookie"
+	recorderVarSmallShift          = "small_shift"
 	recorderVarTypeCgroupEvent     = "type_cgroup_event"
 	recorderVarTypeCgroupEventKind = "type_cgroup_event_kind"
 	recorderVarTypeEventKind       = "type_event_kind"
 	recorderVarTypeExitKind        = "type_exit_kind"
 	recorderVarTypeMainFlag        = "type_main_flag"
+	recorderVarTypeRecord          = "type_record"
 	recorderVarTypeScFlag          = "type_sc_flag"
 	recorderVarTypeStatIndex       = "type_stat_index"
 )
@@ -312,20 +317,19 @@ type recorderProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type recorderMapSpecs struct {
-	CgroupEvents    *ebpf.MapSpec `ebpf:"cgroup_events"`
-	Containers      *ebpf.MapSpec `ebpf:"containers"`
-	Errors          *ebpf.MapSpec `ebpf:"errors"`
-	FreeSlots       *ebpf.MapSpec `ebpf:"free_slots"`
-	IncidentRecords *ebpf.MapSpec `ebpf:"incident_records"`
-	Inflight        *ebpf.MapSpec `ebpf:"inflight"`
-	LastEnter       *ebpf.MapSpec `ebpf:"last_enter"`
-	Latencies       *ebpf.MapSpec `ebpf:"latencies"`
-	Records         *ebpf.MapSpec `ebpf:"records"`
-	Rings           *ebpf.MapSpec `ebpf:"rings"`
-	ScConfs         *ebpf.MapSpec `ebpf:"sc_confs"`
-	Scratch         *ebpf.MapSpec `ebpf:"scratch"`
-	Self            *ebpf.MapSpec `ebpf:"self"`
-	Stats           *ebpf.MapSpec `ebpf:"stats"`
+	CgroupEvents *ebpf.MapSpec `ebpf:"cgroup_events"`
+	Containers   *ebpf.MapSpec `ebpf:"containers"`
+	Errors       *ebpf.MapSpec `ebpf:"errors"`
+	FreeSlots    *ebpf.MapSpec `ebpf:"free_slots"`
+	Inflight     *ebpf.MapSpec `ebpf:"inflight"`
+	LastEnter    *ebpf.MapSpec `ebpf:"last_enter"`
+	Latencies    *ebpf.MapSpec `ebpf:"latencies"`
+	RingMaps     *ebpf.MapSpec `ebpf:"ring_maps"`
+	Rings        *ebpf.MapSpec `ebpf:"rings"`
+	ScConfs      *ebpf.MapSpec `ebpf:"sc_confs"`
+	Scratch      *ebpf.MapSpec `ebpf:"scratch"`
+	Self         *ebpf.MapSpec `ebpf:"self"`
+	Stats        *ebpf.MapSpec `ebpf:"stats"`
 }
 
 // recorderVariableSpecs contains global variables before they are loaded into the kernel.
@@ -338,10 +342,12 @@ type recorderVariableSpecs struct {
 	ExecveatNr          *ebpf.VariableSpec `ebpf:"execveat_nr"`
 	IncidentBurstNs     *ebpf.VariableSpec `ebpf:"incident_burst_ns"`
 	IncidentContext     *ebpf.VariableSpec `ebpf:"incident_context"`
-	IncidentEntries     *ebpf.VariableSpec `ebpf:"incident_entries"`
 	IncidentErrnos      *ebpf.VariableSpec `ebpf:"incident_errnos"`
 	IncidentFirst       *ebpf.VariableSpec `ebpf:"incident_first"`
 	IncidentIntervalNs  *ebpf.VariableSpec `ebpf:"incident_interval_ns"`
+	IncidentLatest      *ebpf.VariableSpec `ebpf:"incident_latest"`
+	IncidentLatestSmall *ebpf.VariableSpec `ebpf:"incident_latest_small"`
+	MaxRings            *ebpf.VariableSpec `ebpf:"max_rings"`
 	ParentCgroupId      *ebpf.VariableSpec `ebpf:"parent_cgroup_id"`
 	ParentCgroupPtr     *ebpf.VariableSpec `ebpf:"parent_cgroup_ptr"`
 	ParentLevel         *ebpf.VariableSpec `ebpf:"parent_level"`
@@ -350,11 +356,13 @@ type recorderVariableSpecs struct {
 	RuntimeCommCount    *ebpf.VariableSpec `ebpf:"runtime_comm_count"`
 	RuntimeComms        *ebpf.VariableSpec `ebpf:"runtime_comms"`
 	SelfCookie          *ebpf.VariableSpec `ebpf:"self_cookie"`
+	SmallShift          *ebpf.VariableSpec `ebpf:"small_shift"`
 	TypeCgroupEvent     *ebpf.VariableSpec `ebpf:"type_cgroup_event"`
 	TypeCgroupEventKind *ebpf.VariableSpec `ebpf:"type_cgroup_event_kind"`
 	TypeEventKind       *ebpf.VariableSpec `ebpf:"type_event_kind"`
 	TypeExitKind        *ebpf.VariableSpec `ebpf:"type_exit_kind"`
 	TypeMainFlag        *ebpf.VariableSpec `ebpf:"type_main_flag"`
+	TypeRecord          *ebpf.VariableSpec `ebpf:"type_record"`
 	TypeScFlag          *ebpf.VariableSpec `ebpf:"type_sc_flag"`
 	TypeStatIndex       *ebpf.VariableSpec `ebpf:"type_stat_index"`
 }
@@ -379,20 +387,19 @@ func (o *recorderObjects) Close() error {
 //
 // It can be passed to loadRecorderObjects or ebpf.CollectionSpec.LoadAndAssign.
 type recorderMaps struct {
-	CgroupEvents    *ebpf.Map `ebpf:"cgroup_events"`
-	Containers      *ebpf.Map `ebpf:"containers"`
-	Errors          *ebpf.Map `ebpf:"errors"`
-	FreeSlots       *ebpf.Map `ebpf:"free_slots"`
-	IncidentRecords *ebpf.Map `ebpf:"incident_records"`
-	Inflight        *ebpf.Map `ebpf:"inflight"`
-	LastEnter       *ebpf.Map `ebpf:"last_enter"`
-	Latencies       *ebpf.Map `ebpf:"latencies"`
-	Records         *ebpf.Map `ebpf:"records"`
-	Rings           *ebpf.Map `ebpf:"rings"`
-	ScConfs         *ebpf.Map `ebpf:"sc_confs"`
-	Scratch         *ebpf.Map `ebpf:"scratch"`
-	Self            *ebpf.Map `ebpf:"self"`
-	Stats           *ebpf.Map `ebpf:"stats"`
+	CgroupEvents *ebpf.Map `ebpf:"cgroup_events"`
+	Containers   *ebpf.Map `ebpf:"containers"`
+	Errors       *ebpf.Map `ebpf:"errors"`
+	FreeSlots    *ebpf.Map `ebpf:"free_slots"`
+	Inflight     *ebpf.Map `ebpf:"inflight"`
+	LastEnter    *ebpf.Map `ebpf:"last_enter"`
+	Latencies    *ebpf.Map `ebpf:"latencies"`
+	RingMaps     *ebpf.Map `ebpf:"ring_maps"`
+	Rings        *ebpf.Map `ebpf:"rings"`
+	ScConfs      *ebpf.Map `ebpf:"sc_confs"`
+	Scratch      *ebpf.Map `ebpf:"scratch"`
+	Self         *ebpf.Map `ebpf:"self"`
+	Stats        *ebpf.Map `ebpf:"stats"`
 }
 
 func (m *recorderMaps) Close() error {
@@ -401,11 +408,10 @@ func (m *recorderMaps) Close() error {
 		m.Containers,
 		m.Errors,
 		m.FreeSlots,
-		m.IncidentRecords,
 		m.Inflight,
 		m.LastEnter,
 		m.Latencies,
-		m.Records,
+		m.RingMaps,
 		m.Rings,
 		m.ScConfs,
 		m.Scratch,
@@ -424,10 +430,12 @@ type recorderVariables struct {
 	ExecveatNr          *ebpf.Variable `ebpf:"execveat_nr"`
 	IncidentBurstNs     *ebpf.Variable `ebpf:"incident_burst_ns"`
 	IncidentContext     *ebpf.Variable `ebpf:"incident_context"`
-	IncidentEntries     *ebpf.Variable `ebpf:"incident_entries"`
 	IncidentErrnos      *ebpf.Variable `ebpf:"incident_errnos"`
 	IncidentFirst       *ebpf.Variable `ebpf:"incident_first"`
 	IncidentIntervalNs  *ebpf.Variable `ebpf:"incident_interval_ns"`
+	IncidentLatest      *ebpf.Variable `ebpf:"incident_latest"`
+	IncidentLatestSmall *ebpf.Variable `ebpf:"incident_latest_small"`
+	MaxRings            *ebpf.Variable `ebpf:"max_rings"`
 	ParentCgroupId      *ebpf.Variable `ebpf:"parent_cgroup_id"`
 	ParentCgroupPtr     *ebpf.Variable `ebpf:"parent_cgroup_ptr"`
 	ParentLevel         *ebpf.Variable `ebpf:"parent_level"`
@@ -436,11 +444,13 @@ type recorderVariables struct {
 	RuntimeCommCount    *ebpf.Variable `ebpf:"runtime_comm_count"`
 	RuntimeComms        *ebpf.Variable `ebpf:"runtime_comms"`
 	SelfCookie          *ebpf.Variable `ebpf:"self_cookie"`
+	SmallShift          *ebpf.Variable `ebpf:"small_shift"`
 	TypeCgroupEvent     *ebpf.Variable `ebpf:"type_cgroup_event"`
 	TypeCgroupEventKind *ebpf.Variable `ebpf:"type_cgroup_event_kind"`
 	TypeEventKind       *ebpf.Variable `ebpf:"type_event_kind"`
 	TypeExitKind        *ebpf.Variable `ebpf:"type_exit_kind"`
 	TypeMainFlag        *ebpf.Variable `ebpf:"type_main_flag"`
+	TypeRecord          *ebpf.Variable `ebpf:"type_record"`
 	TypeScFlag          *ebpf.Variable `ebpf:"type_sc_flag"`
 	TypeStatIndex       *ebpf.Variable `ebpf:"type_stat_index"`
 }

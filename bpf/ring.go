@@ -27,6 +27,7 @@ const (
 	offMetaAppSeq     = int(unsafe.Offsetof(ringMeta.AppSeq))
 	offMetaMainStatus = int(unsafe.Offsetof(ringMeta.MainStatus))
 	offMetaMainFlags  = int(unsafe.Offsetof(ringMeta.MainFlags))
+	offMetaLarge      = int(unsafe.Offsetof(ringMeta.Large))
 	offMetaFirstTaken = int(unsafe.Offsetof(ringMeta.FirstTaken))
 	offMetaLatestHead = int(unsafe.Offsetof(ringMeta.LatestHead))
 	offMetaKept       = int(unsafe.Offsetof(ringMeta.Kept))
@@ -47,6 +48,10 @@ type Ring struct {
 	Written   uint64 // records ever written (the newest sequence number)
 	ExitLost  uint64 // exits whose entry record was overwritten first
 	CreatedNs uint64 // CLOCK_MONOTONIC when the ring was assigned
+	// Capacity is how many records the ring holds in its size class;
+	// Large says the ring was promoted to the large class.
+	Capacity int
+	Large    bool
 
 	// Setup is true while the container runtime sets the container up:
 	// its entrypoint has not started yet.
@@ -68,11 +73,11 @@ type Ring struct {
 }
 
 // Overwritten is the number of records the ring no longer holds.
-func (r Ring) Overwritten(ringSize int) uint64 {
-	if r.Written <= uint64(ringSize) {
+func (r Ring) Overwritten() uint64 {
+	if r.Written <= uint64(r.Capacity) {
 		return 0
 	}
-	return r.Written - uint64(ringSize)
+	return r.Written - uint64(r.Capacity)
 }
 
 // Rings lists the containers that have a ring, and the cgroup ids of those
@@ -117,6 +122,11 @@ func (r *Recorder) ringMeta(slot uint32) Ring {
 		MainExited:    flags&uint32(recorderMainFlagMAIN_EXITED) != 0,
 		MainOOMKilled: flags&uint32(recorderMainFlagMAIN_OOM_KILLED) != 0,
 		MainStatus:    bo.Uint32(b[offMetaMainStatus:]),
+		Large:         bo.Uint32(b[offMetaLarge:]) != 0,
+	}
+	ring.Capacity = r.cfg.geometry(classSmall).Records
+	if ring.Large {
+		ring.Capacity = r.cfg.geometry(classLarge).Records
 	}
 	// Every incident took a tape entry: one of the first (while any was
 	// left) or one of the latest.
@@ -141,21 +151,28 @@ func (r *Recorder) Read(cgroupID uint64, slot uint32) (Snapshot, error) {
 	if slot >= uint32(r.cfg.MaxRings) {
 		return Snapshot{}, fmt.Errorf("ring %d: no such slot", slot)
 	}
+	r.pool.mu.RLock()
+	defer r.pool.mu.RUnlock()
 	if owner := r.ringOwner(slot); owner != cgroupID {
 		return Snapshot{}, fmt.Errorf("ring %d: no longer cgroup %d's (released, now %d's)", slot, cgroupID, owner)
 	}
+	m, g := r.ringFor(slot)
+	if m == nil {
+		return Snapshot{}, fmt.Errorf("ring %d: no map", slot)
+	}
 	ring := r.ringMeta(slot)
 	ring.CgroupID = cgroupID
+	ring.Capacity = g.Records
 	snap := Snapshot{Ring: ring}
-	size := uint64(r.cfg.RingSize)
+	size := uint64(g.Records)
 	first := uint64(1)
 	if ring.Written > size {
 		first = ring.Written - size + 1
 	}
 	snap.Records, snap.Torn = readRange(first, ring.Written, func(seq uint64, buf []byte) (Record, bool) {
-		return r.readRecord(slot, seq, buf)
+		return readRecordAt(m, int64(seq&(size-1))*RecordSize, seq, buf)
 	})
-	snap.Records = mergeTape(snap.Records, r.readTape(slot))
+	snap.Records = mergeTape(snap.Records, r.readTape(m, g))
 	if owner := r.ringOwner(slot); owner != cgroupID {
 		return Snapshot{}, fmt.Errorf("ring %d: released while it was read (now cgroup %d's)", slot, owner)
 	}
@@ -170,9 +187,10 @@ func (r *Recorder) ringOwner(slot uint32) uint64 {
 	return binary.NativeEndian.Uint64(b[:])
 }
 
-// readTape copies the incident tape of the ring in slot: each incident
-// with the context records that are still the ones that preceded it.
-func (r *Recorder) readTape(slot uint32) []Record {
+// readTape copies the incident tape of a ring, in its map m of layout g:
+// each incident with the context records that are still the ones that
+// preceded it.
+func (r *Recorder) readTape(m *ringMap, g ringGeometry) []Record {
 	in := r.cfg.Incidents
 	if in.Off() {
 		return nil
@@ -180,16 +198,16 @@ func (r *Recorder) readTape(slot uint32) []Record {
 	per := int64(in.Context + 1)
 	buf := make([]byte, RecordSize)
 	var out []Record
-	for e := 0; e < in.entries(); e++ {
-		base := (int64(slot)*int64(in.entries()) + int64(e)) * per
-		inc, ok := readPublishedAt(r.tapes, base*RecordSize, buf)
+	for e := 0; e < in.First+g.Latest; e++ {
+		base := int64(g.Records) + int64(e)*per
+		inc, ok := readPublishedAt(m, base*RecordSize, buf)
 		if !ok {
 			continue
 		}
 		inc.Incident, inc.FromTape = true, true
 		out = append(out, inc)
 		for j := int64(1); j < per && uint64(j) < inc.Seq; j++ {
-			ctx, ok := readRecordIf(r.tapes, (base+j)*RecordSize, buf, func(seq uint64) bool { return seq == inc.Seq-uint64(j) })
+			ctx, ok := readRecordIf(m, (base+j)*RecordSize, buf, func(seq uint64) bool { return seq == inc.Seq-uint64(j) })
 			if !ok {
 				continue
 			}
@@ -239,12 +257,6 @@ func readRange(first, last uint64, read func(seq uint64, buf []byte) (Record, bo
 		records = append(records, rec)
 	}
 	return records, torn
-}
-
-// readRecord copies record seq of the ring in slot; see readRecordAt.
-func (r *Recorder) readRecord(slot uint32, seq uint64, buf []byte) (Record, bool) {
-	idx := uint64(slot)<<r.shift | seq&(uint64(r.cfg.RingSize)-1)
-	return readRecordAt(r.records, int64(idx)*RecordSize, seq, buf)
 }
 
 // readPublishedAt copies the record at off of mem, whatever its sequence
@@ -308,9 +320,10 @@ func readRecordAt(mem io.ReaderAt, off int64, seq uint64, buf []byte) (Record, b
 	return Record{}, false
 }
 
-// Release frees the ring of a removed cgroup so that a new container can
-// have it: its records are wiped and the slot returns to the kernel's queue.
-// Callers copy what they want to keep (Read) first.
+// Release frees the ring of a removed cgroup. Its slot becomes ready for a
+// new container, with the ring wiped and made small again, while fewer
+// than SpareRings are; otherwise its maps are freed. Callers copy what
+// they want to keep (Read) first.
 func (r *Recorder) Release(cgroupID uint64) error {
 	var c struct{ Slot, Pad uint32 }
 	if err := r.maps.Containers.Lookup(cgroupID, &c); err != nil {
@@ -325,16 +338,6 @@ func (r *Recorder) Release(cgroupID uint64) error {
 	if c.Slot == slotUntracked || c.Slot >= uint32(r.cfg.MaxRings) {
 		return nil
 	}
-	zero := make([]byte, r.cfg.RingSize*RecordSize)
-	if _, err := r.records.WriteAt(zero, int64(c.Slot)<<r.shift*RecordSize); err != nil {
-		return fmt.Errorf("wiping ring %d: %w", c.Slot, err)
-	}
-	if in := r.cfg.Incidents; !in.Off() {
-		tape := int64(in.entries()) * int64(in.Context+1) * RecordSize
-		if _, err := r.tapes.WriteAt(make([]byte, tape), int64(c.Slot)*tape); err != nil {
-			return fmt.Errorf("wiping incident tape %d: %w", c.Slot, err)
-		}
-	}
 	r.errorsMu.Lock()
 	defer r.errorsMu.Unlock()
 	// The ring's failure counts move to the errors map, where they stay
@@ -342,13 +345,28 @@ func (r *Recorder) Release(cgroupID uint64) error {
 	// as the kernel counts its own (errors_map_full); it must not keep the
 	// ring from being freed.
 	r.foldLost.Add(r.foldErrorSlots(cgroupID, c.Slot))
-	if _, err := r.rings.WriteAt(make([]byte, ringMetaSize), int64(c.Slot)*int64(ringMetaSize)); err != nil {
-		return fmt.Errorf("wiping ring %d metadata: %w", c.Slot, err)
+	r.pool.mu.Lock()
+	defer r.pool.mu.Unlock()
+	s := &r.pool.slots[c.Slot]
+	// Writers of the removed cgroup are gone: the small map is wiped and
+	// offered again, or freed with the large one.
+	var one [4]byte
+	if _, err := r.rings.WriteAt(one[:], int64(c.Slot)*int64(ringMetaSize)+int64(offMetaLarge)); err != nil {
+		return fmt.Errorf("switching ring %d back to small: %w", c.Slot, err)
 	}
-	if err := r.maps.FreeSlots.Update(nil, c.Slot, ebpf.UpdateAny); err != nil {
-		return fmt.Errorf("returning ring %d: %w", c.Slot, err)
+	if err := r.drop(c.Slot, s, classLarge); err != nil {
+		return err
 	}
-	return nil
+	if r.countReady() >= r.cfg.SpareRings || s.small == nil {
+		if _, err := r.rings.WriteAt(make([]byte, ringMetaSize), int64(c.Slot)*int64(ringMetaSize)); err != nil {
+			return fmt.Errorf("wiping ring %d metadata: %w", c.Slot, err)
+		}
+		return r.drop(c.Slot, s, classSmall)
+	}
+	clear(s.small.mem)
+	small := s.small
+	s.small = nil
+	return r.ready(c.Slot, s, small)
 }
 
 // Stats are the kernel side's own counters, summed over CPUs.
@@ -400,5 +418,11 @@ func (r *Recorder) Record(slot uint32, seq uint64) (Record, bool) {
 	if slot >= uint32(r.cfg.MaxRings) || seq == 0 {
 		return Record{}, false
 	}
-	return r.readRecord(slot, seq, make([]byte, RecordSize))
+	r.pool.mu.RLock()
+	defer r.pool.mu.RUnlock()
+	m, g := r.ringFor(slot)
+	if m == nil {
+		return Record{}, false
+	}
+	return readRecordAt(m, int64(seq&uint64(g.Records-1))*RecordSize, seq, make([]byte, RecordSize))
 }

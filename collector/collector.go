@@ -33,6 +33,8 @@ type Source interface {
 	ErrorCounts() ([]bpf.ErrorCount, error)
 	Latencies() ([]bpf.LatencyCount, error)
 	MapMemory() (map[string]uint64, error)
+	// Memory says how much kernel memory the rings take now.
+	Memory() bpf.MemoryStats
 	MapEntries() (errs, latencies int, err error)
 	ProgramStats() (map[string]bpf.ProgramStat, error)
 	// KernelFeatures says which optional features the running kernel has.

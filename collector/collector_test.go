@@ -29,11 +29,11 @@ type fakeSource struct {
 }
 
 func (f *fakeSource) Config() bpf.Config {
-	return bpf.Config{RingSize: 4096, MaxRings: 128, ErrorSeries: 16384, LatencySeries: 4096}
+	return bpf.Config{RingSize: 4096, SmallRingSize: 256, MaxRings: 1024, ErrorSeries: 16384, LatencySeries: 4096}
 }
 
 func (f *fakeSource) Rings() ([]bpf.Ring, []uint64, error) {
-	return []bpf.Ring{{CgroupID: 1, Slot: 0, Written: 5000}, {CgroupID: 3, Slot: 1, Written: 12}}, []uint64{77}, nil
+	return []bpf.Ring{{CgroupID: 1, Slot: 0, Written: 5000, Capacity: 4096, Large: true}, {CgroupID: 3, Slot: 1, Written: 12, Capacity: 256}}, []uint64{77}, nil
 }
 
 func (f *fakeSource) Stats() (bpf.Stats, error) {
@@ -45,7 +45,10 @@ func (f *fakeSource) MapEntries() (errs, latencies int, err error) {
 	return len(f.errs), len(f.lats), nil
 }
 func (f *fakeSource) MapMemory() (map[string]uint64, error) {
-	return map[string]uint64{"records": 130023424, "rings": 4096, "errors": 65536}, nil
+	return map[string]uint64{"ring_maps": 16384, "rings": 393216, "errors": 65536}, nil
+}
+func (f *fakeSource) Memory() bpf.MemoryStats {
+	return bpf.MemoryStats{Bytes: 3 << 20, TapeBytes: 1 << 20, Budget: 192 << 20, Small: 2, Large: 1, Spare: 16, Promotions: 1}
 }
 func (f *fakeSource) ProgramStats() (map[string]bpf.ProgramStat, error) {
 	return map[string]bpf.ProgramStat{"sys_enter": {Runs: 10, Runtime: 2 * time.Microsecond}}, nil

@@ -22,6 +22,7 @@ type recorderCollector struct {
 	faults, mapFull, mapEntries, mapMax, mapMemory, eventsLost *prometheus.Desc
 	statsEnabled, progRuns, progRuntime, progMisses            *prometheus.Desc
 	kernelFeature, incidents, tapeMemory                       *prometheus.Desc
+	budget, classRings, promotions, promotionsRefused          *prometheus.Desc
 }
 
 func newRecorderCollector(d Deps) *recorderCollector {
@@ -33,17 +34,21 @@ func newRecorderCollector(d Deps) *recorderCollector {
 		up:                desc("up", "1 when the recorder's BPF maps could be read at this scrape."),
 		rings:             desc("rings", "Container rings in use (kernel container map)."),
 		maxRings:          desc("rings_max", "Rings the recorder holds (--recorder.max-containers)."),
-		ringRecords:       desc("ring_records", "Records per container ring (--recorder.ring-size)."),
-		ringMemory:        desc("ring_memory_bytes", "Kernel memory reserved for all rings, records and metadata, allocated at start (incident tapes not included: see incident_tape_memory_bytes)."),
-		tapeMemory:        desc("incident_tape_memory_bytes", "Kernel memory reserved for the incident tapes of all rings, allocated at start."),
+		ringRecords:       desc("ring_records", "Records a ring holds in each size class (--recorder.small-ring-size, --recorder.ring-size).", "class"),
+		ringMemory:        desc("ring_memory_bytes", "Kernel memory of the rings now: every ring's map (records and incident tape, spare rings included) and the rings' metadata. It grows with the containers present, within memory_budget_bytes."),
+		tapeMemory:        desc("incident_tape_memory_bytes", "Part of ring_memory_bytes that holds incident tapes."),
+		budget:            desc("memory_budget_bytes", "The most kernel memory the rings may take (--recorder.memory-budget)."),
+		classRings:        desc("class_rings", "Rings by size class: small (every container's first), large (busy containers promoted), spare (small rings ready for new containers).", "class"),
+		promotions:        desc("ring_promotions_total", "Busy rings moved from the small to the large class, their records copied over."),
+		promotionsRefused: desc("ring_promotions_refused_total", "Promotions of busy rings not made because the memory budget did not allow them (a quarter of it stays for new containers)."),
 		incidents:         desc("incidents_total", "Incidents (notable failures, bad exits, fatal signals, OOM kills) put on the containers' incident tapes: outcome=kept with their context, outcome=suppressed without it (over --recorder.incident-rate).", "outcome"),
-		untracked:         desc("untracked_containers", "Cgroups refused a ring because every ring was taken."),
+		untracked:         desc("untracked_containers", "Cgroups refused a ring: the memory budget or every slot was taken when they made their first syscall."),
 		written:           desc("records_written_total", "Records written into rings by the kernel programs (the sum of the ring heads, live and freed)."),
 		overwritten:       desc("records_overwritten_total", "Records overwritten by newer ones in their ring (live and freed rings)."),
 		exitLost:          desc("exits_lost_total", "Syscall exits whose entry record had already been overwritten."),
 		untrackedSyscalls: desc("untracked_syscalls_total", "Syscalls of cgroups that got no ring (cap reached); still counted in the error and latency metrics."),
 		assigned:          desc("rings_assigned_total", "Rings assigned to new containers at their first syscall."),
-		refused:           desc("rings_refused_total", "Containers refused a ring because every ring was taken."),
+		refused:           desc("rings_refused_total", "Containers refused a ring: the memory budget or every slot was taken."),
 		containerFull:     desc("container_map_full_total", "Syscalls from cgroups that could not even be counted as untracked: container map full."),
 		faults:            desc("payload_faults_total", "Arguments in user memory that could not be copied (not paged in, bad pointers)."),
 		eventsLost:        desc("cgroup_events_lost_total", "cgroup creations and removals lost because the event buffer was full; such cgroups are named at the next walk."),
@@ -76,7 +81,8 @@ func (c *recorderCollector) Update(ch chan<- prometheus.Metric) error {
 		}
 		gauge(c.kernelFeature, v, f)
 	}
-	gauge(c.ringRecords, float64(cfg.RingSize))
+	gauge(c.ringRecords, float64(cfg.SmallRingSize), "small")
+	gauge(c.ringRecords, float64(cfg.RingSize), "large")
 
 	rings, untracked, err := src.Rings()
 	if err != nil {
@@ -91,7 +97,7 @@ func (c *recorderCollector) Update(ch chan<- prometheus.Metric) error {
 	gauge(c.up, 1)
 	var overwritten, written uint64
 	for _, r := range rings {
-		overwritten += r.Overwritten(cfg.RingSize)
+		overwritten += r.Overwritten()
 		written += r.Written
 	}
 	gauge(c.rings, float64(len(rings)))
@@ -127,18 +133,18 @@ func (c *recorderCollector) Update(ch chan<- prometheus.Metric) error {
 	if err != nil {
 		return err
 	}
-	var ringMem, tapeMem uint64
 	for name, v := range mem {
 		gauge(c.mapMemory, float64(v), name)
-		switch name {
-		case "records", "rings":
-			ringMem += v
-		case "incident_records":
-			tapeMem += v
-		}
 	}
-	gauge(c.ringMemory, float64(ringMem))
-	gauge(c.tapeMemory, float64(tapeMem))
+	rm := src.Memory()
+	gauge(c.ringMemory, float64(rm.Bytes))
+	gauge(c.tapeMemory, float64(rm.TapeBytes))
+	gauge(c.budget, float64(rm.Budget))
+	gauge(c.classRings, float64(rm.Small), "small")
+	gauge(c.classRings, float64(rm.Large), "large")
+	gauge(c.classRings, float64(rm.Spare), "spare")
+	counter(c.promotions, float64(rm.Promotions))
+	counter(c.promotionsRefused, float64(rm.Unpromoted))
 
 	enabled, err := bpfStatsEnabled()
 	if err == nil {

@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/alecthomas/units"
+
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	promcollectors "github.com/prometheus/client_golang/prometheus/collectors"
@@ -53,7 +55,10 @@ type options struct {
 	cgroupfs        string
 	parent          string
 	ringSize        int
+	smallRingSize   int
 	maxRings        int
+	spareRings      int
+	memoryBudget    units.Base2Bytes
 	captureBytes    int
 	runtimeComms    string
 	incidents       incidentFlags
@@ -83,8 +88,11 @@ func main() {
 	app.Flag("web.write-timeout", "Longest time to send a response; a client too slow to read a dump is cut off.").Default("60s").DurationVar(&opts.writeTimeout)
 	app.Flag("path.cgroupfs", "cgroup2 mount point; found in /proc/self/mountinfo when empty.").Default("").StringVar(&opts.cgroupfs)
 	app.Flag("recorder.cgroup-parent", "Record every cgroup below this one (path relative to the cgroup2 mount).").Default("/").StringVar(&opts.parent)
-	app.Flag("recorder.ring-size", "Records kept per container (a power of two); each takes 248 bytes of kernel memory.").Default("4096").IntVar(&opts.ringSize)
-	app.Flag("recorder.max-containers", "Containers that can have a ring at once; more are counted as untracked. Kernel memory is allocated for all of them at start.").Default("128").IntVar(&opts.maxRings)
+	app.Flag("recorder.ring-size", "Records of a large ring (a power of two; 248 bytes each): busy containers are promoted to one while --recorder.memory-budget allows.").Default("4096").IntVar(&opts.ringSize)
+	app.Flag("recorder.small-ring-size", "Records of a small ring (a power of two, at most --recorder.ring-size): every container starts with one.").Default("512").IntVar(&opts.smallRingSize)
+	app.Flag("recorder.memory-budget", "Kernel memory the rings may take, incident tapes and metadata included (e.g. 192MiB). Rings are made as containers come; containers that find the budget spent are counted as untracked.").Default("192MiB").BytesVar(&opts.memoryBudget)
+	app.Flag("recorder.max-containers", "Containers that can have a ring at once (slots); more are counted as untracked. Only the slots' metadata is allocated at start.").Default("1024").IntVar(&opts.maxRings)
+	app.Flag("recorder.spare-rings", "Small rings kept ready, so that a new container has one from its first syscall.").Default("16").IntVar(&opts.spareRings)
 	app.Flag("recorder.capture-bytes", fmt.Sprintf("Bytes of read/write buffers copied into records (0 to %d); 0 copies none.", bpf.MaxCaptureBytes)).Default("64").IntVar(&opts.captureBytes)
 	opts.incidents.add(app)
 	app.Flag("recorder.runtime-comms", fmt.Sprintf("Command names of the container runtime's own processes, comma-separated (at most %d; a trailing * matches any rest; empty: none). What they do in a container's cgroup, and everything there before the runtime's first successful execve, is the container's setup: marked in dumps, not counted in the metrics.", bpf.MaxRuntimeComms)).Default(strings.Join(bpf.DefaultRuntimeComms, ",")).StringVar(&opts.runtimeComms)
@@ -178,7 +186,8 @@ func run(opts options, webFlags *web.FlagConfig, logger *slog.Logger) error {
 		return fmt.Errorf("--recorder.cgroup-parent: %w", err)
 	}
 	cfg := bpf.Config{
-		RingSize: opts.ringSize, MaxRings: opts.maxRings, CaptureBytes: opts.captureBytes, RuntimeComms: splitList(opts.runtimeComms),
+		RingSize: opts.ringSize, SmallRingSize: opts.smallRingSize, MaxRings: opts.maxRings, SpareRings: opts.spareRings,
+		MemoryBudget: int64(opts.memoryBudget), CaptureBytes: opts.captureBytes, RuntimeComms: splitList(opts.runtimeComms),
 		Incidents:      opts.incidents.config(),
 		ParentCgroupID: parentID, ParentLevel: cgroups.Level(parent), Arch: arch,
 		Watch: copts.Watched(), ErrorSeries: copts.ErrorSeries, LatencySeries: copts.LatencySeries,
@@ -216,8 +225,11 @@ func run(opts options, webFlags *web.FlagConfig, logger *slog.Logger) error {
 	if rec.Resumed {
 		logger.Info("continuing the rings and counters pinned by an earlier exporter", "pin_path", cfg.PinPath)
 	}
-	logger.Info("recording syscalls", "cgroup2", mount, "parent", parent, "ring_size", cfg.RingSize,
-		"max_containers", cfg.MaxRings, "ring_memory", fmt.Sprintf("%d KiB per container", cfg.RingBytes()>>10))
+	logger.Info("recording syscalls", "cgroup2", mount, "parent", parent, "small_ring", cfg.SmallRingSize, "large_ring", cfg.RingSize,
+		"small_ring_memory", fmt.Sprintf("%d KiB", cfg.ClassBytes(false)>>10), "large_ring_memory", fmt.Sprintf("%d KiB", cfg.ClassBytes(true)>>10),
+		"memory_budget", fmt.Sprintf("%d MiB", cfg.MemoryBudget>>20), "max_containers", cfg.MaxRings)
+	ringsWanted := make(chan struct{}, 1)
+	workers.Go(func() { manageRings(ctx, rec, ringsWanted, logger) })
 
 	resolver := containers.NewResolver(hier, parent, copts.GracePeriod)
 	criClient, err := useRuntime(ctx, opts.criEndpoint, logger)
@@ -236,7 +248,7 @@ func run(opts options, webFlags *web.FlagConfig, logger *slog.Logger) error {
 		}
 		logger.Info("frozen rings reloaded", "dir", dir, "rings", n)
 	}
-	reclaimer := reclaim.New(rec, resolver, store, cfg.RingSize, logger)
+	reclaimer := reclaim.New(rec, resolver, store, logger)
 	retired := collector.NewRetired()
 	reclaimer.Retire = func(ids []uint64) {
 		if err := retired.Absorb(rec, resolver, arch, ids); err != nil {
@@ -249,6 +261,10 @@ func run(opts options, webFlags *web.FlagConfig, logger *slog.Logger) error {
 				reclaimer.Trigger() // freeze its ring now
 			} else {
 				resolver.Learn(ev.ID, ev.Path)
+				select { // a container may come: keep rings ready
+				case ringsWanted <- struct{}{}:
+				default:
+				}
 			}
 		})
 		if err != nil {

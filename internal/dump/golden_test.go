@@ -63,7 +63,7 @@ func (f *fakeSource) add(cgroupID uint64, recs ...bpf.Record) {
 	for i := range recs {
 		recs[i].Seq = uint64(i + 1)
 	}
-	f.rings = append(f.rings, bpf.Ring{CgroupID: cgroupID, Slot: slot, Written: uint64(len(recs))})
+	f.rings = append(f.rings, bpf.Ring{CgroupID: cgroupID, Slot: slot, Written: uint64(len(recs)), Capacity: 256})
 	if f.records == nil {
 		f.records = map[uint32][]bpf.Record{}
 	}
@@ -213,7 +213,7 @@ func newFixture(t *testing.T) *fixture {
 	sleep := rec("clock_nanosleep", 50, 0, 0, 1, 0, 0xa000, 0)
 	sleep.Finished, sleep.ExitNs, sleep.Comm, sleep.PID, sleep.TID = false, 0, "billing", 900, 900
 
-	src := &fakeSource{cfg: bpf.Config{RingSize: 4096, MaxRings: 128}, untracked: []uint64{77}}
+	src := &fakeSource{cfg: bpf.Config{RingSize: 4096, SmallRingSize: 256, MaxRings: 1024}, untracked: []uint64{77}}
 	src.add(appCg, runcSetup[0], runcSetup[1], execve, open, write, exitGroup, exited(460, 1))
 	src.rings[0].MainPID, src.rings[0].AppSeq = 4242, 3
 	// The proxy's ring turned over long ago: the refused connect and the
@@ -232,15 +232,15 @@ func newFixture(t *testing.T) *fixture {
 	restarts := 0
 	oldRun := earlier(70*time.Second, oldOpen, exited(20, 2))
 	oldRun[0].Seq, oldRun[1].Seq = 1, 2
-	store.Freeze(bpf.Snapshot{Ring: bpf.Ring{CgroupID: 99, Written: 2}, Records: oldRun},
-		podPath(oldID), containers.Labels{Namespace: "shop", Pod: "web-0", Container: "app"}, &restarts, 4096, t0.Add(-time.Minute))
+	store.Freeze(bpf.Snapshot{Ring: bpf.Ring{CgroupID: 99, Written: 2, Capacity: 256}, Records: oldRun},
+		podPath(oldID), containers.Labels{Namespace: "shop", Pod: "web-0", Container: "app"}, &restarts, t0.Add(-time.Minute))
 	// The service's run before this one: systemd restarts it in the same cgroup.
 	oldSleep := rec("clock_nanosleep", 5, 0, 0, 1, 0, 0xa000, 0)
 	oldSleep.Finished, oldSleep.ExitNs, oldSleep.Comm, oldSleep.PID, oldSleep.TID = false, 0, "billing", 800, 800
 	killed := exited(8, 0)
 	killed.Args[0], killed.PID, killed.TID, killed.Comm = 9, 800, 800, "billing" // SIGKILL
-	store.Freeze(bpf.Snapshot{Ring: bpf.Ring{CgroupID: 98, Written: 2}, Records: earlier(130*time.Second, oldSleep, killed)},
-		svc, containers.Labels{}, nil, 4096, t0.Add(-2*time.Minute))
+	store.Freeze(bpf.Snapshot{Ring: bpf.Ring{CgroupID: 98, Written: 2, Capacity: 256}, Records: earlier(130*time.Second, oldSleep, killed)},
+		svc, containers.Labels{}, nil, t0.Add(-2*time.Minute))
 
 	clock := bpf.FixedClock(mono0, t0)
 	h := &Handler{Source: src, Cgroups: hier, Resolver: resolver, Store: store, Parent: "/", Node: "node-1",

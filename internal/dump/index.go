@@ -16,7 +16,9 @@ type Index struct {
 	Node             string     `json:"node"`
 	Rings            []RingInfo `json:"rings"`
 	Frozen           []RingInfo `json:"frozen"`
-	RingSize         int        `json:"ring_size"`
+	RingSize         int        `json:"ring_size"`       // records of a large ring
+	SmallRingSize    int        `json:"small_ring_size"` // records of a small ring
+	LargeRings       int        `json:"large_rings"`     // rings promoted to the large class
 	MaxRings         int        `json:"max_rings"`
 	UntrackedCgroups int        `json:"untracked_cgroups"`
 }
@@ -44,15 +46,18 @@ func (h *Handler) index(who caller) (Index, error) {
 		}
 		return ok, nil
 	}
-	idx := Index{Node: h.Node, RingSize: cfg.RingSize, MaxRings: cfg.MaxRings, UntrackedCgroups: len(untracked),
+	idx := Index{Node: h.Node, RingSize: cfg.RingSize, SmallRingSize: cfg.SmallRingSize, MaxRings: cfg.MaxRings, UntrackedCgroups: len(untracked),
 		Rings: []RingInfo{}, Frozen: []RingInfo{}}
 	for _, r := range rings {
+		if r.Large {
+			idx.LargeRings++
+		}
 		path, live, ok := h.Resolver.Path(r.CgroupID)
 		if !ok || path == "" {
 			path = containers.RemovedCgroup(r.CgroupID)
 		}
 		s := h.liveRing(r, path).info
-		s.Live, s.Written, s.Overwritten, s.ExitLost = live, r.Written, r.Overwritten(cfg.RingSize), r.ExitLost
+		s.Live, s.Written, s.Overwritten, s.ExitLost = live, r.Written, r.Overwritten(), r.ExitLost
 		s.Incidents, s.Suppressed = r.Incidents, r.Suppressed
 		if ok, err := visible(s.Namespace); err != nil {
 			return Index{}, err
@@ -95,8 +100,9 @@ func (h *Handler) serveIndex(w http.ResponseWriter, who caller, q Query) error {
 		return writeJSON(w, idx)
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	fmt.Fprintf(w, "# node=%s: %d rings of %d records (%d max); %d cgroups without a ring (cap reached); %d frozen rings of earlier runs\n",
-		idx.Node, len(idx.Rings), idx.RingSize, idx.MaxRings, idx.UntrackedCgroups, len(idx.Frozen))
+	fmt.Fprintf(w, "# node=%s: %d rings (%d of %d records, busy ones promoted; %d of %d records; %d max); %d cgroups without a ring (memory budget or slots spent); %d frozen rings of earlier runs\n",
+		idx.Node, len(idx.Rings), len(idx.Rings)-idx.LargeRings, idx.SmallRingSize, idx.LargeRings, idx.RingSize, idx.MaxRings,
+		idx.UntrackedCgroups, len(idx.Frozen))
 	fmt.Fprintf(w, "# dump one with %[1]s/dump?cgroup=PATH or %[1]s/dump?namespace=NS&pod=POD[&container=C][&previous=true] (add &format=json, &failed=true, &syscall=openat,connect, &limit=N, &since=5m)\n",
 		strings.TrimSuffix(h.BaseURL, "/"))
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)

@@ -113,7 +113,7 @@ func (h *Handler) load(r *ring) error {
 	h.torn.Add(snap.Torn)
 	r.records = snap.Records
 	r.info.Written = snap.Ring.Written
-	r.info.Overwritten = snap.Ring.Overwritten(h.Source.Config().RingSize)
+	r.info.Overwritten = snap.Ring.Overwritten()
 	r.info.Torn = snap.Torn
 	r.info.ExitLost = snap.Ring.ExitLost
 	r.info.MainPID, r.info.AppSeq = snap.Ring.MainPID, snap.Ring.AppSeq

@@ -97,13 +97,13 @@ func (s *Store) nameLocked() {
 }
 
 // Freeze builds a frozen ring from a snapshot and keeps it.
-func (s *Store) Freeze(snap bpf.Snapshot, path string, labels containers.Labels, restarts *int, ringSize int, now time.Time) *Ring {
+func (s *Store) Freeze(snap bpf.Snapshot, path string, labels containers.Labels, restarts *int, now time.Time) *Ring {
 	f := &Ring{
 		Restarts: restarts,
 		CgroupID: snap.Ring.CgroupID, Cgroup: path, Labels: labels, FrozenAt: now,
 		Ended: howItEnded(snap.Ring, snap.Records), Written: snap.Ring.Written,
 		MainPID: snap.Ring.MainPID, AppSeq: snap.Ring.AppSeq, Incidents: snap.Ring.Incidents, Suppressed: snap.Ring.Suppressed,
-		Overwritten: snap.Ring.Overwritten(ringSize), Torn: snap.Torn, Records: snap.Records,
+		Overwritten: snap.Ring.Overwritten(), Torn: snap.Torn, Records: snap.Records,
 	}
 	f.bytes = estimateBytes(snap.Records)
 	s.mu.Lock()

@@ -28,9 +28,9 @@ var app = containers.Labels{Namespace: "shop", Pod: "web-0", Container: "app"}
 
 func TestStoreKeepsTheNewestWithinItsLimits(t *testing.T) {
 	s := NewStore(Limits{Retention: time.Hour, MaxRings: 2}, nil)
-	s.Freeze(run(1, 1<<8, false), "/a", app, nil, 4096, t0)
-	s.Freeze(run(2, 9, true), "/a", app, nil, 4096, t0.Add(time.Minute))
-	s.Freeze(run(3, 11|0x80, false), "/a", app, nil, 4096, t0.Add(2*time.Minute))
+	s.Freeze(run(1, 1<<8, false), "/a", app, nil, t0)
+	s.Freeze(run(2, 9, true), "/a", app, nil, t0.Add(time.Minute))
+	s.Freeze(run(3, 11|0x80, false), "/a", app, nil, t0.Add(2*time.Minute))
 	if n, _, evicted := s.Stats(); n != 2 || evicted != 1 {
 		t.Fatalf("%d rings kept, %d evicted; want 2 and 1", n, evicted)
 	}
@@ -54,7 +54,7 @@ func TestStoreByteBound(t *testing.T) {
 	one := estimateBytes(run(1, 0, false).Records)
 	s := NewStore(Limits{Retention: time.Hour, MaxBytes: 2*one + one/2}, nil)
 	for i := uint64(1); i <= 3; i++ {
-		s.Freeze(run(i, 0, false), "/a", app, nil, 4096, t0)
+		s.Freeze(run(i, 0, false), "/a", app, nil, t0)
 	}
 	if n, bytes, _ := s.Stats(); n != 2 || bytes > 2*one+one/2 {
 		t.Errorf("%d rings of %d bytes kept under a bound of %d", n, bytes, 2*one+one/2)
@@ -68,7 +68,7 @@ func TestStorePersists(t *testing.T) {
 	if n, err := s.Persist(dir, t0); err != nil || n != 0 {
 		t.Fatalf("empty dir: %d, %v", n, err)
 	}
-	s.Freeze(run(1, 3<<8, false), "/a", app, nil, 4096, t0)
+	s.Freeze(run(1, 3<<8, false), "/a", app, nil, t0)
 	if err := s.SaveError(); err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +109,7 @@ func TestEndedIsTheMainProcesss(t *testing.T) {
 	} {
 		s := NewStore(Limits{}, nil)
 		c.ring.CgroupID = 7
-		f := s.Freeze(bpf.Snapshot{Ring: c.ring, Records: c.recs}, "/a", app, nil, 4096, t0)
+		f := s.Freeze(bpf.Snapshot{Ring: c.ring, Records: c.recs}, "/a", app, nil, t0)
 		if f.Ended != c.want {
 			t.Errorf("%s: ended %q, want %q", c.name, f.Ended, c.want)
 		}
@@ -132,7 +132,7 @@ func (n namer) NameOf(path string) (containers.Labels, *int, bool) {
 func TestFrozenRingNamedLater(t *testing.T) {
 	names := namer{}
 	s := NewStore(Limits{}, names)
-	s.Freeze(run(1, 3<<8, false), "/kubepods/pod1/c1", containers.Labels{}, nil, 4096, t0)
+	s.Freeze(run(1, 3<<8, false), "/kubepods/pod1/c1", containers.Labels{}, nil, t0)
 	isApp := func(r *Ring) bool { return r.Labels == app }
 	if _, ok := s.Previous(1, isApp); ok {
 		t.Fatal("an unnamed ring matched app")

@@ -32,7 +32,6 @@ type Reclaimer struct {
 	Source   Releaser
 	Resolver *containers.Resolver
 	Store    *frozen.Store // frozen rings of removed cgroups
-	RingSize int
 	Logger   *slog.Logger
 	// Retire is called with the cgroups whose counters are about to be
 	// deleted, while their labels are still known.
@@ -45,8 +44,8 @@ type Reclaimer struct {
 }
 
 // New returns a reclaimer; Run starts it.
-func New(src Releaser, res *containers.Resolver, store *frozen.Store, ringSize int, logger *slog.Logger) *Reclaimer {
-	return &Reclaimer{Source: src, Resolver: res, Store: store, RingSize: ringSize, Logger: logger, trigger: make(chan struct{}, 1)}
+func New(src Releaser, res *containers.Resolver, store *frozen.Store, logger *slog.Logger) *Reclaimer {
+	return &Reclaimer{Source: src, Resolver: res, Store: store, Logger: logger, trigger: make(chan struct{}, 1)}
 }
 
 // Trigger asks for a pass now, e.g. because a cgroup was just removed.
@@ -116,7 +115,7 @@ func (rc *Reclaimer) Reclaim(now time.Time) (int, error) {
 			if n, ok := rc.Resolver.Restarts(r.CgroupID); ok {
 				restarts = &n
 			}
-			rc.Store.Freeze(snap, path, labels, restarts, rc.RingSize, now)
+			rc.Store.Freeze(snap, path, labels, restarts, now)
 			if err := rc.Store.SaveError(); err != nil {
 				rc.Logger.Warn("frozen ring kept in memory only", "err", err)
 			}
@@ -126,7 +125,7 @@ func (rc *Reclaimer) Reclaim(now time.Time) (int, error) {
 		}
 		freed++
 		rc.released.Add(1)
-		rc.overwritten.Add(r.Overwritten(rc.RingSize))
+		rc.overwritten.Add(r.Overwritten())
 		rc.written.Add(r.Written)
 	}
 	for _, id := range untracked {

@@ -67,13 +67,13 @@ func TestReclaimFreezesThenForgets(t *testing.T) {
 	exit := bpf.Record{Seq: 7, Finished: true, Nr: bpf.EventProcessExit, PID: 9}
 	exit.Args[0], exit.Args[1] = 3<<8, bpf.ExitGroupDead
 	k := &kernel{
-		rings:    []bpf.Ring{{CgroupID: app, Slot: 0, Written: 10}, {CgroupID: gone, Slot: 1, Written: 5000}},
+		rings:    []bpf.Ring{{CgroupID: app, Slot: 0, Written: 10, Capacity: 4096}, {CgroupID: gone, Slot: 1, Written: 5000, Capacity: 4096, Large: true}},
 		records:  map[uint64][]bpf.Record{gone: {exit}},
 		counters: []uint64{app, gone},
 	}
 	resolver := containers.NewResolver(hier, "/", time.Minute)
 	store := frozen.NewStore(frozen.Limits{Retention: time.Hour, MaxRings: 4, MaxBytes: 1 << 20}, nil)
-	rc := New(k, resolver, store, 4096, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	rc := New(k, resolver, store, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	var retired []uint64
 	rc.Retire = func(ids []uint64) { retired = append(retired, ids...) }
 

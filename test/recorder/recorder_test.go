@@ -288,7 +288,9 @@ func patternWrite(i int) string {
 
 func TestDumpsDuringFullSpeedWritesAreNeverTorn(t *testing.T) {
 	const ringSize = 1024
-	cg, e, container := setup(t, fmt.Sprintf("--recorder.ring-size=%d", ringSize))
+	// One size class: the ring is never promoted while this test reads it
+	// (TestPromotionKeepsEverything in bpf/ covers that).
+	cg, e, container := setup(t, fmt.Sprintf("--recorder.ring-size=%d", ringSize), fmt.Sprintf("--recorder.small-ring-size=%d", ringSize))
 	workload := testenv.Build(t, "./test/workload")
 	cmd := cg.Command(t, container, workload, "write-pattern", "0")
 	if err := cmd.Start(); err != nil {
