@@ -74,8 +74,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("small ring size %d: must be a power of two between 16 and the ring size (%d)", c.SmallRingSize, c.RingSize)
 	case c.MaxRings < 1 || c.MaxRings > 1<<16:
 		return fmt.Errorf("max containers %d: must be between 1 and 65536", c.MaxRings)
-	case c.SpareRings < 1 || c.SpareRings > c.MaxRings:
-		return fmt.Errorf("spare rings %d: must be between 1 and max containers (%d)", c.SpareRings, c.MaxRings)
+	case c.SpareRings < 1:
+		return fmt.Errorf("spare rings %d: must be at least 1", c.SpareRings)
 	case c.CaptureBytes < 0 || c.CaptureBytes > MaxCaptureBytes:
 		return fmt.Errorf("capture bytes %d: must be between 0 and %d", c.CaptureBytes, MaxCaptureBytes)
 	case c.Arch == "":
@@ -89,9 +89,9 @@ func (c Config) Validate() error {
 	if err := c.Incidents.validate(); err != nil {
 		return err
 	}
-	if least := c.MetaBytes() + int64(c.SpareRings+1)*c.ClassBytes(false); c.MemoryBudget < least {
+	if least := c.MetaBytes() + int64(min(c.spares()+1, c.MaxRings))*c.ClassBytes(false); c.MemoryBudget < least {
 		return fmt.Errorf("memory budget %d bytes: less than the %d bytes that the rings' metadata (%d KiB) and %d spare rings plus one (%d KiB each) take",
-			c.MemoryBudget, least, c.MetaBytes()>>10, c.SpareRings, c.ClassBytes(false)>>10)
+			c.MemoryBudget, least, c.MetaBytes()>>10, c.spares(), c.ClassBytes(false)>>10)
 	}
 	for _, name := range c.Watch {
 		if _, ok := c.Arch.Number(name); !ok {

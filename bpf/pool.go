@@ -163,6 +163,10 @@ func (c Config) ClassBytes(large bool) int64 {
 	return pageAlign(int64(c.entries(class)) * RecordSize)
 }
 
+// spares is how many small rings are kept ready: SpareRings, or every
+// slot when there are fewer.
+func (c Config) spares() int { return min(c.SpareRings, c.MaxRings) }
+
 // MetaBytes is the kernel memory of the rings' bookkeeping, one struct
 // ring_meta per slot, allocated at start.
 func (c Config) MetaBytes() int64 { return pageAlign(int64(c.MaxRings) * int64(ringMetaSize)) }
@@ -272,7 +276,7 @@ func (r *Recorder) replenishLocked() error {
 	ready := r.countReady()
 	small := r.cfg.ClassBytes(false)
 	total := r.allocated()
-	for slot := 0; slot < len(r.pool.slots) && ready < r.cfg.SpareRings; slot++ {
+	for slot := 0; slot < len(r.pool.slots) && ready < r.cfg.spares(); slot++ {
 		s := &r.pool.slots[slot]
 		if s.small != nil || s.large != nil {
 			continue
@@ -339,6 +343,7 @@ func (r *Recorder) Promote(now time.Time) (int, error) {
 	if r.cfg.SmallRingSize >= r.cfg.RingSize {
 		return 0, nil
 	}
+	r.countReady()
 	var due []uint32
 	for slot := range r.pool.slots {
 		s := &r.pool.slots[slot]
@@ -494,18 +499,20 @@ func (r *Recorder) latestHead(slot uint32) uint64 {
 
 // MemoryStats says how the rings use kernel memory now.
 type MemoryStats struct {
-	Bytes       int64 // rings, tapes and their metadata
-	TapeBytes   int64 // of Bytes, the incident tapes
-	Budget      int64 // the most they may take
-	Small       int   // small rings of containers
-	Large       int   // large (promoted) rings
-	Spare       int   // small rings ready for new containers
-	Promotions  uint64
-	Unpromoted  uint64 // promotions the budget did not allow
-	SmallBytes  int64  // one small ring
-	LargeBytes  int64  // one large ring
-	MetaBytes   int64  // the metadata of every slot, allocated at start
-	SpareTarget int
+	Bytes      int64 // rings, tapes and their metadata
+	TapeBytes  int64 // of Bytes, the incident tapes
+	Budget     int64 // the most they may take
+	Small      int   // small rings of containers
+	Large      int   // large (promoted) rings
+	Spare      int   // small rings ready for new containers
+	Promotions uint64
+	Unpromoted uint64 // promotions the budget did not allow
+	SmallBytes int64  // one small ring, its tape included
+	LargeBytes int64  // one large ring, its tape included
+	// SmallTapeBytes and LargeTapeBytes are the tapes' part of them.
+	SmallTapeBytes, LargeTapeBytes int64
+	MetaBytes                      int64 // the metadata of every slot, allocated at start
+	SpareTarget                    int
 }
 
 // Memory reports the rings' kernel memory.
@@ -514,7 +521,8 @@ func (r *Recorder) Memory() MemoryStats {
 	defer r.pool.mu.RUnlock()
 	st := MemoryStats{Bytes: r.allocated(), Budget: r.cfg.MemoryBudget, Promotions: r.pool.promotions,
 		Unpromoted: r.pool.refused, SmallBytes: r.cfg.ClassBytes(false), LargeBytes: r.cfg.ClassBytes(true),
-		MetaBytes: r.cfg.MetaBytes(), SpareTarget: r.cfg.SpareRings}
+		MetaBytes: r.cfg.MetaBytes(), SpareTarget: r.cfg.spares(),
+		SmallTapeBytes: r.cfg.tapeBytes(classSmall), LargeTapeBytes: r.cfg.tapeBytes(classLarge)}
 	for i := range r.pool.slots {
 		s := &r.pool.slots[i]
 		if s.small != nil {

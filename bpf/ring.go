@@ -357,7 +357,7 @@ func (r *Recorder) Release(cgroupID uint64) error {
 	if err := r.drop(c.Slot, s, classLarge); err != nil {
 		return err
 	}
-	if r.countReady() >= r.cfg.SpareRings || s.small == nil {
+	if r.countReady() >= r.cfg.spares() || s.small == nil {
 		if _, err := r.rings.WriteAt(make([]byte, ringMetaSize), int64(c.Slot)*int64(ringMetaSize)); err != nil {
 			return fmt.Errorf("wiping ring %d metadata: %w", c.Slot, err)
 		}

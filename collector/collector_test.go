@@ -48,7 +48,8 @@ func (f *fakeSource) MapMemory() (map[string]uint64, error) {
 	return map[string]uint64{"ring_maps": 16384, "rings": 393216, "errors": 65536}, nil
 }
 func (f *fakeSource) Memory() bpf.MemoryStats {
-	return bpf.MemoryStats{Bytes: 3 << 20, TapeBytes: 1 << 20, Budget: 192 << 20, Small: 2, Large: 1, Spare: 16, Promotions: 1}
+	return bpf.MemoryStats{Bytes: 3 << 20, TapeBytes: 1 << 20, Budget: 192 << 20, Small: 2, Large: 1, Spare: 16, Promotions: 1,
+		SmallBytes: 180224, LargeBytes: 1269760, SmallTapeBytes: 53568, LargeTapeBytes: 249984}
 }
 func (f *fakeSource) ProgramStats() (map[string]bpf.ProgramStat, error) {
 	return map[string]bpf.ProgramStat{"sys_enter": {Runs: 10, Runtime: 2 * time.Microsecond}}, nil

@@ -23,6 +23,7 @@ type recorderCollector struct {
 	statsEnabled, progRuns, progRuntime, progMisses            *prometheus.Desc
 	kernelFeature, incidents, tapeMemory                       *prometheus.Desc
 	budget, classRings, promotions, promotionsRefused          *prometheus.Desc
+	classRingBytes, classTapeBytes                             *prometheus.Desc
 }
 
 func newRecorderCollector(d Deps) *recorderCollector {
@@ -39,6 +40,8 @@ func newRecorderCollector(d Deps) *recorderCollector {
 		tapeMemory:        desc("incident_tape_memory_bytes", "Part of ring_memory_bytes that holds incident tapes."),
 		budget:            desc("memory_budget_bytes", "The most kernel memory the rings may take (--recorder.memory-budget)."),
 		classRings:        desc("class_rings", "Rings by size class: small (every container's first), large (busy containers promoted), spare (small rings ready for new containers).", "class"),
+		classRingBytes:    desc("class_ring_bytes", "Kernel memory of one ring of each size class, its incident tape included.", "class"),
+		classTapeBytes:    desc("class_tape_bytes", "Of class_ring_bytes, the incident tape's.", "class"),
 		promotions:        desc("ring_promotions_total", "Busy rings moved from the small to the large class, their records copied over."),
 		promotionsRefused: desc("ring_promotions_refused_total", "Promotions of busy rings not made because the memory budget did not allow them (a quarter of it stays for new containers)."),
 		incidents:         desc("incidents_total", "Incidents (notable failures, bad exits, fatal signals, OOM kills) put on the containers' incident tapes: outcome=kept with their context, outcome=suppressed without it (over --recorder.incident-rate).", "outcome"),
@@ -143,6 +146,10 @@ func (c *recorderCollector) Update(ch chan<- prometheus.Metric) error {
 	gauge(c.classRings, float64(rm.Small), "small")
 	gauge(c.classRings, float64(rm.Large), "large")
 	gauge(c.classRings, float64(rm.Spare), "spare")
+	gauge(c.classRingBytes, float64(rm.SmallBytes), "small")
+	gauge(c.classRingBytes, float64(rm.LargeBytes), "large")
+	gauge(c.classTapeBytes, float64(rm.SmallTapeBytes), "small")
+	gauge(c.classTapeBytes, float64(rm.LargeTapeBytes), "large")
 	counter(c.promotions, float64(rm.Promotions))
 	counter(c.promotionsRefused, float64(rm.Unpromoted))
 

@@ -164,11 +164,18 @@ func (e *exporterProc) metrics() (map[string]float64, error) {
 	return parseMetrics(string(b)), nil
 }
 
-// parseMetrics reads the unlabelled samples of a Prometheus text exposition.
+// parseMetrics reads the samples of a Prometheus text exposition, keyed
+// by name, or name{labels} as exposed for labelled ones.
 func parseMetrics(text string) map[string]float64 {
 	out := map[string]float64{}
 	for _, line := range strings.Split(text, "\n") {
-		if line == "" || line[0] == '#' || strings.ContainsRune(line, '{') {
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		if i := strings.LastIndexByte(line, '}'); i > 0 {
+			if v, err := strconv.ParseFloat(strings.Fields(line[i+1:])[0], 64); err == nil {
+				out[line[:i+1]] = v
+			}
 			continue
 		}
 		f := strings.Fields(line)

@@ -28,13 +28,15 @@ func (b *bench) writeMemory(w *strings.Builder) {
 	if m == nil {
 		return
 	}
-	w.WriteString("## Kernel memory per container ring (default ring size)\n\n")
-	w.WriteString("From the exporter's /metrics: *per ring* = flightrec_recorder_ring_memory_bytes / flightrec_recorder_rings_max (records and ring metadata). " +
-		"*incident tape per ring* = flightrec_recorder_incident_tape_memory_bytes / flightrec_recorder_rings_max (default: 16 first + 96 latest entries × (8 context + 1) records × 248 B, allocated at start, besides the ring). " +
-		"*all BPF maps* sums memlock over every BPF map the exporter holds (/proc/PID/fdinfo): rings and tapes plus the container table, capture table, per-CPU stats and scratch.\n\n")
-	w.WriteString("| ring size (records) | bytes per record | per ring | incident tape per ring | rings max | all rings | all tapes | all BPF maps |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n")
-	fmt.Fprintf(w, "| %.0f | %.0f | %s | %s (%.0f B) | %.0f | %s | %s | %s (%d maps) |\n\n", m.ringRecords, m.perRing()/m.ringRecords,
-		bytesText(m.perRing()), bytesText(m.tapePerRing()), m.tapePerRing(), m.ringsMax, bytesText(m.ringMemory), bytesText(m.tapeMemory), bytesText(float64(m.mapMemlock)), m.maps)
+	w.WriteString("## Kernel memory of the rings (default sizes)\n\n")
+	w.WriteString("From the exporter's /metrics: every container starts with a small ring and busy ones are promoted to a large one " +
+		"while --recorder.memory-budget allows; *one ring* is flightrec_recorder_class_ring_bytes{class} (records and incident tape, " +
+		"the tape's part in parentheses). *after the run* is flightrec_recorder_ring_memory_bytes then: the slots' metadata, the spare rings and the rings of the bench's containers not yet freed. " +
+		"*all BPF maps* sums memlock over every BPF map the exporter holds (/proc/PID/fdinfo) at the end of the run.\n\n")
+	w.WriteString("| class | records | one ring | of which tape |\n|---|---:|---:|---:|\n")
+	fmt.Fprintf(w, "| small | %.0f | %s | %s |\n", m.smallRecords, bytesText(m.smallBytes), bytesText(m.smallTape))
+	fmt.Fprintf(w, "| large | %.0f | %s | %s |\n\n", m.largeRecords, bytesText(m.largeBytes), bytesText(m.largeTape))
+	fmt.Fprintf(w, "After the run: %s; budget: %s; all BPF maps: %s (%d maps).\n\n", bytesText(m.now), bytesText(m.budget), bytesText(float64(m.mapMemlock)), m.maps)
 }
 
 // bytesText prints a byte count in KiB or MiB.

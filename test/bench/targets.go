@@ -62,7 +62,7 @@ func (b *bench) writeTargets(w *strings.Builder) {
 		fmt.Fprintf(w, "- exporter CPU flat from 10k to 1M syscalls/s (grows by ≤ %.0f%% or ≤ %.0f ms/s) — %s\n", 100*flatFraction, flatSlackMs, verdict)
 	}
 	if m := b.res.mem; m != nil {
-		fmt.Fprintf(w, "- kernel memory per container ring ≤ 1 MiB at the default ring size — %s\n", limitVerdict(m.perRing(), targetRingBytes, "%.0f bytes"))
+		fmt.Fprintf(w, "- kernel memory of a large ring's records ≤ 1 MiB at the default ring size — %s\n", limitVerdict(m.perRing(), targetRingBytes, "%.0f bytes"))
 		fmt.Fprintf(w, "- incident tape per container ≤ 256 KiB at the default sizes — %s\n", limitVerdict(m.tapePerRing(), targetTapeBytes, "%.0f bytes"))
 	}
 	w.WriteString("\n")
