@@ -425,6 +425,7 @@ func (r *Recorder) init() error {
 	if r.rings, err = r.maps.Rings.Memory(); err != nil {
 		return fmt.Errorf("mapping ring metadata: %w", err)
 	}
+	r.pool.metaBytes = memlock(r.maps.Rings, int64(r.cfg.MaxRings)*int64(ringMetaSize))
 	watched := map[int]bool{}
 	for _, name := range r.cfg.Watch {
 		nr, _ := r.cfg.Arch.Number(name)

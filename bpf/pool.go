@@ -1,6 +1,7 @@
 package bpf
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -43,6 +44,9 @@ const promoteWindow = time.Minute
 type ringMap struct {
 	m   *ebpf.Map
 	mem []byte
+	// bytes is the kernel memory the map takes, as the kernel accounts
+	// it (memlock in its fdinfo).
+	bytes int64
 }
 
 // ReadAt copies from the map's memory.
@@ -82,7 +86,7 @@ func mapRing(m *ebpf.Map) (*ringMap, error) {
 		_ = m.Close()
 		return nil, fmt.Errorf("mapping a ring into memory: %w", err)
 	}
-	return &ringMap{m: m, mem: mem}, nil
+	return &ringMap{m: m, mem: mem, bytes: memlock(m, int64(size))}, nil
 }
 
 // slotMaps are the maps of one slot: the small one while the ring is
@@ -91,6 +95,9 @@ type slotMaps struct {
 	small, large *ringMap
 	// ready: pushed onto free_slots, not yet taken by a container.
 	ready bool
+	// smallDraining, largeDraining: the map is no longer used and waits
+	// to be taken out of ring_maps and freed (Drain).
+	smallDraining, largeDraining bool
 	// window: when the current promotion window of a live small ring
 	// began, and the ring's head then.
 	windowStart time.Time
@@ -99,19 +106,25 @@ type slotMaps struct {
 
 // current is the map the ring is in.
 func (s *slotMaps) current() *ringMap {
-	if s.large != nil {
+	if s.large != nil && !s.largeDraining {
 		return s.large
+	}
+	if s.smallDraining {
+		return nil
 	}
 	return s.small
 }
 
 // class is the ring's size class.
 func (s *slotMaps) class() ringClass {
-	if s.large != nil {
+	if s.large != nil && !s.largeDraining {
 		return classLarge
 	}
 	return classSmall
 }
+
+// empty says the slot has no map at all: it can be made ready.
+func (s *slotMaps) empty() bool { return s.small == nil && s.large == nil }
 
 // pool owns the ring maps of every slot.
 type pool struct {
@@ -122,6 +135,11 @@ type pool struct {
 	// promotions counts rings moved to the large class; refused counts
 	// the promotions the budget did not allow.
 	promotions, refused uint64
+	// metaBytes is the kernel memory of the rings' metadata; classBytes
+	// that of a ring of each class, as the kernel accounted the last one
+	// made (0 before the first).
+	metaBytes  int64
+	classBytes [2]int64
 }
 
 // ringGeometry is the layout of a ring's map in one class.
@@ -154,13 +172,13 @@ func (c Config) tapeBytes(class ringClass) int64 {
 }
 
 // ClassBytes is the kernel memory of one ring of the small or large class,
-// its incident tape included (the kernel rounds it up to whole pages).
+// its incident tape included.
 func (c Config) ClassBytes(large bool) int64 {
 	class := classSmall
 	if large {
 		class = classLarge
 	}
-	return pageAlign(int64(c.entries(class)) * RecordSize)
+	return mmapableArrayBytes(int64(c.entries(class)) * RecordSize)
 }
 
 // spares is how many small rings are kept ready: SpareRings, or every
@@ -169,11 +187,23 @@ func (c Config) spares() int { return min(c.SpareRings, c.MaxRings) }
 
 // MetaBytes is the kernel memory of the rings' bookkeeping, one struct
 // ring_meta per slot, allocated at start.
-func (c Config) MetaBytes() int64 { return pageAlign(int64(c.MaxRings) * int64(ringMetaSize)) }
+func (c Config) MetaBytes() int64 { return mmapableArrayBytes(int64(c.MaxRings) * int64(ringMetaSize)) }
 
-func pageAlign(n int64) int64 {
+// mmapableArrayBytes is what the kernel allocates for an mmapable array
+// of n bytes of values: whole pages, and a page for the array's header.
+func mmapableArrayBytes(n int64) int64 {
 	page := int64(unix.Getpagesize())
-	return (n + page - 1) / page * page
+	return (n+page-1)/page*page + page
+}
+
+// memlock is the kernel memory of map m as the kernel accounts it (the
+// memlock of its fdinfo; kernels differ slightly in how they round), or
+// mmapableArrayBytes(values) when it cannot be read.
+func memlock(m *ebpf.Map, values int64) int64 {
+	if v, err := fdinfoField(m.FD(), "memlock"); err == nil && v > 0 {
+		return int64(v)
+	}
+	return mmapableArrayBytes(values)
 }
 
 // newRingMap makes a map of class c and maps it in.
@@ -184,7 +214,20 @@ func (r *Recorder) newRingMap(class ringClass) (*ringMap, error) {
 	if err != nil {
 		return nil, fmt.Errorf("making a %s ring (%d KiB): %w", class, r.cfg.ClassBytes(class == classLarge)>>10, err)
 	}
-	return mapRing(m)
+	rm, err := mapRing(m)
+	if err == nil {
+		r.pool.classBytes[class] = rm.bytes
+	}
+	return rm, err
+}
+
+// classBytes is the kernel memory of a ring of class c: as the kernel
+// accounted the last one made, else as computed.
+func (r *Recorder) classBytes(c ringClass) int64 {
+	if b := r.pool.classBytes[c]; b > 0 {
+		return b
+	}
+	return r.cfg.ClassBytes(c == classLarge)
 }
 
 // outerKey is where slot's map of class c is in ring_maps.
@@ -198,14 +241,14 @@ func (r *Recorder) outerKey(slot uint32, class ringClass) uint32 {
 // allocated is the kernel memory of the rings now, with their metadata;
 // the caller holds pool.mu.
 func (r *Recorder) allocated() int64 {
-	n := r.cfg.MetaBytes()
+	n := r.pool.metaBytes
 	for i := range r.pool.slots {
 		s := &r.pool.slots[i]
 		if s.small != nil {
-			n += r.cfg.ClassBytes(false)
+			n += s.small.bytes
 		}
 		if s.large != nil {
-			n += r.cfg.ClassBytes(true)
+			n += s.large.bytes
 		}
 	}
 	return n
@@ -240,8 +283,10 @@ func (r *Recorder) resumePool() (bool, error) {
 			}
 		}
 		s := &r.pool.slots[slot]
-		// A small ring nobody owns is on the free queue.
+		// A small ring nobody owns is on the free queue; the small map of
+		// a promoted ring waits to be freed.
 		s.ready = s.small != nil && s.large == nil && r.ringOwner(slot) == 0
+		s.smallDraining = s.small != nil && s.large != nil
 	}
 	return true, nil
 }
@@ -272,63 +317,129 @@ func (r *Recorder) countReady() int {
 	return ready
 }
 
+// replenishLocked makes the missing spare rings. They are put into
+// ring_maps in one batch: every change of an array of maps from user space
+// waits for an RCU grace period (milliseconds), once per call.
 func (r *Recorder) replenishLocked() error {
-	ready := r.countReady()
-	small := r.cfg.ClassBytes(false)
+	need := r.cfg.spares() - r.countReady()
+	small := r.classBytes(classSmall)
 	total := r.allocated()
-	for slot := 0; slot < len(r.pool.slots) && ready < r.cfg.spares(); slot++ {
-		s := &r.pool.slots[slot]
-		if s.small != nil || s.large != nil {
+	var (
+		slots []uint32
+		made  []*ringMap
+	)
+	for slot := 0; slot < len(r.pool.slots) && len(slots) < need; slot++ {
+		if !r.pool.slots[slot].empty() {
 			continue
 		}
 		if total+small > r.cfg.MemoryBudget {
-			return nil // counted by the kernel as untracked when a container finds none
+			break // a container that finds none is counted as untracked by the kernel
 		}
 		rm, err := r.newRingMap(classSmall)
 		if err != nil {
+			closeAll(made)
 			return err
 		}
-		if err := r.ready(uint32(slot), s, rm); err != nil {
-			rm.close()
-			return err
-		}
+		slots, made = append(slots, uint32(slot)), append(made, rm)
 		total += small
-		ready++
+	}
+	if len(slots) == 0 {
+		return nil
+	}
+	fds := make([]uint32, len(made))
+	for i, rm := range made {
+		fds[i] = uint32(rm.m.FD())
+	}
+	if _, err := r.maps.RingMaps.BatchUpdate(slots, fds, nil); err != nil {
+		// Kernels without batch updates of arrays of maps: one by one.
+		for i, slot := range slots {
+			if err := r.maps.RingMaps.Put(slot, made[i].m); err != nil {
+				closeAll(made)
+				return fmt.Errorf("installing ring %d: %w", slot, err)
+			}
+		}
+	}
+	for i, slot := range slots {
+		s := &r.pool.slots[slot]
+		s.small = made[i]
+		if err := r.offer(slot, s); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
-// ready puts rm in as slot's small map and offers the slot to the kernel.
-func (r *Recorder) ready(slot uint32, s *slotMaps, rm *ringMap) error {
+func closeAll(maps []*ringMap) {
+	for _, rm := range maps {
+		rm.close()
+	}
+}
+
+// offer wipes the metadata of slot, whose small map is installed and
+// wiped, and gives the slot to the kernel to hand out.
+func (r *Recorder) offer(slot uint32, s *slotMaps) error {
 	if _, err := r.rings.WriteAt(make([]byte, ringMetaSize), int64(slot)*int64(ringMetaSize)); err != nil {
 		return fmt.Errorf("wiping ring %d metadata: %w", slot, err)
 	}
-	if err := r.maps.RingMaps.Put(r.outerKey(slot, classSmall), rm.m); err != nil {
-		return fmt.Errorf("installing ring %d: %w", slot, err)
-	}
-	s.small = rm
 	if err := r.maps.FreeSlots.Update(nil, slot, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("offering ring %d: %w", slot, err)
 	}
 	s.ready = true
+	s.windowStart, s.windowHead = time.Time{}, 0
 	return nil
 }
 
-// drop removes slot's map of class c from the kernel's view and frees it.
-func (r *Recorder) drop(slot uint32, s *slotMaps, class ringClass) error {
-	rm := &s.small
-	if class == classLarge {
-		rm = &s.large
+// Drain takes the maps no ring uses any more (of released rings beyond
+// the spares, and the small maps of promoted rings) out of ring_maps and
+// frees them. Each removal waits for an RCU grace period, so it runs apart
+// from the rest, holding the pool only to note what it freed, and stops
+// early when ctx ends.
+func (r *Recorder) Drain(ctx context.Context) error {
+	type draining struct {
+		slot  uint32
+		class ringClass
+		rm    *ringMap
 	}
-	if *rm == nil {
-		return nil
+	r.pool.mu.Lock()
+	var todo []draining
+	for slot := range r.pool.slots {
+		s := &r.pool.slots[slot]
+		if s.smallDraining {
+			todo = append(todo, draining{uint32(slot), classSmall, s.small})
+		}
+		if s.largeDraining {
+			todo = append(todo, draining{uint32(slot), classLarge, s.large})
+		}
 	}
-	if err := r.maps.RingMaps.Delete(r.outerKey(slot, class)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-		return fmt.Errorf("removing ring %d's %s map: %w", slot, class, err)
+	r.pool.mu.Unlock()
+	for _, d := range todo {
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err := r.maps.RingMaps.Delete(r.outerKey(d.slot, d.class)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("removing ring %d's %s map: %w", d.slot, d.class, err)
+		}
+		r.pool.mu.Lock()
+		s := &r.pool.slots[d.slot]
+		if d.class == classLarge {
+			s.large, s.largeDraining = nil, false
+		} else {
+			s.small, s.smallDraining = nil, false
+		}
+		d.rm.close()
+		r.pool.mu.Unlock()
 	}
-	(*rm).close()
-	*rm = nil
 	return nil
+}
+
+// retire marks slot's map of class c for Drain.
+func (s *slotMaps) retire(class ringClass) {
+	if class == classLarge && s.large != nil {
+		s.largeDraining = true
+	}
+	if class == classSmall && s.small != nil {
+		s.smallDraining = true
+	}
 }
 
 // Promote moves busy small rings to the large class while the budget
@@ -347,10 +458,15 @@ func (r *Recorder) Promote(now time.Time) (int, error) {
 	var due []uint32
 	for slot := range r.pool.slots {
 		s := &r.pool.slots[slot]
-		if s.small == nil || s.large != nil || s.ready || r.ringOwner(uint32(slot)) == 0 {
+		if s.small == nil || s.smallDraining || s.large != nil || s.ready || r.ringOwner(uint32(slot)) == 0 {
 			continue
 		}
-		head := r.ringMeta(uint32(slot)).Written
+		meta := r.ringMeta(uint32(slot))
+		if meta.Setup {
+			continue // the runtime's setup is not the container's activity
+		}
+		// What the application wrote: the runtime's setup does not count.
+		head := meta.Written - min(meta.Written, meta.AppSeq)
 		if s.windowStart.IsZero() {
 			s.windowStart, s.windowHead = now, 0
 		}
@@ -362,7 +478,7 @@ func (r *Recorder) Promote(now time.Time) (int, error) {
 			s.windowStart, s.windowHead = now, head
 		}
 	}
-	grow := r.cfg.ClassBytes(true)
+	grow := r.classBytes(classLarge)
 	limit := r.cfg.MemoryBudget - r.cfg.MemoryBudget/4
 	promoted := 0
 	for _, slot := range due {
@@ -401,7 +517,8 @@ func (r *Recorder) promote(slot uint32) error {
 	s.large = large
 	r.copyStragglers(s.small, large, copied)
 	r.pool.promotions++
-	return r.drop(slot, s, classSmall)
+	s.retire(classSmall)
+	return nil
 }
 
 // copyRing copies the records and the incident tape of a small ring into
@@ -520,8 +637,8 @@ func (r *Recorder) Memory() MemoryStats {
 	r.pool.mu.RLock()
 	defer r.pool.mu.RUnlock()
 	st := MemoryStats{Bytes: r.allocated(), Budget: r.cfg.MemoryBudget, Promotions: r.pool.promotions,
-		Unpromoted: r.pool.refused, SmallBytes: r.cfg.ClassBytes(false), LargeBytes: r.cfg.ClassBytes(true),
-		MetaBytes: r.cfg.MetaBytes(), SpareTarget: r.cfg.spares(),
+		Unpromoted: r.pool.refused, SmallBytes: r.classBytes(classSmall), LargeBytes: r.classBytes(classLarge),
+		MetaBytes: r.pool.metaBytes, SpareTarget: r.cfg.spares(),
 		SmallTapeBytes: r.cfg.tapeBytes(classSmall), LargeTapeBytes: r.cfg.tapeBytes(classLarge)}
 	for i := range r.pool.slots {
 		s := &r.pool.slots[i]
@@ -532,11 +649,11 @@ func (r *Recorder) Memory() MemoryStats {
 			st.TapeBytes += r.cfg.tapeBytes(classLarge)
 		}
 		switch {
-		case s.large != nil:
+		case s.large != nil && !s.largeDraining:
 			st.Large++
 		case s.small != nil && s.ready:
 			st.Spare++
-		case s.small != nil:
+		case s.small != nil && !s.smallDraining:
 			st.Small++
 		}
 	}

@@ -348,25 +348,23 @@ func (r *Recorder) Release(cgroupID uint64) error {
 	r.pool.mu.Lock()
 	defer r.pool.mu.Unlock()
 	s := &r.pool.slots[c.Slot]
-	// Writers of the removed cgroup are gone: the small map is wiped and
-	// offered again, or freed with the large one.
-	var one [4]byte
-	if _, err := r.rings.WriteAt(one[:], int64(c.Slot)*int64(ringMetaSize)+int64(offMetaLarge)); err != nil {
+	// Writers of the removed cgroup are gone. A large map goes; the small
+	// one is wiped and offered again while fewer than the spares are
+	// ready, else it goes too (Drain frees them).
+	var zero [4]byte
+	if _, err := r.rings.WriteAt(zero[:], int64(c.Slot)*int64(ringMetaSize)+int64(offMetaLarge)); err != nil {
 		return fmt.Errorf("switching ring %d back to small: %w", c.Slot, err)
 	}
-	if err := r.drop(c.Slot, s, classLarge); err != nil {
-		return err
-	}
-	if r.countReady() >= r.cfg.spares() || s.small == nil {
+	s.retire(classLarge)
+	if s.small == nil || s.smallDraining || r.countReady() >= r.cfg.spares() {
+		s.retire(classSmall)
 		if _, err := r.rings.WriteAt(make([]byte, ringMetaSize), int64(c.Slot)*int64(ringMetaSize)); err != nil {
 			return fmt.Errorf("wiping ring %d metadata: %w", c.Slot, err)
 		}
-		return r.drop(c.Slot, s, classSmall)
+		return nil
 	}
 	clear(s.small.mem)
-	small := s.small
-	s.small = nil
-	return r.ready(c.Slot, s, small)
+	return r.offer(c.Slot, s)
 }
 
 // Stats are the kernel side's own counters, summed over CPUs.

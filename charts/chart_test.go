@@ -430,6 +430,7 @@ func env(c *corev1.Container, name string) *corev1.EnvVar {
 var exporterFlags = map[string]bool{
 	"web.listen-address": true, "web.config.file": true, "web.telemetry-path": true, "web.external-url": true,
 	"path.cgroupfs": true, "recorder.cgroup-parent": true, "recorder.ring-size": true,
+	"recorder.small-ring-size": true, "recorder.memory-budget": true, "recorder.spare-rings": true,
 	"recorder.max-containers": true, "recorder.capture-bytes": true, "recorder.reclaim-interval": true,
 	"collector.grace-period": true, "collector.syscalls.watch": true,
 	"dump.enabled": true, "dump.retention": true, "dump.max-frozen": true, "dump.namespaces": true,
@@ -585,22 +586,25 @@ func TestDefaults(t *testing.T) {
 		}
 	}
 	for name, want := range map[string]string{
-		"web.listen-address":      ":9747",
-		"web.telemetry-path":      "/metrics",
-		"path.cgroupfs":           "/host/sys/fs/cgroup",
-		"recorder.cgroup-parent":  "/",
-		"recorder.ring-size":      "4096",
-		"recorder.max-containers": "128",
-		"recorder.capture-bytes":  "64",
-		"dump.enabled":            "true",
-		"dump.peer-selector":      "app.kubernetes.io/instance=flightrec,app.kubernetes.io/name=flightrec-exporter",
-		"dump.peer-namespace":     "$(POD_NAMESPACE)",
-		"kubernetes.node-name":    "$(NODE_NAME)",
-		"bpf.pin-path":            "/host/sys/fs/bpf/flightrec",
-		"bpf.fs-path":             "/host/sys/fs/bpf",
-		"kubernetes.cri-endpoint": "/host/run/containerd/containerd.sock",
-		"log.level":               "info",
-		"log.format":              "logfmt",
+		"web.listen-address":       ":9747",
+		"web.telemetry-path":       "/metrics",
+		"path.cgroupfs":            "/host/sys/fs/cgroup",
+		"recorder.cgroup-parent":   "/",
+		"recorder.memory-budget":   "192MiB",
+		"recorder.small-ring-size": "512",
+		"recorder.ring-size":       "4096",
+		"recorder.spare-rings":     "16",
+		"recorder.max-containers":  "1024",
+		"recorder.capture-bytes":   "64",
+		"dump.enabled":             "true",
+		"dump.peer-selector":       "app.kubernetes.io/instance=flightrec,app.kubernetes.io/name=flightrec-exporter",
+		"dump.peer-namespace":      "$(POD_NAMESPACE)",
+		"kubernetes.node-name":     "$(NODE_NAME)",
+		"bpf.pin-path":             "/host/sys/fs/bpf/flightrec",
+		"bpf.fs-path":              "/host/sys/fs/bpf",
+		"kubernetes.cri-endpoint":  "/host/run/containerd/containerd.sock",
+		"log.level":                "info",
+		"log.format":               "logfmt",
 		// Closed by default: dumps follow Kubernetes RBAC, secrets are redacted.
 		"dump.authz":             "kubernetes",
 		"dump.authz.verb":        "get",
@@ -634,8 +638,11 @@ func TestDefaults(t *testing.T) {
 	checkHTTPProbes(t, c, corev1.URISchemeHTTP)
 
 	// Resources: the rings are charged to the container (memcg) on Linux >= 5.11.
-	if mem := c.Resources.Limits.Memory(); mem.IsZero() || mem.Value() < 256<<20 {
-		t.Errorf("memory limit %v: must hold the 128 MiB of rings and the exporter", mem)
+	// The limit must hold the ring memory budget, the exporter (~50 MiB) and
+	// the frozen rings in its heap (--dump.max-frozen=64 large rings of 1,244 KiB).
+	const budget, exporter, frozen = 192 << 20, 50 << 20, 64 * 1244 << 10
+	if mem := c.Resources.Limits.Memory(); mem.IsZero() || mem.Value() < budget+exporter+frozen {
+		t.Errorf("memory limit %v: must hold the 192 MiB ring budget, the exporter and the frozen rings (%d MiB)", mem, (budget+exporter+frozen)>>20)
 	}
 	if c.Resources.Requests.Memory().IsZero() || c.Resources.Requests.Cpu().IsZero() {
 		t.Errorf("no resource requests: %+v", c.Resources.Requests)
@@ -1045,7 +1052,7 @@ func TestOptionalSettings(t *testing.T) {
 	o := render(t, `
 image: {tag: v9.9.9}
 web: {port: 9999, telemetryPath: /m, externalURL: "https://flightrec.example.com/a b"}
-recorder: {cgroupParent: /kubepods.slice, ringSize: 16384, maxContainers: 1000000, captureBytes: 0, reclaimInterval: 10s}
+recorder: {cgroupParent: /kubepods.slice, memoryBudget: 1GiB, smallRingSize: 1024, ringSize: 16384, spareRings: 4, maxContainers: 65536, captureBytes: 0, reclaimInterval: 10s}
 collector: {gracePeriod: 5m, syscallsWatch: [fsync, futex]}
 dump: {retention: 2h, maxFrozen: 0, namespaces: [prod, staging], excludeNamespaces: [kube-system], peerForwarding: false, stateHostPath: /var/lib/flightrec}
 bpf: {pin: false}
@@ -1064,8 +1071,11 @@ dashboards: {labels: {grafana_dashboard: "yes", team: sre}, annotations: {grafan
 		"web.telemetry-path":        "/m",
 		"web.external-url":          "https://flightrec.example.com/a b",
 		"recorder.cgroup-parent":    "/kubepods.slice",
+		"recorder.memory-budget":    "1GiB",
+		"recorder.small-ring-size":  "1024",
 		"recorder.ring-size":        "16384",
-		"recorder.max-containers":   "1000000",
+		"recorder.spare-rings":      "4",
+		"recorder.max-containers":   "65536",
 		"recorder.capture-bytes":    "0",
 		"recorder.reclaim-interval": "10s",
 		"collector.grace-period":    "5m",
@@ -1120,6 +1130,13 @@ func TestInvalidValues(t *testing.T) {
 		{"web: {basicAuth: {users: {a: plaintext}}}", "/web/basicAuth/users/a"},
 		{"recorder: {ringSize: 1000}", "power of two"},
 		{"recorder: {ringSize: 0}", "/recorder/ringSize"},
+		{"recorder: {smallRingSize: 384}", "recorder.smallRingSize must be a power of two"},
+		{"recorder: {smallRingSize: 8}", "/recorder/smallRingSize"},
+		{"recorder: {spareRings: 0}", "/recorder/spareRings"},
+		{"recorder: {maxContainers: 1000000}", "/recorder/maxContainers"},
+		{"recorder: {memoryBudget: 192Mi}", "/recorder/memoryBudget"},
+		{"recorder: {memoryBudget: 201326592}", "/recorder/memoryBudget"},
+		{"recorder: {captureBytes: 136}", "/recorder/captureBytes"},
 		{"securityContext: {privileged: yes-please}", "privileged"},
 		{"unknownSetting: 1", "unknownSetting"},
 	} {

@@ -89,7 +89,7 @@ func main() {
 	app.Flag("path.cgroupfs", "cgroup2 mount point; found in /proc/self/mountinfo when empty.").Default("").StringVar(&opts.cgroupfs)
 	app.Flag("recorder.cgroup-parent", "Record every cgroup below this one (path relative to the cgroup2 mount).").Default("/").StringVar(&opts.parent)
 	app.Flag("recorder.ring-size", "Records of a large ring (a power of two; 248 bytes each): busy containers are promoted to one while --recorder.memory-budget allows.").Default("4096").IntVar(&opts.ringSize)
-	app.Flag("recorder.small-ring-size", "Records of a small ring (a power of two, at most --recorder.ring-size): every container starts with one.").Default("512").IntVar(&opts.smallRingSize)
+	app.Flag("recorder.small-ring-size", "Records of a small ring (a power of two; more than --recorder.ring-size is lowered to it): every container starts with one.").Default("512").IntVar(&opts.smallRingSize)
 	app.Flag("recorder.memory-budget", "Kernel memory the rings may take, incident tapes and metadata included (e.g. 192MiB). Rings are made as containers come; containers that find the budget spent are counted as untracked.").Default("192MiB").BytesVar(&opts.memoryBudget)
 	app.Flag("recorder.max-containers", "Containers that can have a ring at once (slots); more are counted as untracked. Only the slots' metadata is allocated at start.").Default("1024").IntVar(&opts.maxRings)
 	app.Flag("recorder.spare-rings", "Small rings kept ready, so that a new container has one from its first syscall.").Default("16").IntVar(&opts.spareRings)
@@ -185,6 +185,8 @@ func run(opts options, webFlags *web.FlagConfig, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("--recorder.cgroup-parent: %w", err)
 	}
+	// A large ring smaller than the small one makes one class of it.
+	opts.smallRingSize = min(opts.smallRingSize, opts.ringSize)
 	cfg := bpf.Config{
 		RingSize: opts.ringSize, SmallRingSize: opts.smallRingSize, MaxRings: opts.maxRings, SpareRings: opts.spareRings,
 		MemoryBudget: int64(opts.memoryBudget), CaptureBytes: opts.captureBytes, RuntimeComms: splitList(opts.runtimeComms),
@@ -230,6 +232,7 @@ func run(opts options, webFlags *web.FlagConfig, logger *slog.Logger) error {
 		"memory_budget", fmt.Sprintf("%d MiB", cfg.MemoryBudget>>20), "max_containers", cfg.MaxRings)
 	ringsWanted := make(chan struct{}, 1)
 	workers.Go(func() { manageRings(ctx, rec, ringsWanted, logger) })
+	workers.Go(func() { drainRings(ctx, rec, logger) })
 
 	resolver := containers.NewResolver(hier, parent, copts.GracePeriod)
 	criClient, err := useRuntime(ctx, opts.criEndpoint, logger)

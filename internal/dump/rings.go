@@ -19,16 +19,20 @@ import (
 // ring's dump. Records, Oldest and Newest are what the ring holds; Torn
 // counts the records a dump dropped because they changed while copied.
 type RingInfo struct {
-	Cgroup      string     `json:"cgroup"`
-	CgroupID    uint64     `json:"cgroup_id"`
-	Identity    string     `json:"identity"`
-	Runtime     string     `json:"runtime,omitempty"`
-	ContainerID string     `json:"container_id,omitempty"`
-	PodUID      string     `json:"pod_uid,omitempty"`
-	Namespace   string     `json:"namespace,omitempty"`
-	Pod         string     `json:"pod,omitempty"`
-	Container   string     `json:"container,omitempty"`
-	Records     uint64     `json:"records"`
+	Cgroup      string `json:"cgroup"`
+	CgroupID    uint64 `json:"cgroup_id"`
+	Identity    string `json:"identity"`
+	Runtime     string `json:"runtime,omitempty"`
+	ContainerID string `json:"container_id,omitempty"`
+	PodUID      string `json:"pod_uid,omitempty"`
+	Namespace   string `json:"namespace,omitempty"`
+	Pod         string `json:"pod,omitempty"`
+	Container   string `json:"container,omitempty"`
+	Records     uint64 `json:"records"`
+	// Capacity is how many records the live ring holds in its size
+	// class; Large says it was promoted to the large class.
+	Capacity    int        `json:"capacity,omitempty"`
+	Large       bool       `json:"large,omitempty"`
 	Written     uint64     `json:"written"`
 	Overwritten uint64     `json:"overwritten"`
 	Torn        uint64     `json:"torn"`
@@ -114,6 +118,7 @@ func (h *Handler) load(r *ring) error {
 	r.records = snap.Records
 	r.info.Written = snap.Ring.Written
 	r.info.Overwritten = snap.Ring.Overwritten()
+	r.info.Capacity, r.info.Large = snap.Ring.Capacity, snap.Ring.Large
 	r.info.Torn = snap.Torn
 	r.info.ExitLost = snap.Ring.ExitLost
 	r.info.MainPID, r.info.AppSeq = snap.Ring.MainPID, snap.Ring.AppSeq

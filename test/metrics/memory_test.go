@@ -3,7 +3,7 @@ package metrics_test
 import "testing"
 
 // Every map's kernel memory is reported, and the rings' memory is that of
-// the records and ring metadata maps.
+// their metadata and of the ring maps made.
 func TestMapMemoryOfEveryMap(t *testing.T) {
 	v := setup(t)
 	m := v.e.Scrape(t)
@@ -27,8 +27,29 @@ func TestMapMemoryOfEveryMap(t *testing.T) {
 			t.Errorf("map %s: memory not reported", name)
 		}
 	}
-	rings, ok := m.Value(t, "flightrec_recorder_ring_memory_bytes", nil)
-	if want := mem("records") + mem("rings"); !ok || rings != want {
-		t.Errorf("ring memory %v, want records + rings = %v", rings, want)
+	// The rings' memory is their metadata's and that of the ring maps made
+	// (one ring of each class its size, spares included), as the kernel
+	// accounts them; the budget bounds it.
+	value := func(name string, labels map[string]string) float64 {
+		got, ok := m.Value(t, name, labels)
+		if !ok {
+			t.Fatalf("%s%v not reported", name, labels)
+		}
+		return got
+	}
+	class := func(c string) map[string]string { return map[string]string{"class": c} }
+	rings := value("flightrec_recorder_ring_memory_bytes", nil)
+	want := mem("rings") +
+		(value("flightrec_recorder_class_rings", class("small"))+value("flightrec_recorder_class_rings", class("spare")))*
+			value("flightrec_recorder_class_ring_bytes", class("small")) +
+		value("flightrec_recorder_class_rings", class("large"))*value("flightrec_recorder_class_ring_bytes", class("large"))
+	if rings != want {
+		t.Errorf("ring memory %v, want the metadata and the rings of each class: %v", rings, want)
+	}
+	if spare := value("flightrec_recorder_class_rings", class("spare")); spare < 1 {
+		t.Errorf("%v spare rings, want some ready for new containers", spare)
+	}
+	if budget := value("flightrec_recorder_memory_budget_bytes", nil); rings > budget {
+		t.Errorf("ring memory %v over the budget of %v", rings, budget)
 	}
 }

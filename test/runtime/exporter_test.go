@@ -16,11 +16,12 @@ import (
 const nodeName = "node-a"
 
 // startExporter starts an exporter that records the containers below the
-// test's cgroup parent and names them from the runtime (CRI) and from api.
-func startExporter(t *testing.T, rt *containerd, parent *cgroupParent, api *kubetest.Server) *testenv.Exporter {
+// test's cgroup parent and names them from the runtime (CRI) and from api,
+// with more flags.
+func startExporter(t *testing.T, rt *containerd, parent *cgroupParent, api *kubetest.Server, more ...string) *testenv.Exporter {
 	t.Helper()
-	return testenv.StartExporter(t, "--recorder.cgroup-parent="+parent.Path, "--kubeconfig="+api.Kubeconfig(t),
-		"--dump.authz=none", "--kubernetes.node-name="+nodeName, "--kubernetes.cri-endpoint="+rt.Endpoint())
+	return testenv.StartExporter(t, append([]string{"--recorder.cgroup-parent=" + parent.Path, "--kubeconfig=" + api.Kubeconfig(t),
+		"--dump.authz=none", "--kubernetes.node-name=" + nodeName, "--kubernetes.cri-endpoint=" + rt.Endpoint()}, more...)...)
 }
 
 // apiPod is the pod as the API server has it: running on the node, with a

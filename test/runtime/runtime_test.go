@@ -196,7 +196,9 @@ func TestRuntimeSetupSeparated(t *testing.T) {
 	rt := runtimeFor(t)
 	parent := newCgroupParent(t)
 	api := kubetest.NewServer(t)
-	e := startExporter(t, rt, parent, api)
+	// runc's setup alone is ~1,400 records, more than a small ring holds:
+	// large rings from the start, so that every record can be counted.
+	e := startExporter(t, rt, parent, api, "--recorder.small-ring-size=4096")
 
 	p := runPod(t, rt, parent, "shop", "setup-0", nsContainer)
 	id := p.RunContainer(t, "app", "sh", "-c", "cat /nonexistent/setup-check; exit 3")
@@ -472,4 +474,40 @@ func cgroupGone(parent *cgroupParent, rel string) bool {
 func excerpt(text string, n int) string {
 	lines := strings.SplitN(text, "\n", n+1)
 	return strings.Join(lines[:min(n, len(lines))], "\n")
+}
+
+// runc's setup writes more records than a small ring holds before the
+// entrypoint starts. That is the runtime's work, not the container's: a
+// container that sleeps once started stays small, while a busy one is
+// promoted to the large class. Found on containerd + runc: counted from
+// the ring's first record, every container was promoted at start.
+func TestRuntimeSetupDoesNotPromote(t *testing.T) {
+	rt := runtimeFor(t)
+	parent := newCgroupParent(t)
+	api := kubetest.NewServer(t)
+	e := startExporter(t, rt, parent, api)
+
+	p := runPod(t, rt, parent, "shop", "classes-0", nsContainer)
+	quiet := p.RunContainer(t, "quiet", "sleep", "3600")
+	api.AddPod(apiPod(p, map[string]string{"quiet": quiet}))
+	var q ringInfo
+	testenv.WaitFor(t, "the quiet container's application to start", func() bool {
+		r, ok := getIndex(t, e).findRing(quiet)
+		q = r
+		return ok && r.AppSeq > 0
+	})
+	if q.Written <= 512 {
+		t.Fatalf("the quiet container's ring wrote %d records at start: the test needs more than a small ring holds (runc's setup)", q.Written)
+	}
+	busy := p.RunContainer(t, "busy", "sh", "-c", "while :; do cat /proc/self/stat >/dev/null; done")
+	api.UpdatePod(apiPod(p, map[string]string{"quiet": quiet, "busy": busy}))
+	testenv.WaitFor(t, "the busy container's ring to be promoted", func() bool {
+		r, ok := getIndex(t, e).findRing(busy)
+		return ok && r.Large
+	})
+	// Promotions are judged for every ring at once: the quiet one was
+	// judged, with its setup behind it, when the busy one was promoted.
+	if r, ok := getIndex(t, e).findRing(quiet); !ok || r.Large || r.Capacity != 512 {
+		t.Errorf("quiet container: ring %v, large %v, capacity %d; want a small ring of 512", ok, r.Large, r.Capacity)
+	}
 }

@@ -122,13 +122,15 @@ message. Included once, from the DaemonSet.
 {{- if and .Values.web.tls.enabled (not .Values.web.tls.existingSecret) }}
 {{- fail "web.tls.enabled needs web.tls.existingSecret: the name of a Secret with the server certificate and key (e.g. one made by cert-manager)" }}
 {{- end }}
-{{- $ring := int .Values.recorder.ringSize }}
+{{- range $key := list "smallRingSize" "ringSize" }}
+{{- $ring := int (index $.Values.recorder $key) }}
 {{- $n := $ring }}
 {{- range until 64 }}
 {{- if and (gt $n 1) (eq (mod $n 2) 0) }}{{ $n = div $n 2 }}{{ end }}
 {{- end }}
 {{- if ne $n 1 }}
-{{- fail (printf "recorder.ringSize must be a power of two, got %d" $ring) }}
+{{- fail (printf "recorder.%s must be a power of two, got %d" $key $ring) }}
+{{- end }}
 {{- end }}
 {{- if and .Values.dump.enabled (eq .Values.dump.authz.mode "kubernetes") (not (empty .Values.web.basicAuth.users)) }}
 {{- fail "web.basicAuth.users cannot be combined with dump.authz.mode=kubernetes: basic auth and the bearer token of a dump request both need the Authorization header. Use web.tls with dump.authz, or dump.authz.mode=none with basic auth" }}
@@ -154,7 +156,10 @@ empty in the values are not passed, so the exporter's own defaults apply.
 {{- end }}
 {{- $args = append $args (printf "--path.cgroupfs=%s" (include "flightrec-exporter.cgroupfsMount" .)) }}
 {{- $args = append $args (printf "--recorder.cgroup-parent=%s" $v.recorder.cgroupParent) }}
+{{- $args = append $args (printf "--recorder.memory-budget=%s" $v.recorder.memoryBudget) }}
+{{- $args = append $args (printf "--recorder.small-ring-size=%d" (int $v.recorder.smallRingSize)) }}
 {{- $args = append $args (printf "--recorder.ring-size=%d" (int $v.recorder.ringSize)) }}
+{{- $args = append $args (printf "--recorder.spare-rings=%d" (int $v.recorder.spareRings)) }}
 {{- $args = append $args (printf "--recorder.max-containers=%d" (int $v.recorder.maxContainers)) }}
 {{- $args = append $args (printf "--recorder.capture-bytes=%d" (int $v.recorder.captureBytes)) }}
 {{- with $v.recorder.reclaimInterval }}

@@ -91,20 +91,19 @@ func Overview() (dashboard.Dashboard, error) {
 		WithPanel(statPanel("Failing collectors", "Collectors that failed at the last scrape, all exporters together.", "short",
 			query(`count(flightrec_scrape_collector_success == 0) or vector(0)`, "failing")).
 			Thresholds(thresholds(step{1, "red"}))).
-		WithPanel(statPanel("Rings in use, fullest node", "Rings in use over rings available (--recorder.max-containers) on the fullest node.", "percentunit",
-			query(`max(flightrec_recorder_rings / flightrec_recorder_rings_max)`, "in use")).
+		WithPanel(statPanel("Ring memory, fullest node", "Kernel memory of the rings over the memory budget (--recorder.memory-budget) on the fullest node. Promotions of busy rings stop at 75 %; at 100 % new containers get no ring.", "percentunit",
+			query(`max(flightrec_recorder_ring_memory_bytes / flightrec_recorder_memory_budget_bytes)`, "in use")).
 			Max(1).
-			Thresholds(thresholds(step{0.8, "orange"}, step{1, "red"}))).
-		WithPanel(statPanel("Untracked containers", "Containers that got no ring because every ring was taken: they have no dump.", "short",
+			Thresholds(thresholds(step{0.75, "orange"}, step{0.95, "red"}))).
+		WithPanel(statPanel("Untracked containers", "Containers that got no ring because the memory budget or the slots were spent: they have no dump.", "short",
 			query(`sum(flightrec_recorder_untracked_containers)`, "untracked")).
 			Thresholds(thresholds(step{1, "red"}))).
 		WithPanel(statPanel("Previous runs kept", "Rings of exited containers kept for previous=true dumps.", "short",
 			query(`sum(flightrec_dump_frozen_rings)`, "kept")).
 			ColorMode(common.BigValueColorModeNone)).
 		WithPanel(timeseriesPanel("Rings",
-			"Rings in use and available, all nodes together, and containers left without a ring.", "short",
-			query(`sum(flightrec_recorder_rings)`, "in use"),
-			query(`sum(flightrec_recorder_rings_max)`, "available"),
+			"Rings by size class (small: every container's first; large: busy ones promoted; spare: ready for new containers), all nodes together, and containers left without a ring.", "short",
+			query(`sum by (class) (flightrec_recorder_class_rings)`, "{{class}}"),
 			query(`sum(flightrec_recorder_untracked_containers)`, "untracked containers"))).
 		WithPanel(timeseriesPanel("Records",
 			"Records written into the rings and lost, per second, all nodes together.", "ops",
@@ -114,8 +113,10 @@ func Overview() (dashboard.Dashboard, error) {
 			query(`sum(rate(flightrec_recorder_exits_lost_total[$__rate_interval]))`, "exits lost"),
 			query(`sum(rate(flightrec_recorder_program_recursion_misses_total[$__rate_interval]))`, "recursion misses (not seen)"))).
 		WithPanel(timeseriesPanel("Kernel memory",
-			"Kernel memory charged to each BPF map, all nodes together.", "bytes",
-			query(`sum by (map) (flightrec_recorder_map_memory_bytes)`, "{{map}}")).
+			"Kernel memory of the rings (made as containers come, within the budget) and charged to each other BPF map, all nodes together.", "bytes",
+			query(`sum(flightrec_recorder_ring_memory_bytes)`, "rings"),
+			query(`sum(flightrec_recorder_memory_budget_bytes)`, "ring budget"),
+			query(`sum by (map) (flightrec_recorder_map_memory_bytes{map!="rings"})`, "{{map}}")).
 			Span(8)).
 		WithPanel(timeseriesPanel("Counter map fill, fullest node",
 			"Entries over capacity of the kernel counter maps (--collector.errors.max-series, --collector.syscalls.max-series).", "percentunit",
