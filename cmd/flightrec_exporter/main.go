@@ -17,8 +17,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/alecthomas/units"
-
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	promcollectors "github.com/prometheus/client_golang/prometheus/collectors"
@@ -38,6 +36,7 @@ import (
 	"github.com/flightrec/flightrec_exporter/internal/containers"
 	"github.com/flightrec/flightrec_exporter/internal/cri"
 	"github.com/flightrec/flightrec_exporter/internal/dump"
+	"github.com/flightrec/flightrec_exporter/internal/flagx"
 	"github.com/flightrec/flightrec_exporter/internal/frozen"
 	"github.com/flightrec/flightrec_exporter/internal/kube"
 	"github.com/flightrec/flightrec_exporter/internal/reclaim"
@@ -58,7 +57,7 @@ type options struct {
 	smallRingSize   int
 	maxRings        int
 	spareRings      int
-	memoryBudget    units.Base2Bytes
+	memoryBudget    *int64
 	captureBytes    int
 	runtimeComms    string
 	incidents       incidentFlags
@@ -90,7 +89,7 @@ func main() {
 	app.Flag("recorder.cgroup-parent", "Record every cgroup below this one (path relative to the cgroup2 mount).").Default("/").StringVar(&opts.parent)
 	app.Flag("recorder.ring-size", "Records of a large ring (a power of two; 248 bytes each): busy containers are promoted to one while --recorder.memory-budget allows.").Default("4096").IntVar(&opts.ringSize)
 	app.Flag("recorder.small-ring-size", "Records of a small ring (a power of two; more than --recorder.ring-size is lowered to it): every container starts with one.").Default("512").IntVar(&opts.smallRingSize)
-	app.Flag("recorder.memory-budget", "Kernel memory the rings may take, incident tapes and metadata included (e.g. 192MiB). Rings are made as containers come; containers that find the budget spent are counted as untracked.").Default("192MiB").BytesVar(&opts.memoryBudget)
+	opts.memoryBudget = flagx.Bytes(app.Flag("recorder.memory-budget", "Kernel memory the rings may take, incident tapes and metadata included (e.g. 192MiB). Rings are made as containers come; containers that find the budget spent are counted as untracked."), "recorder.memory-budget", "192MiB")
 	app.Flag("recorder.max-containers", "Containers that can have a ring at once (slots); more are counted as untracked. Only the slots' metadata is allocated at start.").Default("1024").IntVar(&opts.maxRings)
 	app.Flag("recorder.spare-rings", "Small rings kept ready, so that a new container has one from its first syscall.").Default("16").IntVar(&opts.spareRings)
 	app.Flag("recorder.capture-bytes", fmt.Sprintf("Bytes of read/write buffers copied into records (0 to %d); 0 copies none.", bpf.MaxCaptureBytes)).Default("64").IntVar(&opts.captureBytes)
@@ -189,7 +188,7 @@ func run(opts options, webFlags *web.FlagConfig, logger *slog.Logger) error {
 	opts.smallRingSize = min(opts.smallRingSize, opts.ringSize)
 	cfg := bpf.Config{
 		RingSize: opts.ringSize, SmallRingSize: opts.smallRingSize, MaxRings: opts.maxRings, SpareRings: opts.spareRings,
-		MemoryBudget: int64(opts.memoryBudget), CaptureBytes: opts.captureBytes, RuntimeComms: splitList(opts.runtimeComms),
+		MemoryBudget: *opts.memoryBudget, CaptureBytes: opts.captureBytes, RuntimeComms: splitList(opts.runtimeComms),
 		Incidents:      opts.incidents.config(),
 		ParentCgroupID: parentID, ParentLevel: cgroups.Level(parent), Arch: arch,
 		Watch: copts.Watched(), ErrorSeries: copts.ErrorSeries, LatencySeries: copts.LatencySeries,

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/alecthomas/kingpin/v2"
+	"github.com/alecthomas/units"
 )
 
 type enum struct {
@@ -58,5 +59,29 @@ func (b *boolean) String() string { return fmt.Sprint(*b.value) }
 func Bool(flag *kingpin.FlagClause, name string, def bool) *bool {
 	v := def
 	flag.Default(fmt.Sprint(def)).SetValue(&boolean{name: name, value: &v})
+	return &v
+}
+
+type bytesValue struct {
+	name  string
+	value *int64
+}
+
+func (b *bytesValue) Set(s string) error {
+	n, err := units.ParseBase2Bytes(s)
+	if err != nil || n <= 0 {
+		return fmt.Errorf("--%s %q: must be a positive size such as 192MiB or 1GiB", b.name, s)
+	}
+	*b.value = int64(n)
+	return nil
+}
+
+func (b *bytesValue) String() string { return units.Base2Bytes(*b.value).String() }
+
+// Bytes makes flag take a size in bytes with a unit (KiB, MiB, GiB, or
+// KB, MB, GB, which mean the same), def when not given.
+func Bytes(flag *kingpin.FlagClause, name, def string) *int64 {
+	var v int64
+	flag.Default(def).SetValue(&bytesValue{name: name, value: &v})
 	return &v
 }

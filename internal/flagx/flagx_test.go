@@ -27,3 +27,20 @@ func TestValuesNameTheirFlag(t *testing.T) {
 		}
 	}
 }
+
+func TestBytes(t *testing.T) {
+	app := kingpin.New("x", "")
+	budget := Bytes(app.Flag("recorder.memory-budget", ""), "recorder.memory-budget", "192MiB")
+	if _, err := app.Parse(nil); err != nil || *budget != 192<<20 {
+		t.Fatalf("default: %d %v, want %d", *budget, err, 192<<20)
+	}
+	if _, err := app.Parse([]string{"--recorder.memory-budget=1GiB"}); err != nil || *budget != 1<<30 {
+		t.Fatalf("1GiB: %d %v", *budget, err)
+	}
+	for _, bad := range []string{"lots", "0MiB", "-5MiB"} {
+		_, err := app.Parse([]string{"--recorder.memory-budget=" + bad})
+		if want := `--recorder.memory-budget "` + bad + `": must be a positive size`; err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", bad, err, want)
+		}
+	}
+}

@@ -121,6 +121,10 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"--recorder.ring-size=1000"}, "power of two"},
 		{[]string{"--kubeconfig=" + kubeconfig, "--web.config.file=" + basicAuth}, "cannot be combined with --dump.authz=kubernetes"},
 		{[]string{"--recorder.max-containers=0"}, "max containers"},
+		{[]string{"--recorder.small-ring-size=100"}, "small ring size 100: must be a power of two"},
+		{[]string{"--recorder.spare-rings=0"}, "spare rings 0: must be at least 1"},
+		{[]string{"--recorder.memory-budget=1MiB"}, "memory budget 1048576 bytes: less than"},
+		{[]string{"--recorder.memory-budget=lots"}, "recorder.memory-budget"},
 		{[]string{"--recorder.capture-bytes=4096"}, "capture bytes"},
 		{[]string{"--recorder.cgroup-parent=/cgroup.procs"}, "--recorder.cgroup-parent"},
 		{[]string{"--collector.syscalls.watch=fsync,nosuchcall"}, "nosuchcall"},
@@ -175,7 +179,7 @@ func TestConcurrentDumpsAndSlowClientsAreBounded(t *testing.T) {
 	cg := testenv.NewCgroups(t)
 	// A ring so big that its JSON dump (tens of MB) cannot hide in socket buffers.
 	e := testenv.StartExporter(t, "--recorder.cgroup-parent="+cg.Parent, "--dump.max-concurrent=2", "--web.write-timeout=10s",
-		"--recorder.ring-size=65536", "--recorder.max-containers=2")
+		"--recorder.ring-size=65536", "--recorder.small-ring-size=65536", "--recorder.max-containers=2")
 	c := cg.Make(t, "/noisy.scope")
 	workload := testenv.Build(t, "./test/workload")
 	if out, code := cg.Run(t, c, nil, workload, "write-pattern", "70000"); code != 0 {
