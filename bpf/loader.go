@@ -240,6 +240,7 @@ func Load(cfg Config) (*Recorder, error) {
 	}
 	r := &Recorder{cfg: cfg, coll: coll, Resumed: resumed, MountedBPFFS: mounted, Variants: variants,
 		innerSpec: specs.RingMaps.InnerMap.Copy()}
+	r.pool.idleGrace = defaultIdleGrace
 	if err := coll.Assign(&r.maps); err != nil {
 		r.Close()
 		return nil, fmt.Errorf("finding maps: %w", err)

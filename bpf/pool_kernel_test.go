@@ -30,6 +30,7 @@ func poolTest(t *testing.T, cfg Config) (*Recorder, *testenv.Cgroups, *cgroups.H
 	if err != nil {
 		t.Fatal(err)
 	}
+	rec.pool.idleGrace = 0 // released rings are freed at the next Drain
 	t.Cleanup(func() { rec.Close() })
 	return rec, cg, hier
 }

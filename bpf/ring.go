@@ -7,6 +7,7 @@ import (
 	"io"
 	"runtime"
 	"sort"
+	"time"
 	"unsafe"
 
 	"github.com/cilium/ebpf"
@@ -320,10 +321,10 @@ func readRecordAt(mem io.ReaderAt, off int64, seq uint64, buf []byte) (Record, b
 	return Record{}, false
 }
 
-// Release frees the ring of a removed cgroup. Its slot becomes ready for a
-// new container, with the ring wiped and made small again, while fewer
-// than SpareRings are; otherwise its maps are freed. Callers copy what
-// they want to keep (Read) first.
+// Release frees the ring of a removed cgroup. Its large map, if any, goes
+// (Drain frees it); its small map is wiped and offered again while fewer
+// rings than the spares are ready, else left idle for a later container
+// or for Drain. Callers copy what they want to keep (Read) first.
 func (r *Recorder) Release(cgroupID uint64) error {
 	var c struct{ Slot, Pad uint32 }
 	if err := r.maps.Containers.Lookup(cgroupID, &c); err != nil {
@@ -356,15 +357,18 @@ func (r *Recorder) Release(cgroupID uint64) error {
 		return fmt.Errorf("switching ring %d back to small: %w", c.Slot, err)
 	}
 	s.retire(classLarge)
-	if s.small == nil || s.smallDraining || r.countReady() >= r.cfg.spares() {
-		s.retire(classSmall)
-		if _, err := r.rings.WriteAt(make([]byte, ringMetaSize), int64(c.Slot)*int64(ringMetaSize)); err != nil {
-			return fmt.Errorf("wiping ring %d metadata: %w", c.Slot, err)
-		}
+	if _, err := r.rings.WriteAt(make([]byte, ringMetaSize), int64(c.Slot)*int64(ringMetaSize)); err != nil {
+		return fmt.Errorf("wiping ring %d metadata: %w", c.Slot, err)
+	}
+	if s.small == nil || s.smallDraining {
 		return nil
 	}
 	clear(s.small.mem)
-	return r.offer(c.Slot, s)
+	s.idleSince = time.Now()
+	if r.countReady() < r.spareTarget(time.Now()) {
+		return r.offer(c.Slot, s)
+	}
+	return nil
 }
 
 // Stats are the kernel side's own counters, summed over CPUs.

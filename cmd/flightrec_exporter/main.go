@@ -263,6 +263,7 @@ func run(opts options, webFlags *web.FlagConfig, logger *slog.Logger) error {
 				reclaimer.Trigger() // freeze its ring now
 			} else {
 				resolver.Learn(ev.ID, ev.Path)
+				rec.NoteCgroupCreated(time.Now())
 				select { // a container may come: keep rings ready
 				case ringsWanted <- struct{}{}:
 				default:
