@@ -15,8 +15,8 @@ const promoteWindow = time.Minute
 // allows: a small ring whose application wrote its whole size within
 // promoteWindow holds less history than that (the runtime's setup does
 // not count). Candidates go in slot order, so the choice is deterministic;
-// promotions stop while less than a quarter of the budget is free, which
-// is kept for new containers. It returns how many it promoted.
+// promotions stop while less than a quarter of the budget is free or
+// spare, which is kept for new containers. It returns how many it promoted.
 func (r *Recorder) Promote(now time.Time) (int, error) {
 	if r.cfg.SmallRingSize >= r.cfg.RingSize {
 		return 0, nil
@@ -50,12 +50,20 @@ func (r *Recorder) Promote(now time.Time) (int, error) {
 			s.windowStart, s.windowHead = now, head
 		}
 	}
+	// Spare rings are the room kept for new containers: the quarter of
+	// the budget counts them in.
 	grow := r.classBytes(classLarge)
 	limit := r.cfg.MemoryBudget - r.cfg.MemoryBudget/4
 	total := r.allocated()
+	var spare int64
+	for i := range r.pool.slots {
+		if s := &r.pool.slots[i]; s.small != nil && (s.ready || s.idle()) {
+			spare += s.small.bytes
+		}
+	}
 	n := 0
 	for _, c := range due {
-		if total+grow > limit {
+		if total-spare+grow > limit || total+grow > r.cfg.MemoryBudget {
 			r.pool.refused += uint64(len(due) - n)
 			break
 		}

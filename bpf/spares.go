@@ -23,7 +23,7 @@ const (
 	// spares (NoteCgroupCreated).
 	burstWindow = 10
 	// maxBurstSpares bounds the spares a burst adds, in SpareRings.
-	maxBurstSpares = 16
+	maxBurstSpares = 4
 	// defaultIdleGrace is how long the small map of a released ring waits
 	// to be reused before Drain frees it.
 	defaultIdleGrace = 10 * time.Second

@@ -593,7 +593,7 @@ func TestDefaults(t *testing.T) {
 		"recorder.memory-budget":   "192MiB",
 		"recorder.small-ring-size": "512",
 		"recorder.ring-size":       "4096",
-		"recorder.spare-rings":     "16",
+		"recorder.spare-rings":     "64",
 		"recorder.max-containers":  "1024",
 		"recorder.capture-bytes":   "64",
 		"dump.enabled":             "true",

@@ -91,7 +91,7 @@ func main() {
 	app.Flag("recorder.small-ring-size", "Records of a small ring (a power of two; more than --recorder.ring-size is lowered to it): every container starts with one.").Default("512").IntVar(&opts.smallRingSize)
 	opts.memoryBudget = flagx.Bytes(app.Flag("recorder.memory-budget", "Kernel memory the rings may take, incident tapes and metadata included (e.g. 192MiB). Rings are made as containers come; containers that find the budget spent are counted as untracked."), "recorder.memory-budget", "192MiB")
 	app.Flag("recorder.max-containers", "Containers that can have a ring at once (slots); more are counted as untracked. Only the slots' metadata is allocated at start.").Default("1024").IntVar(&opts.maxRings)
-	app.Flag("recorder.spare-rings", "Small rings kept ready, so that a new container has one from its first syscall.").Default("16").IntVar(&opts.spareRings)
+	app.Flag("recorder.spare-rings", "Small rings kept ready, so that a new container has one from its first syscall.").Default("64").IntVar(&opts.spareRings)
 	app.Flag("recorder.capture-bytes", fmt.Sprintf("Bytes of read/write buffers copied into records (0 to %d); 0 copies none.", bpf.MaxCaptureBytes)).Default("64").IntVar(&opts.captureBytes)
 	opts.incidents.add(app)
 	app.Flag("recorder.runtime-comms", fmt.Sprintf("Command names of the container runtime's own processes, comma-separated (at most %d; a trailing * matches any rest; empty: none). What they do in a container's cgroup, and everything there before the runtime's first successful execve, is the container's setup: marked in dumps, not counted in the metrics.", bpf.MaxRuntimeComms)).Default(strings.Join(bpf.DefaultRuntimeComms, ",")).StringVar(&opts.runtimeComms)

@@ -41,6 +41,13 @@ const (
 	busy     = 10  // a tight loop of writes, for the whole test
 	// startWorkers start containers side by side, as a node's runtime does.
 	startWorkers = 4
+	// startRate paces them. containerd + runc take 50-100 ms to start a
+	// container on this machine (test/runtime), so a node starts at most
+	// tens a second; this is several times that. Faster bursts than the
+	// exporter makes rings (each change of the ring maps waits ~15 ms for
+	// an RCU grace period) are served by the spare rings as far as they
+	// go (README, Memory).
+	startRate = 200 // containers a second
 
 	// TestChurnKeepsLiveRings.
 	longLived    = 50   // live throughout
@@ -713,9 +720,12 @@ func TestFullNodeEveryCgroupRecorded(t *testing.T) {
 	}
 
 	began := time.Now()
+	pace := time.NewTicker(time.Second / startRate)
+	defer pace.Stop()
 	errs := parallel(total, startWorkers, func(i int) error {
 		c := cs[i]
 		var err error
+		<-pace.C
 		if c.path, c.id, err = f.mkdir(i); err != nil {
 			return err
 		}
@@ -749,8 +759,8 @@ func TestFullNodeEveryCgroupRecorded(t *testing.T) {
 	})
 	reportErrors(t, "starting containers", errs, true)
 	started := time.Since(began)
-	t.Logf("started %d containers (%d idle, %d crashing, %d busy) in %s, %d at a time",
-		total, sleepers, crashers, busy, started.Round(time.Millisecond), startWorkers)
+	t.Logf("started %d containers (%d idle, %d crashing, %d busy) in %s, %d at a time, at most %d a second",
+		total, sleepers, crashers, busy, started.Round(time.Millisecond), startWorkers, startRate)
 
 	checkBegan := time.Now()
 	deadline := checkBegan.Add(pollTimeout)
