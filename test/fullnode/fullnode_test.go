@@ -1044,3 +1044,33 @@ func TestChurnKeepsLiveRings(t *testing.T) {
 	backToBaseline(t, e, base)
 	t.Logf("total %s", time.Since(began).Round(time.Millisecond))
 }
+
+// An idle node with ten containers: every one recorded, in at most 32 MiB
+// of kernel memory for the rings (issue 15), spares and metadata included.
+func TestIdleNodeWithTenContainers(t *testing.T) {
+	testenv.RequireRoot(t)
+	const containers, limit = 10, 32 << 20
+	cg := testenv.NewCgroups(t)
+	e := testenv.StartExporter(t, "--recorder.cgroup-parent="+cg.Parent)
+	f := newFleet(t, cg)
+	cs := make([]*container, containers)
+	for i := range cs {
+		c := &container{kind: "sleeper", i: i, argv0: fmt.Sprintf("idle-%d-%s", i, testenv.RandomHex(3))}
+		var err error
+		if c.path, c.id, err = f.mkdir(i); err != nil {
+			t.Fatal(err)
+		}
+		if c.cmd, err = f.start(c.path, c.argv0, sleepBin, "3600"); err != nil {
+			t.Fatal(err)
+		}
+		cs[i] = c
+	}
+	reportPending(t, "idle containers have no ring with their execve and sleep", containers,
+		pollAll(cs, time.Now().Add(pollTimeout), func(c *container) (string, bool) { return checkSleeper(e, c) }))
+	mem := baseline(t, e)
+	t.Logf("idle node with %d containers: %s", containers, mem)
+	if mem.ring > limit {
+		t.Errorf("ring memory %s with %d idle containers, want at most %s", mib(mem.ring), containers, mib(limit))
+	}
+	checkRSS(t, e, "with ten idle containers")
+}
