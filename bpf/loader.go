@@ -327,8 +327,15 @@ func newCollection(spec *ebpf.CollectionSpec, pinPath, bpffs string) (coll *ebpf
 	for _, name := range pinnedMaps {
 		spec.Maps[name].Pinning = ebpf.PinByName
 	}
-	_, statErr := os.Stat(filepath.Join(pinPath, recorderMapRings))
+	_, statErr := os.Stat(filepath.Join(pinPath, recorderMapRingMaps))
 	resumed = statErr == nil
+	if !resumed {
+		// Nothing pinned, or an older exporter's layout (rings in one
+		// preallocated map): start afresh, freeing what it left.
+		if err := Unpin(pinPath); err != nil {
+			return nil, false, mounted, err
+		}
+	}
 	opts := ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: pinPath}}
 	coll, err = ebpf.NewCollectionWithOptions(spec, opts)
 	if errors.Is(err, ebpf.ErrMapIncompatible) {
@@ -409,9 +416,14 @@ func onBPFFS(dir string) (bool, error) {
 // ErrNoBPFFS means the pin path is not on a bpf filesystem.
 var ErrNoBPFFS = errors.New("no bpffs")
 
-// Unpin removes the maps an exporter pinned at dir.
+// legacyPinnedMaps are maps that earlier exporters pinned and this one
+// does not use: the preallocated rings and tapes (before ring_maps).
+var legacyPinnedMaps = []string{"records", "incident_records"}
+
+// Unpin removes the maps an exporter, this one or an earlier one, pinned
+// at dir.
 func Unpin(dir string) error {
-	for _, name := range pinnedMaps {
+	for _, name := range append(pinnedMaps, legacyPinnedMaps...) {
 		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("removing pinned map: %w", err)
 		}

@@ -74,9 +74,9 @@ func TestBenchSmoke(t *testing.T) {
 	for _, rate := range []string{"10000", "100000", "1000000"} {
 		checkRow(t, cpu, rate)
 	}
-	mem := section(t, report, "## Kernel memory per container ring")
-	if !strings.Contains(mem, "| 4096 |") {
-		t.Errorf("memory table has no default ring size row:\n%s", mem)
+	mem := section(t, report, "## Kernel memory of the rings")
+	if !strings.Contains(mem, "| small | 512 |") || !strings.Contains(mem, "| large | 4096 |") {
+		t.Errorf("memory table has no row for each default ring size:\n%s", mem)
 	}
 	targets := section(t, report, "## Targets")
 	for _, want := range []string{"successful syscalls (getppid", "a notable failure", "a storm", "incident tape per container"} {

@@ -11,6 +11,9 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+
 	"github.com/flightrec/flightrec_exporter/internal/dump"
 	"github.com/flightrec/flightrec_exporter/internal/testenv"
 )
@@ -158,4 +161,37 @@ func dumpRing(t *testing.T, e *testenv.Exporter, cgroup string) dump.RingDump {
 		t.Fatal(err)
 	}
 	return d
+}
+
+// An exporter upgraded over the pins of one that preallocated its rings
+// (maps records and incident_records, 154.5 MiB at the defaults) frees
+// them: left pinned, nothing would ever use or free that memory.
+func TestUpgradeFreesTheOldPreallocatedRings(t *testing.T) {
+	cg := testenv.NewCgroups(t)
+	pins := filepath.Join(bpffs(t), "flightrec")
+	if err := os.MkdirAll(pins, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"records", "incident_records", "rings"} {
+		m, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: 248, MaxEntries: 1024, Flags: unix.BPF_F_MMAPABLE})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Pin(filepath.Join(pins, name)); err != nil {
+			t.Fatal(err)
+		}
+		m.Close()
+	}
+	e := testenv.StartExporter(t, "--recorder.cgroup-parent="+cg.Parent, "--bpf.pin-path="+pins)
+	for _, name := range []string{"records", "incident_records"} {
+		if _, err := os.Stat(filepath.Join(pins, name)); !os.IsNotExist(err) {
+			t.Errorf("the old exporter's %s is still pinned (%v)", name, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(pins, "ring_maps")); err != nil {
+		t.Errorf("ring_maps not pinned: %v", err)
+	}
+	if strings.Contains(e.Log(), "continuing the rings") {
+		t.Errorf("the exporter resumed the old layout:\n%s", e.Log())
+	}
 }
