@@ -82,7 +82,7 @@ func (r Ring) Overwritten() uint64 {
 }
 
 // Rings lists the containers that have a ring, and the cgroup ids of those
-// that were refused one because every ring was taken.
+// that were refused one (no ring was ready: the memory budget or the slots spent).
 func (r *Recorder) Rings() (rings []Ring, untracked []uint64, err error) {
 	var (
 		cgid uint64

@@ -49,7 +49,7 @@ func newRecorderCollector(d Deps) *recorderCollector {
 		written:           desc("records_written_total", "Records written into rings by the kernel programs (the sum of the ring heads, live and freed)."),
 		overwritten:       desc("records_overwritten_total", "Records overwritten by newer ones in their ring (live and freed rings)."),
 		exitLost:          desc("exits_lost_total", "Syscall exits whose entry record had already been overwritten."),
-		untrackedSyscalls: desc("untracked_syscalls_total", "Syscalls of cgroups that got no ring (cap reached); still counted in the error and latency metrics."),
+		untrackedSyscalls: desc("untracked_syscalls_total", "Syscalls of cgroups that got no ring (none was ready: the memory budget or the slots spent); still counted in the error and latency metrics."),
 		assigned:          desc("rings_assigned_total", "Rings assigned to new containers at their first syscall."),
 		refused:           desc("rings_refused_total", "Containers refused a ring: the memory budget or every slot was taken."),
 		containerFull:     desc("container_map_full_total", "Syscalls from cgroups that could not even be counted as untracked: container map full."),

@@ -249,7 +249,7 @@ func (h *Handler) findCgroup(path string) (ring, error) {
 		}
 	}
 	return ring{}, notFound(
-		"cgroup %s has no ring: nothing in it has made a syscall since the exporter started, it is not below %s, or every ring was taken (see /dump)",
+		"cgroup %s has no ring: nothing in it has made a syscall since the exporter started, it is not below %s, or no ring was ready when it started: the memory budget or the slots were spent (see /dump)",
 		path, h.Parent)
 }
 
