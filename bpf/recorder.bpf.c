@@ -398,19 +398,33 @@ static __always_inline bool incident_errno(long ret)
 	return (incident_errnos[err >> 6] >> (err & 63)) & 1;
 }
 
+/* Record want of a ring's map m of records ring records, if it is there. */
+static __always_inline struct record *ring_src(void *m, u32 records, u64 want)
+{
+	u32 i = (u32)want & (records - 1);
+	struct record *r = bpf_map_lookup_elem(m, &i);
+
+	if (r && (*(volatile u64 *)&r->seq) >> 1 == want)
+		return r;
+	return NULL;
+}
+
 /*
  * Copy record want of a ring to record dst of its tape, both in the ring's
  * map m of records ring records, under the seqlock: the copy is published
  * only if the record was want, whole, before and after it was copied;
- * otherwise dst stays 0 (ignored).
+ * otherwise dst stays 0 (ignored). Just after a promotion, the records
+ * before the switch may still be only in the small map, small (of
+ * small_records): they are looked for there too.
  */
-static __always_inline void tape_copy(void *m, u32 records, u32 dst_idx, u64 want)
+static __always_inline void tape_copy(void *m, u32 records, void *small, u32 small_records, u32 dst_idx, u64 want)
 {
-	u32 src_idx = (u32)want & (records - 1);
-	struct record *src = bpf_map_lookup_elem(m, &src_idx);
+	struct record *src = ring_src(m, records, want);
 	struct record *dst = bpf_map_lookup_elem(m, &dst_idx);
 	u64 before;
 
+	if (!src && small)
+		src = ring_src(small, small_records, want);
 	if (!src || !dst)
 		return;
 	seq_store(&dst->seq, 0);
@@ -438,7 +452,7 @@ __noinline int put_incident(u32 slot, u64 seq, u64 now)
 	u64 tat, e, base;
 	u32 records, latest;
 	bool context;
-	void *m;
+	void *m, *small = NULL;
 
 	if (!incident_latest)
 		return 0;
@@ -448,6 +462,9 @@ __noinline int put_incident(u32 slot, u64 seq, u64 now)
 	m = ring_map(rm, slot, &records, &latest);
 	if (!m || !latest)
 		return 0;
+	/* A promoted ring's small map, while it is still there. */
+	if (records != 1U << small_shift)
+		small = bpf_map_lookup_elem(&ring_maps, &slot);
 	/* GCRA: a burst, then one per interval. Racy between CPUs on purpose:
 	 * a few extra copies in a storm cost less than an atomic here. The
 	 * storm's path (no context) has one atomic, latest_head, which also
@@ -467,11 +484,11 @@ __noinline int put_incident(u32 slot, u64 seq, u64 now)
 	if (e >= incident_first)
 		e = incident_first + (u32)__sync_fetch_and_add(&rm->latest_head, 1) % latest;
 	base = records + e * (incident_context + 1);
-	tape_copy(m, records, (u32)base, seq);
+	tape_copy(m, records, small, 1U << small_shift, (u32)base, seq);
 	for (u32 j = 1; j <= 32; j++) {
 		if (!context || j > incident_context || j >= seq)
 			break;
-		tape_copy(m, records, (u32)(base + j), seq - j);
+		tape_copy(m, records, small, 1U << small_shift, (u32)(base + j), seq - j);
 	}
 	return 0;
 }
