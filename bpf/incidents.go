@@ -99,11 +99,6 @@ func (in Incidents) validate() error {
 // Latest.
 func (in Incidents) latestSmall() int { return min(in.Latest, 8) }
 
-// TapeBytes is the kernel memory of the incident tape of a large ring.
-func (in Incidents) TapeBytes() int64 {
-	return int64(in.First+in.Latest) * int64(in.Context+1) * RecordSize
-}
-
 // maxErrnoBits is the size of the kernel's errno bitmap (MAX_ERRNO_BITS).
 const maxErrnoBits = 4096
 

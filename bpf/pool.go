@@ -316,7 +316,6 @@ type MemoryStats struct {
 	// SmallTapeBytes and LargeTapeBytes are the tapes' part of them.
 	SmallTapeBytes, LargeTapeBytes int64
 	MetaBytes                      int64 // the metadata of every slot, allocated at start
-	SpareTarget                    int
 }
 
 // Memory reports the rings' kernel memory.
@@ -325,7 +324,7 @@ func (r *Recorder) Memory() MemoryStats {
 	defer r.pool.mu.RUnlock()
 	st := MemoryStats{Bytes: r.allocated(), Budget: r.cfg.MemoryBudget, Promotions: r.pool.promotions,
 		Unpromoted: r.pool.refused, SmallBytes: r.classBytes(classSmall), LargeBytes: r.classBytes(classLarge),
-		MetaBytes: r.pool.metaBytes, SpareTarget: r.spareTarget(time.Now()),
+		MetaBytes:      r.pool.metaBytes,
 		SmallTapeBytes: r.cfg.tapeBytes(classSmall), LargeTapeBytes: r.cfg.tapeBytes(classLarge)}
 	for i := range r.pool.slots {
 		s := &r.pool.slots[i]
