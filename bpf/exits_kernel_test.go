@@ -1,12 +1,9 @@
 package bpf
 
 import (
-	"path/filepath"
 	"strconv"
 	"testing"
 
-	"github.com/flightrec/flightrec_exporter/internal/cgroups"
-	"github.com/flightrec/flightrec_exporter/internal/syscalls"
 	"github.com/flightrec/flightrec_exporter/internal/testenv"
 )
 
@@ -15,25 +12,9 @@ import (
 // read back gives each process one end, its last exit record. This runs
 // the older kernels' program on this kernel, where both fit.
 func TestConcurrentThreadExitsResolveToOneEnd(t *testing.T) {
-	cg := testenv.NewCgroups(t)
+	rec, cg, hier := poolTest(t, Config{RingSize: 1 << 14, SmallRingSize: 1 << 14, MaxRings: 4, SpareRings: 2,
+		MemoryBudget: 1 << 30, exitVariant: "process_exit_live"})
 	container := cg.Make(t, "/app")
-	hier, err := cgroups.Open(cg.Mount)
-	if err != nil {
-		t.Fatal(err)
-	}
-	parentID, err := hier.ID(cg.Parent)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec, err := Load(Config{
-		RingSize: 1 << 14, SmallRingSize: 1 << 14, MaxRings: 4, SpareRings: 2, MemoryBudget: 1 << 30,
-		ParentCgroupID: parentID, ParentLevel: cgroups.Level(cg.Parent),
-		Arch: syscalls.HostArch(), ErrorSeries: 64, LatencySeries: 64, exitVariant: "process_exit_live",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rec.Close()
 	workload := testenv.Build(t, "./test/workload")
 	const runs, threads = 20, 16
 	for i := 0; i < runs; i++ {
@@ -41,20 +22,11 @@ func TestConcurrentThreadExitsResolveToOneEnd(t *testing.T) {
 			t.Fatalf("exit code %d, want 7\n%s", code, out)
 		}
 	}
-	id, err := hier.ID(filepath.Join(cg.Parent, "app"))
-	if err != nil {
-		t.Fatal(err)
+	ring, ok := ringOf(t, rec, cg, hier, "app")
+	if !ok {
+		t.Fatal("the container got no ring")
 	}
-	var slot uint32
-	rings, _, err := rec.Rings()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range rings {
-		if r.CgroupID == id {
-			slot = r.Slot
-		}
-	}
+	id, slot := ring.CgroupID, ring.Slot
 	// The records as the kernel wrote them, before resolveProcessExits.
 	snap, err := rec.Read(id, slot)
 	if err != nil {
