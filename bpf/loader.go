@@ -68,10 +68,10 @@ const MaxCaptureBytes = payloadSize
 // Validate reports the first setting that cannot work.
 func (c Config) Validate() error {
 	switch {
-	case c.RingSize < 16 || c.RingSize > 1<<20 || bits.OnesCount(uint(c.RingSize)) != 1:
-		return fmt.Errorf("ring size %d: must be a power of two between 16 and 1048576", c.RingSize)
-	case c.SmallRingSize < 16 || c.SmallRingSize > c.RingSize || bits.OnesCount(uint(c.SmallRingSize)) != 1:
-		return fmt.Errorf("small ring size %d: must be a power of two between 16 and the ring size (%d)", c.SmallRingSize, c.RingSize)
+	case c.RingSize < RingChunk || c.RingSize > 1<<20 || bits.OnesCount(uint(c.RingSize)) != 1:
+		return fmt.Errorf("ring size %d: must be a power of two between %d and 1048576", c.RingSize, RingChunk)
+	case c.SmallRingSize < RingChunk || c.SmallRingSize > c.RingSize || bits.OnesCount(uint(c.SmallRingSize)) != 1:
+		return fmt.Errorf("small ring size %d: must be a power of two between %d and the ring size (%d)", c.SmallRingSize, RingChunk, c.RingSize)
 	case c.MaxRings < 1 || c.MaxRings > 1<<16:
 		return fmt.Errorf("max containers %d: must be between 1 and 65536", c.MaxRings)
 	case c.SpareRings < 1:
@@ -328,10 +328,11 @@ func newCollection(spec *ebpf.CollectionSpec, pinPath, bpffs string) (coll *ebpf
 		spec.Maps[name].Pinning = ebpf.PinByName
 	}
 	_, statErr := os.Stat(filepath.Join(pinPath, recorderMapRingMaps))
-	resumed = statErr == nil
+	resumed = statErr == nil && pinnedRingsInLayout(pinPath)
 	if !resumed {
 		// Nothing pinned, or an older exporter's layout (rings in one
-		// preallocated map): start afresh, freeing what it left.
+		// preallocated map, or ring maps of single records): start
+		// afresh, freeing what it left.
 		if err := Unpin(pinPath); err != nil {
 			return nil, false, mounted, err
 		}
@@ -350,6 +351,28 @@ func newCollection(spec *ebpf.CollectionSpec, pinPath, bpffs string) (coll *ebpf
 		return nil, false, mounted, wrapLoadError("loading the recorder", err)
 	}
 	return coll, resumed, mounted, nil
+}
+
+// pinnedRingsInLayout says whether the ring maps pinned at pinPath hold
+// their records in chunks, as this exporter's programs read them. The
+// pinned outer map's compatibility does not cover its inner maps, and the
+// verifier would refuse the programs over maps of another value size.
+func pinnedRingsInLayout(pinPath string) bool {
+	outer, err := ebpf.LoadPinnedMap(filepath.Join(pinPath, recorderMapRingMaps), nil)
+	if err != nil {
+		return false
+	}
+	defer outer.Close()
+	for key := uint32(0); key < outer.MaxEntries(); key++ {
+		var m *ebpf.Map
+		if err := outer.Lookup(key, &m); err != nil {
+			continue
+		}
+		ok := m.ValueSize() == RingChunk*RecordSize
+		_ = m.Close()
+		return ok
+	}
+	return false
 }
 
 // BPFFSRoot is where bpf filesystems are mounted by convention (the

@@ -167,13 +167,14 @@ func (c Config) geometry(class ringClass) ringGeometry {
 }
 
 // entries is the number of records of a map of class c: the ring's, then
-// the tape's.
+// the tape's, rounded up to whole chunks (struct record_chunk).
 func (c Config) entries(class ringClass) int {
 	g := c.geometry(class)
-	if c.Incidents.Off() {
-		return g.Records
+	n := g.Records
+	if !c.Incidents.Off() {
+		n += (c.Incidents.First + g.Latest) * (c.Incidents.Context + 1)
 	}
-	return g.Records + (c.Incidents.First+g.Latest)*(c.Incidents.Context+1)
+	return (n + RingChunk - 1) / RingChunk * RingChunk
 }
 
 // tapeBytes is the memory of the incident tape of a ring of class c.
@@ -219,7 +220,7 @@ func memlock(m *ebpf.Map, values int64) int64 {
 // newRingMap makes a map of class c and maps it in.
 func (r *Recorder) newRingMap(class ringClass) (*ringMap, error) {
 	spec := r.innerSpec.Copy()
-	spec.MaxEntries = uint32(r.cfg.entries(class))
+	spec.MaxEntries = uint32(r.cfg.entries(class) / RingChunk)
 	m, err := ebpf.NewMap(spec)
 	if err != nil {
 		return nil, fmt.Errorf("making a %s ring (%d KiB): %w", class, r.cfg.ClassBytes(class == classLarge)>>10, err)
@@ -278,7 +279,7 @@ func (r *Recorder) resumePool() (bool, error) {
 			if err != nil {
 				return false, fmt.Errorf("finding ring %d: %w", slot, err)
 			}
-			if int(m.MaxEntries()) != r.cfg.entries(class) || m.ValueSize() != RecordSize {
+			if int(m.MaxEntries())*RingChunk != r.cfg.entries(class) || m.ValueSize() != RingChunk*RecordSize {
 				_ = m.Close()
 				return false, nil
 			}

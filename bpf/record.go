@@ -11,6 +11,10 @@ import (
 const (
 	RecordSize  = 248
 	payloadSize = 128
+	// RingChunk is how many records a ring map's value holds (struct
+	// record_chunk): ring sizes are multiples of it, and a map's records
+	// are rounded up to one.
+	RingChunk = 32
 
 	offSeq     = 0
 	offEnter   = 8

@@ -41,6 +41,7 @@ func TestRecordLayout(t *testing.T) {
 			}
 		}
 	}
+	check("record_chunk", RingChunk*RecordSize, map[string]int{"r": 0})
 	check("record", RecordSize, map[string]int{
 		"seq": offSeq, "ts_enter": offEnter, "ts_exit": offExit, "pid": offPID, "tid": offTID,
 		"cpu": offCPU, "nr": offNr, "args": offArgs, "ret": offRet, "comm": offComm,

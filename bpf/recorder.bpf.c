@@ -51,9 +51,9 @@ volatile const enum sc_flag type_sc_flag = SC_WATCH;
 volatile const enum cgroup_event_kind type_cgroup_event_kind = CGROUP_EVENT_MKDIR;
 volatile const enum main_flag type_main_flag = MAIN_EXITED;
 volatile const struct cgroup_event type_cgroup_event = {};
-/* struct record is otherwise only pointed to: this gives the ring maps'
- * value type its size in BTF. */
-volatile const struct record type_record = {};
+/* The ring maps' value type is otherwise only pointed to: this gives it
+ * its size in BTF (and struct record its Go mirror); 8 KiB of .rodata. */
+volatile const struct record_chunk type_record_chunk = {};
 
 #include "scope.h"
 
@@ -87,7 +87,7 @@ struct {
 		__uint(type, BPF_MAP_TYPE_ARRAY);
 		__uint(map_flags, BPF_F_MMAPABLE | BPF_F_INNER_MAP);
 		__type(key, u32);
-		__type(value, struct record);
+		__type(value, struct record_chunk);
 		__uint(max_entries, 1); /* a template: every map has its own size */
 	});
 } ring_maps SEC(".maps");
@@ -355,16 +355,24 @@ static __always_inline void *ring_map(struct ring_meta *rm, u32 slot, u32 *recor
 	return bpf_map_lookup_elem(&ring_maps, &key);
 }
 
+/* Record i of a ring's map m (see struct record_chunk). */
+static __always_inline struct record *map_record(void *m, u32 i)
+{
+	u32 key = i / RING_CHUNK;
+	struct record_chunk *c = bpf_map_lookup_elem(m, &key);
+
+	return c ? &c->r[i & (RING_CHUNK - 1)] : NULL;
+}
+
 /* Record seq of the ring in slot, where its ring's map keeps it. */
 static __always_inline struct record *ring_record(struct ring_meta *rm, u32 slot, u64 seq)
 {
-	u32 records, latest, pos;
+	u32 records, latest;
 	void *m = ring_map(rm, slot, &records, &latest);
 
 	if (!m)
 		return NULL;
-	pos = (u32)seq & (records - 1);
-	return bpf_map_lookup_elem(m, &pos);
+	return map_record(m, (u32)seq & (records - 1));
 }
 
 /*
@@ -401,8 +409,7 @@ static __always_inline bool incident_errno(long ret)
 /* Record want of a ring's map m of records ring records, if it is there. */
 static __always_inline struct record *ring_src(void *m, u32 records, u64 want)
 {
-	u32 i = (u32)want & (records - 1);
-	struct record *r = bpf_map_lookup_elem(m, &i);
+	struct record *r = map_record(m, (u32)want & (records - 1));
 
 	if (r && (*(volatile u64 *)&r->seq) >> 1 == want)
 		return r;
@@ -410,29 +417,21 @@ static __always_inline struct record *ring_src(void *m, u32 records, u64 want)
 }
 
 /*
- * Copy record want of a ring to record dst of its tape, both in the ring's
- * map m of records ring records, under the seqlock: the copy is published
- * only if the record was want, whole, before and after it was copied;
- * otherwise dst stays 0 (ignored). Just after a promotion, the records
- * before the switch may still be only in the small map, small (of
- * small_records): they are looked for there too.
+ * Copy record src, which should be record want of the ring, to dst, a
+ * record of the tape, under the seqlock: the copy is published only if src
+ * was want, whole, before and after it was copied; otherwise dst is left
+ * as it was, stale (its seq is not want's), and readers ignore it. Records
+ * are 8-byte aligned: the copy moves words (through void pointers, clang
+ * would move bytes, and take twice as long).
  */
-static __always_inline void tape_copy(void *m, u32 records, void *small, u32 small_records, u32 dst_idx, u64 want)
+static __always_inline void tape_copy(struct record *dst, struct record *src, u64 want)
 {
-	struct record *src = ring_src(m, records, want);
-	struct record *dst = bpf_map_lookup_elem(m, &dst_idx);
-	u64 before;
+	u64 before = *(volatile u64 *)&src->seq;
 
-	if (!src && small)
-		src = ring_src(small, small_records, want);
-	if (!src || !dst)
-		return;
-	seq_store(&dst->seq, 0);
-	before = *(volatile u64 *)&src->seq;
 	if (before >> 1 != want)
 		return; /* overwritten, or being written */
-	__builtin_memcpy((void *)dst + sizeof(dst->seq), (void *)src + sizeof(src->seq),
-			 sizeof(struct record) - sizeof(src->seq));
+	seq_store(&dst->seq, 0);
+	__builtin_memcpy(&dst->ts_enter, &src->ts_enter, sizeof(struct record) - sizeof(src->seq));
 	if (*(volatile u64 *)&src->seq != before)
 		return;
 	seq_store(&dst->seq, before);
@@ -448,9 +447,10 @@ static __always_inline void tape_copy(void *m, u32 records, void *small, u32 sma
  */
 __noinline int put_incident(u32 slot, u64 seq, u64 now)
 {
+	struct record_chunk *src0, *src1, *dst0, *dst1;
 	struct ring_meta *rm;
 	u64 tat, e, base;
-	u32 records, latest;
+	u32 records, latest, n, pos, key, src_key, dst_key;
 	bool context;
 	void *m, *small = NULL;
 
@@ -462,9 +462,6 @@ __noinline int put_incident(u32 slot, u64 seq, u64 now)
 	m = ring_map(rm, slot, &records, &latest);
 	if (!m || !latest)
 		return 0;
-	/* A promoted ring's small map, while it is still there. */
-	if (records != 1U << small_shift)
-		small = bpf_map_lookup_elem(&ring_maps, &slot);
 	/* GCRA: a burst, then one per interval. Racy between CPUs on purpose:
 	 * a few extra copies in a storm cost less than an atomic here. The
 	 * storm's path (no context) has one atomic, latest_head, which also
@@ -472,23 +469,55 @@ __noinline int put_incident(u32 slot, u64 seq, u64 now)
 	tat = rm->incident_tat;
 	context = tat <= now + incident_burst_ns;
 	e = incident_first;
+	n = 0;
 	if (context) {
 		rm->incident_tat = (tat > now ? tat : now) + incident_interval_ns;
 		__sync_fetch_and_add(&rm->kept, 1);
 		stat_inc(STAT_INCIDENTS_KEPT);
 		if (rm->first_taken < incident_first)
 			e = __sync_fetch_and_add(&rm->first_taken, 1);
+		n = incident_context;
+		if (n >= seq)
+			n = seq - 1;
 	} else {
 		stat_inc(STAT_INCIDENTS_SUPPRESSED);
 	}
 	if (e >= incident_first)
 		e = incident_first + (u32)__sync_fetch_and_add(&rm->latest_head, 1) % latest;
 	base = records + e * (incident_context + 1);
-	tape_copy(m, records, small, 1U << small_shift, (u32)base, seq);
-	for (u32 j = 1; j <= 32; j++) {
-		if (!context || j > incident_context || j >= seq)
+	/* The records seq - n .. seq (n <= 32 < RING_CHUNK * 2) lie in at most
+	 * two chunks of the ring, and their copies at base .. base + n in at
+	 * most two of the tape: four lookups at most, whatever n. */
+	pos = (u32)seq & (records - 1);
+	key = pos / RING_CHUNK;
+	src_key = ((pos - n) & (records - 1)) / RING_CHUNK;
+	src0 = bpf_map_lookup_elem(m, &key);
+	src1 = src_key == key ? src0 : bpf_map_lookup_elem(m, &src_key);
+	key = (u32)base / RING_CHUNK;
+	dst_key = (u32)(base + n) / RING_CHUNK;
+	dst0 = bpf_map_lookup_elem(m, &key);
+	dst1 = dst_key == key ? dst0 : bpf_map_lookup_elem(m, &dst_key);
+	if (!src0 || !src1 || !dst0 || !dst1)
+		return 0;
+	/* A promoted ring's small map, while it is still there: just after the
+	 * switch, the records before it may only be there. */
+	if (records != 1U << small_shift)
+		small = bpf_map_lookup_elem(&ring_maps, &slot);
+	for (u32 j = 0; j <= 32; j++) {
+		u32 s = (pos - j) & (records - 1), d = (u32)base + j;
+		struct record_chunk *sc = s / RING_CHUNK == src_key ? src1 : src0;
+		struct record_chunk *dc = d / RING_CHUNK == key ? dst0 : dst1;
+		struct record *src = &sc->r[s & (RING_CHUNK - 1)];
+		u64 want = seq - j;
+
+		if (j > n)
 			break;
-		tape_copy(m, records, small, 1U << small_shift, (u32)(base + j), seq - j);
+		if ((*(volatile u64 *)&src->seq) >> 1 != want && small) {
+			struct record *old = ring_src(small, 1U << small_shift, want);
+			if (old)
+				src = old;
+		}
+		tape_copy(&dc->r[d & (RING_CHUNK - 1)], src, want);
 	}
 	return 0;
 }

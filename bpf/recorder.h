@@ -73,6 +73,20 @@ struct record {
 };
 
 /*
+ * The rings' maps hold their records in chunks of RING_CHUNK: one map
+ * lookup reaches RING_CHUNK consecutive records. A lookup in a ring's map
+ * is a helper call (the maps are made at run time, so the verifier cannot
+ * inline it); the incident tape copies an incident and the records before
+ * it, up to 33 in a row, with at most four lookups instead of one a record.
+ * Ring sizes are multiples of RING_CHUNK; the tape is rounded up to one.
+ * The bytes are laid out as an array of records either way.
+ */
+#define RING_CHUNK 32
+struct record_chunk {
+	struct record r[RING_CHUNK];
+};
+
+/*
  * A failed-syscall counter kept in the ring of its container, in front of
  * the errors hash: the few syscall/errno pairs a container fails with most
  * are counted by an array index and an atomic add instead of a hash lookup.
@@ -130,7 +144,8 @@ struct ring_meta {
 
 /*
  * The incident tape: per ring, entries of incident_context + 1 records in
- * the ring's map, after the ring's own records. Entry e starts at record
+ * the ring's map, after the ring's own records (record numbers count
+ * across the map's chunks). Entry e starts at record
  * ring_records + e * (incident_context + 1): the incident itself,
  * then the records that preceded it in the ring, newest first (seq - 1,
  * seq - 2, ...). The first incident_first entries keep a ring's first

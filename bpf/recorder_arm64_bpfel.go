@@ -116,24 +116,27 @@ const (
 	recorderMainFlagMAIN_OOM_KILLED recorderMainFlag = 2
 )
 
-type recorderRecord struct {
-	_       structs.HostLayout
-	Seq     uint64
-	TsEnter uint64
-	TsExit  uint64
-	Pid     uint32
-	Tid     uint32
-	Cpu     uint32
-	Nr      int32
-	Args    [6]uint64
-	Ret     int64
-	Comm    [16]int8
-	Len1    uint16
-	Len2    uint16
-	Layout  uint8
-	Pflags  uint8
-	Pad     uint16
-	Payload [128]uint8
+type recorderRecordChunk struct {
+	_ structs.HostLayout
+	R [32]struct {
+		_       structs.HostLayout
+		Seq     uint64
+		TsEnter uint64
+		TsExit  uint64
+		Pid     uint32
+		Tid     uint32
+		Cpu     uint32
+		Nr      int32
+		Args    [6]uint64
+		Ret     int64
+		Comm    [16]int8
+		Len1    uint16
+		Len2    uint16
+		Layout  uint8
+		Pflags  uint8
+		Pad     uint16
+		Payload [128]uint8
+	}
 }
 
 type recorderRingMeta struct {
@@ -255,7 +258,7 @@ const (
 	recorderVarTypeEventKind       = "type_event_kind"
 	recorderVarTypeExitKind        = "type_exit_kind"
 	recorderVarTypeMainFlag        = "type_main_flag"
-	recorderVarTypeRecord          = "type_record"
+	recorderVarTypeRecordChunk     = "type_record_chunk"
 	recorderVarTypeScFlag          = "type_sc_flag"
 	recorderVarTypeStatIndex       = "type_stat_index"
 )
@@ -362,7 +365,7 @@ type recorderVariableSpecs struct {
 	TypeEventKind       *ebpf.VariableSpec `ebpf:"type_event_kind"`
 	TypeExitKind        *ebpf.VariableSpec `ebpf:"type_exit_kind"`
 	TypeMainFlag        *ebpf.VariableSpec `ebpf:"type_main_flag"`
-	TypeRecord          *ebpf.VariableSpec `ebpf:"type_record"`
+	TypeRecordChunk     *ebpf.VariableSpec `ebpf:"type_record_chunk"`
 	TypeScFlag          *ebpf.VariableSpec `ebpf:"type_sc_flag"`
 	TypeStatIndex       *ebpf.VariableSpec `ebpf:"type_stat_index"`
 }
@@ -450,7 +453,7 @@ type recorderVariables struct {
 	TypeEventKind       *ebpf.Variable `ebpf:"type_event_kind"`
 	TypeExitKind        *ebpf.Variable `ebpf:"type_exit_kind"`
 	TypeMainFlag        *ebpf.Variable `ebpf:"type_main_flag"`
-	TypeRecord          *ebpf.Variable `ebpf:"type_record"`
+	TypeRecordChunk     *ebpf.Variable `ebpf:"type_record_chunk"`
 	TypeScFlag          *ebpf.Variable `ebpf:"type_sc_flag"`
 	TypeStatIndex       *ebpf.Variable `ebpf:"type_stat_index"`
 }

@@ -195,3 +195,54 @@ func TestUpgradeFreesTheOldPreallocatedRings(t *testing.T) {
 		t.Errorf("the exporter resumed the old layout:\n%s", e.Log())
 	}
 }
+
+// An exporter before ring maps held chunks of records pinned ring maps of
+// single records. The outer map is compatible (its values are map fds), so
+// a new exporter resumed it, and the verifier refused every program that
+// reads a chunk from the old inner maps: the exporter could not start. It
+// starts afresh instead.
+func TestUpgradeFromRingMapsOfSingleRecords(t *testing.T) {
+	cg := testenv.NewCgroups(t)
+	pins := filepath.Join(bpffs(t), "flightrec")
+	if err := os.MkdirAll(pins, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	inner := &ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: 248, MaxEntries: 1,
+		Flags: unix.BPF_F_MMAPABLE | unix.BPF_F_INNER_MAP}
+	outer, err := ebpf.NewMap(&ebpf.MapSpec{Name: "ring_maps", Type: ebpf.ArrayOfMaps, KeySize: 4, ValueSize: 4,
+		MaxEntries: 2 * 1024, InnerMap: inner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer outer.Close()
+	old := inner.Copy()
+	old.MaxEntries = 512 + (16+8)*9 // a small ring and its tape, one record a value
+	m, err := ebpf.NewMap(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if err := outer.Put(uint32(0), m); err != nil {
+		t.Fatal(err)
+	}
+	if err := outer.Pin(filepath.Join(pins, "ring_maps")); err != nil {
+		t.Fatal(err)
+	}
+	e := testenv.StartExporter(t, "--recorder.cgroup-parent="+cg.Parent, "--bpf.pin-path="+pins)
+	if strings.Contains(e.Log(), "continuing the rings") {
+		t.Errorf("the exporter resumed the old layout:\n%s", e.Log())
+	}
+	pinned, err := ebpf.LoadPinnedMap(filepath.Join(pins, "ring_maps"), nil)
+	if err != nil {
+		t.Fatalf("ring_maps not pinned: %v", err)
+	}
+	defer pinned.Close()
+	var ring *ebpf.Map
+	if err := pinned.Lookup(uint32(0), &ring); err != nil {
+		t.Fatalf("no ring in slot 0 of the new ring_maps: %v", err)
+	}
+	defer ring.Close()
+	if ring.ValueSize() == old.ValueSize {
+		t.Errorf("slot 0 still holds the old exporter's ring map (values of %d bytes)", ring.ValueSize())
+	}
+}
