@@ -35,6 +35,9 @@ var requiredFeatures = []kernelFeature{
 	{"task local storage, BPF_MAP_TYPE_TASK_STORAGE", "5.11", func() error { return features.HaveMapType(ebpf.TaskStorage) }},
 	{"bpf_get_current_task_btf in tracing programs", "5.11", probeCurrentTaskBTF},
 	{"BPF atomic exchange and compare-exchange instructions", "5.12", probeAtomics},
+	// The probe's program type is one cilium/ebpf can probe helpers for;
+	// bpf_loop came to every program type at once.
+	{"the bpf_loop helper", "5.17", func() error { return features.HaveProgramHelper(ebpf.RawTracepoint, asm.FnLoop) }},
 }
 
 // ErrKernelTooOld means the running kernel lacks a feature the recorder

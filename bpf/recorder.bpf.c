@@ -165,12 +165,31 @@ struct {
 	__uint(max_entries, 1); /* --collector.syscalls.max-series */
 } latencies SEC(".maps");
 
+/* A zero latency value that new counters are made from: on the stack it
+ * would take 224 of the 512 bytes that sys_exit and put_incident share. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, u32);
+	__type(value, struct lat_val);
+	__uint(max_entries, 1);
+} lat_zero SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 256 * 1024);
 } cgroup_events SEC(".maps");
 
 /* The incident tapes of the rings (struct incident in recorder.h). */
+
+/* Set by put_incident when a record of an incident's run was not where it
+ * looked (a per-CPU flag in memory: a counter in a register would make the
+ * verifier follow every count apart). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, u32);
+	__type(value, u32);
+	__uint(max_entries, 1);
+} tape_missed SEC(".maps");
 
 /* Room to assemble an execve argv before it is copied into a record. */
 struct argv_scratch {
@@ -422,19 +441,53 @@ static __always_inline struct record *ring_src(void *m, u32 records, u64 want)
  * was want, whole, before and after it was copied; otherwise dst is left
  * as it was, stale (its seq is not want's), and readers ignore it. Records
  * are 8-byte aligned: the copy moves words (through void pointers, clang
- * would move bytes, and take twice as long).
+ * would move bytes, and take twice as long). False when src was not want.
  */
-static __always_inline void tape_copy(struct record *dst, struct record *src, u64 want)
+static __always_inline bool tape_copy(struct record *dst, struct record *src, u64 want)
 {
 	u64 before = *(volatile u64 *)&src->seq;
 
 	if (before >> 1 != want)
-		return; /* overwritten, or being written */
+		return false; /* overwritten, or being written */
 	seq_store(&dst->seq, 0);
 	__builtin_memcpy(&dst->ts_enter, &src->ts_enter, sizeof(struct record) - sizeof(src->seq));
 	if (*(volatile u64 *)&src->seq != before)
-		return;
+		return false;
 	seq_store(&dst->seq, before);
+	return true;
+}
+
+/*
+ * An incident's run of records that put_incident copies again, from a
+ * promoted ring's small map, small: just after the switch, records before
+ * it may still be only there. Record want - j of the ring goes to record
+ * base + j of the tape, in the ring's map m.
+ */
+struct tape_retry {
+	void *m;
+	void *small;
+	u64 want;
+	u32 base;
+	u32 _pad;
+};
+
+/* bpf_loop callback: copy record want - j from the small map, unless the
+ * tape has it. Rare, so plain lookups, one a record. */
+static long tape_retry_copy(u64 j, void *ctx)
+{
+	struct tape_retry *t = ctx;
+	struct record *dst, *src;
+	u64 want = t->want - j;
+
+	if (!t->m || !t->small)
+		return 1;
+	dst = map_record(t->m, t->base + (u32)j);
+	if (!dst || *(volatile u64 *)&dst->seq >> 1 == want)
+		return 0;
+	src = ring_src(t->small, 1U << small_shift, want);
+	if (src)
+		tape_copy(dst, src, want);
+	return 0;
 }
 
 /*
@@ -444,15 +497,19 @@ static __always_inline void tape_copy(struct record *dst, struct record *src, u6
  * entries. Over the rate (a storm), an incident keeps its own record in
  * the latest entries but no context. A global function: verified once,
  * whatever calls it.
+ *
+ * The run seq - n .. seq lies in at most two chunks of the ring (n <= 32 <
+ * RING_CHUNK * 2), and its copy, base .. base + n, in at most two of the
+ * tape: four map lookups, whatever n.
  */
 __noinline int put_incident(u32 slot, u64 seq, u64 now)
 {
 	struct record_chunk *src0, *src1, *dst0, *dst1;
 	struct ring_meta *rm;
 	u64 tat, e, base;
-	u32 records, latest, n, pos, key, src_key, dst_key;
+	u32 records, latest, n, pos, key, src_key, dst_key, zero = 0, *missed;
 	bool context;
-	void *m, *small = NULL;
+	void *m;
 
 	if (!incident_latest)
 		return 0;
@@ -485,39 +542,37 @@ __noinline int put_incident(u32 slot, u64 seq, u64 now)
 	if (e >= incident_first)
 		e = incident_first + (u32)__sync_fetch_and_add(&rm->latest_head, 1) % latest;
 	base = records + e * (incident_context + 1);
-	/* The records seq - n .. seq (n <= 32 < RING_CHUNK * 2) lie in at most
-	 * two chunks of the ring, and their copies at base .. base + n in at
-	 * most two of the tape: four lookups at most, whatever n. */
+
 	pos = (u32)seq & (records - 1);
 	key = pos / RING_CHUNK;
-	src_key = ((pos - n) & (records - 1)) / RING_CHUNK;
 	src0 = bpf_map_lookup_elem(m, &key);
+	src_key = ((pos - n) & (records - 1)) / RING_CHUNK;
 	src1 = src_key == key ? src0 : bpf_map_lookup_elem(m, &src_key);
-	key = (u32)base / RING_CHUNK;
-	dst_key = (u32)(base + n) / RING_CHUNK;
-	dst0 = bpf_map_lookup_elem(m, &key);
-	dst1 = dst_key == key ? dst0 : bpf_map_lookup_elem(m, &dst_key);
-	if (!src0 || !src1 || !dst0 || !dst1)
+	dst_key = (u32)base / RING_CHUNK;
+	dst0 = bpf_map_lookup_elem(m, &dst_key);
+	key = (u32)(base + n) / RING_CHUNK;
+	dst1 = key == dst_key ? dst0 : bpf_map_lookup_elem(m, &key);
+	missed = bpf_map_lookup_elem(&tape_missed, &zero);
+	if (!src0 || !src1 || !dst0 || !dst1 || !missed)
 		return 0;
-	/* A promoted ring's small map, while it is still there: just after the
-	 * switch, the records before it may only be there. */
-	if (records != 1U << small_shift)
-		small = bpf_map_lookup_elem(&ring_maps, &slot);
+	*missed = 0;
 	for (u32 j = 0; j <= 32; j++) {
 		u32 s = (pos - j) & (records - 1), d = (u32)base + j;
 		struct record_chunk *sc = s / RING_CHUNK == src_key ? src1 : src0;
-		struct record_chunk *dc = d / RING_CHUNK == key ? dst0 : dst1;
-		struct record *src = &sc->r[s & (RING_CHUNK - 1)];
-		u64 want = seq - j;
+		struct record_chunk *dc = d / RING_CHUNK == dst_key ? dst0 : dst1;
 
 		if (j > n)
 			break;
-		if ((*(volatile u64 *)&src->seq) >> 1 != want && small) {
-			struct record *old = ring_src(small, 1U << small_shift, want);
-			if (old)
-				src = old;
-		}
-		tape_copy(&dc->r[d & (RING_CHUNK - 1)], src, want);
+		if (!tape_copy(&dc->r[d & (RING_CHUNK - 1)], &sc->r[s & (RING_CHUNK - 1)], seq - j))
+			*missed = 1;
+	}
+	/* A promoted ring's small map, while it is still there. */
+	if (*missed && records != 1U << small_shift) {
+		struct tape_retry retry = { .m = m, .want = seq, .base = (u32)base };
+
+		retry.small = bpf_map_lookup_elem(&ring_maps, &slot);
+		if (retry.small)
+			bpf_loop(n + 1, tape_retry_copy, &retry, 0);
 	}
 	return 0;
 }
@@ -877,8 +932,11 @@ static __always_inline void count_latency(u64 cgid, u32 nr, u32 op, u64 ns)
 	struct lat_val *v = bpf_map_lookup_elem(&latencies, &k);
 
 	if (!v) {
-		struct lat_val zero = {};
-		if (bpf_map_update_elem(&latencies, &k, &zero, BPF_NOEXIST) && bpf_map_lookup_elem(&latencies, &k) == NULL) {
+		u32 zero = 0;
+		struct lat_val *z = bpf_map_lookup_elem(&lat_zero, &zero);
+		if (!z)
+			return;
+		if (bpf_map_update_elem(&latencies, &k, z, BPF_NOEXIST) && bpf_map_lookup_elem(&latencies, &k) == NULL) {
 			stat_inc(STAT_LATENCY_MAP_FULL);
 			return;
 		}

@@ -216,6 +216,7 @@ const (
 	recorderMapFreeSlots           = "free_slots"
 	recorderMapInflight            = "inflight"
 	recorderMapLastEnter           = "last_enter"
+	recorderMapLatZero             = "lat_zero"
 	recorderMapLatencies           = "latencies"
 	recorderMapRingMaps            = "ring_maps"
 	recorderMapRings               = "rings"
@@ -223,6 +224,7 @@ const (
 	recorderMapScratch             = "scratch"
 	recorderMapSelf                = "self"
 	recorderMapStats               = "stats"
+	recorderMapTapeMissed          = "tape_missed"
 	recorderProgCgroupMkdir        = "cgroup_mkdir"
 	recorderProgCgroupRmdir        = "cgroup_rmdir"
 	recorderProgFindSelf           = "find_self"
@@ -326,6 +328,7 @@ type recorderMapSpecs struct {
 	FreeSlots    *ebpf.MapSpec `ebpf:"free_slots"`
 	Inflight     *ebpf.MapSpec `ebpf:"inflight"`
 	LastEnter    *ebpf.MapSpec `ebpf:"last_enter"`
+	LatZero      *ebpf.MapSpec `ebpf:"lat_zero"`
 	Latencies    *ebpf.MapSpec `ebpf:"latencies"`
 	RingMaps     *ebpf.MapSpec `ebpf:"ring_maps"`
 	Rings        *ebpf.MapSpec `ebpf:"rings"`
@@ -333,6 +336,7 @@ type recorderMapSpecs struct {
 	Scratch      *ebpf.MapSpec `ebpf:"scratch"`
 	Self         *ebpf.MapSpec `ebpf:"self"`
 	Stats        *ebpf.MapSpec `ebpf:"stats"`
+	TapeMissed   *ebpf.MapSpec `ebpf:"tape_missed"`
 }
 
 // recorderVariableSpecs contains global variables before they are loaded into the kernel.
@@ -396,6 +400,7 @@ type recorderMaps struct {
 	FreeSlots    *ebpf.Map `ebpf:"free_slots"`
 	Inflight     *ebpf.Map `ebpf:"inflight"`
 	LastEnter    *ebpf.Map `ebpf:"last_enter"`
+	LatZero      *ebpf.Map `ebpf:"lat_zero"`
 	Latencies    *ebpf.Map `ebpf:"latencies"`
 	RingMaps     *ebpf.Map `ebpf:"ring_maps"`
 	Rings        *ebpf.Map `ebpf:"rings"`
@@ -403,6 +408,7 @@ type recorderMaps struct {
 	Scratch      *ebpf.Map `ebpf:"scratch"`
 	Self         *ebpf.Map `ebpf:"self"`
 	Stats        *ebpf.Map `ebpf:"stats"`
+	TapeMissed   *ebpf.Map `ebpf:"tape_missed"`
 }
 
 func (m *recorderMaps) Close() error {
@@ -413,6 +419,7 @@ func (m *recorderMaps) Close() error {
 		m.FreeSlots,
 		m.Inflight,
 		m.LastEnter,
+		m.LatZero,
 		m.Latencies,
 		m.RingMaps,
 		m.Rings,
@@ -420,6 +427,7 @@ func (m *recorderMaps) Close() error {
 		m.Scratch,
 		m.Self,
 		m.Stats,
+		m.TapeMissed,
 	)
 }
 

@@ -122,6 +122,7 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"--kubeconfig=" + kubeconfig, "--web.config.file=" + basicAuth}, "cannot be combined with --dump.authz=kubernetes"},
 		{[]string{"--recorder.max-containers=0"}, "max containers"},
 		{[]string{"--recorder.small-ring-size=100"}, "small ring size 100: must be a power of two"},
+		{[]string{"--recorder.ring-size=16"}, "ring size 16: must be a power of two between 32 and"},
 		{[]string{"--recorder.spare-rings=0"}, "spare rings 0: must be at least 1"},
 		{[]string{"--recorder.memory-budget=1MiB"}, "memory budget 1048576 bytes: less than"},
 		{[]string{"--recorder.memory-budget=lots"}, "recorder.memory-budget"},
