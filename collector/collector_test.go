@@ -119,7 +119,7 @@ func newFixture(t *testing.T) (*Flightrec, *fakeSource) {
 		},
 		lats: []bpf.LatencyCount{{CgroupID: 5, Nr: nr("fsync"), Count: 1, SumNs: 1_000_000, Buckets: buckets(10, 1)}},
 	}
-	if err := retired.Absorb(ended, labels, syscalls.ArchAMD64, []uint64{5, 6}); err != nil {
+	if err := retired.Absorb(ended, labels, syscalls.ArchAMD64, []uint64{5, 6}, func() error { return nil }); err != nil {
 		t.Fatal(err)
 	}
 	delete(labels, 5)

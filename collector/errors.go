@@ -35,6 +35,8 @@ type errorSeries struct {
 }
 
 func (c *errorsCollector) Update(ch chan<- prometheus.Metric) error {
+	done := c.d.Retired.reading()
+	defer done()
 	counts, err := c.d.Source.ErrorCounts()
 	if err != nil {
 		return err

@@ -14,9 +14,15 @@ import (
 // counters would drop when its old run's counters expire, and rate() and
 // increase() would read the drop as a reset.
 type Retired struct {
-	mu   sync.Mutex
-	errs map[[5]string]uint64
-	lats map[[5]string]*latencySeries
+	// handover orders a scrape's reading of the kernel's counters and of
+	// the retired totals against moving counts from the one to the other
+	// (Absorb, then the kernel's are deleted): a scrape in between would
+	// count them twice, or not at all, and rate() would read the dip
+	// after the double count as a reset.
+	handover sync.RWMutex
+	mu       sync.Mutex
+	errs     map[[5]string]uint64
+	lats     map[[5]string]*latencySeries
 }
 
 // NewRetired returns an empty store.
@@ -24,9 +30,30 @@ func NewRetired() *Retired {
 	return &Retired{errs: map[[5]string]uint64{}, lats: map[[5]string]*latencySeries{}}
 }
 
-// Absorb adds the current counts of the cgroups ids, about to be deleted
-// from the kernel maps, to the retired totals of their labels.
-func (r *Retired) Absorb(src Source, labels Labeler, arch interface{ Name(int) string }, ids []uint64) error {
+// Absorb adds the current counts of the cgroups ids to the retired totals
+// of their labels, then calls forget, which deletes them from the kernel
+// maps; no scrape reads the counters in between.
+func (r *Retired) Absorb(src Source, labels Labeler, arch interface{ Name(int) string }, ids []uint64, forget func() error) error {
+	r.handover.Lock()
+	defer r.handover.Unlock()
+	if err := r.absorb(src, labels, arch, ids); err != nil {
+		return err
+	}
+	return forget()
+}
+
+// reading holds off Absorb while a scrape reads the kernel's counters and
+// merges the retired totals; the caller calls the function it returns
+// when done. Nil-safe.
+func (r *Retired) reading() (done func()) {
+	if r == nil {
+		return func() {}
+	}
+	r.handover.RLock()
+	return r.handover.RUnlock
+}
+
+func (r *Retired) absorb(src Source, labels Labeler, arch interface{ Name(int) string }, ids []uint64) error {
 	gone := make(map[uint64]bool, len(ids))
 	for _, id := range ids {
 		gone[id] = true

@@ -56,6 +56,8 @@ type latencySeries struct {
 }
 
 func (c *syscallsCollector) Update(ch chan<- prometheus.Metric) error {
+	done := c.d.Retired.reading()
+	defer done()
 	lats, err := c.d.Source.Latencies()
 	if err != nil {
 		return err

@@ -252,10 +252,11 @@ func run(opts options, webFlags *web.FlagConfig, logger *slog.Logger) error {
 	}
 	reclaimer := reclaim.New(rec, resolver, store, logger)
 	retired := collector.NewRetired()
-	reclaimer.Retire = func(ids []uint64) {
-		if err := retired.Absorb(rec, resolver, arch, ids); err != nil {
-			logger.Error("keeping the counts of ended containers", "err", err)
+	reclaimer.Retire = func(ids []uint64, forget func() error) error {
+		if err := retired.Absorb(rec, resolver, arch, ids, forget); err != nil {
+			return fmt.Errorf("retiring the counters of ended containers: %w", err)
 		}
+		return nil
 	}
 	workers.Go(func() {
 		err := rec.WatchCgroups(ctx, func(ev bpf.CgroupEvent) {

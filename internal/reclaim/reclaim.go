@@ -33,9 +33,10 @@ type Reclaimer struct {
 	Resolver *containers.Resolver
 	Store    *frozen.Store // frozen rings of removed cgroups
 	Logger   *slog.Logger
-	// Retire is called with the cgroups whose counters are about to be
-	// deleted, while their labels are still known.
-	Retire func(ids []uint64)
+	// Retire is called with the cgroups whose counters are to be deleted,
+	// while their labels are still known, and with forget, which deletes
+	// them: it keeps their counts and calls forget. Nil: forget is called.
+	Retire func(ids []uint64, forget func() error) error
 
 	released    atomic.Uint64
 	overwritten atomic.Uint64
@@ -137,14 +138,16 @@ func (rc *Reclaimer) Reclaim(now time.Time) (int, error) {
 	}
 	rc.Store.Expire(now)
 	if len(expired) > 0 {
-		if rc.Retire != nil {
-			rc.Retire(expired)
-		}
 		gone := make(map[uint64]bool, len(expired))
 		for _, id := range expired {
 			gone[id] = true
 		}
-		if err := rc.Source.ForgetCounters(gone); err != nil {
+		forget := func() error { return rc.Source.ForgetCounters(gone) }
+		if rc.Retire != nil {
+			if err := rc.Retire(expired, forget); err != nil {
+				return freed, err
+			}
+		} else if err := forget(); err != nil {
 			return freed, err
 		}
 		rc.Resolver.Forget(expired)

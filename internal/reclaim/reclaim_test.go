@@ -75,7 +75,7 @@ func TestReclaimFreezesThenForgets(t *testing.T) {
 	store := frozen.NewStore(frozen.Limits{Retention: time.Hour, MaxRings: 4, MaxBytes: 1 << 20}, nil)
 	rc := New(k, resolver, store, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	var retired []uint64
-	rc.Retire = func(ids []uint64) { retired = append(retired, ids...) }
+	rc.Retire = func(ids []uint64, forget func() error) error { retired = append(retired, ids...); return forget() }
 
 	t0 := time.Date(2026, 11, 27, 5, 0, 0, 0, time.UTC)
 	if n, err := rc.Reclaim(t0); err != nil || n != 0 {

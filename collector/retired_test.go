@@ -1,0 +1,86 @@
+package collector
+
+import (
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/flightrec/flightrec_exporter/bpf"
+	"github.com/flightrec/flightrec_exporter/internal/syscalls"
+)
+
+// racingSource is a kernel whose counters of a run that ended are retired
+// while a scrape reads them: the first ErrorCounts call (the scrape's)
+// starts the retiring and gives it until it is done, or a while, before it
+// returns what it read.
+type racingSource struct {
+	fakeSource
+	mu      sync.Mutex
+	started bool
+	retire  func()
+}
+
+func (s *racingSource) ErrorCounts() ([]bpf.ErrorCount, error) {
+	s.mu.Lock()
+	errs := append([]bpf.ErrorCount(nil), s.errs...)
+	first := !s.started
+	s.started = true
+	s.mu.Unlock()
+	if first {
+		done := make(chan struct{})
+		go func() { s.retire(); close(done) }()
+		// With the handover, the retiring waits for this scrape; without
+		// it, it moves the count now, and the scrape counts it twice.
+		select {
+		case <-done:
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return errs, nil
+}
+
+// A restarted container's first run is retired (its kernel counters move
+// to the retired totals and are deleted) during a scrape: the scrape
+// counts its failure once. Found on real ground: test/kubernetes read the
+// counter at 2 for a scrape, then 1 again, which rate() takes for a reset.
+func TestRetiringDuringAScrapeCountsOnce(t *testing.T) {
+	openat := nr("openat")
+	src := &racingSource{fakeSource: fakeSource{errs: []bpf.ErrorCount{{CgroupID: 1, Nr: openat, Errno: 13, Count: 1}}}}
+	labels := labeler{1: app, 2: app} // run 1 ended, run 2 lives
+	retired := NewRetired()
+	retiredDone := make(chan error, 1)
+	src.retire = func() {
+		retiredDone <- retired.Absorb(src, labels, syscalls.ArchAMD64, []uint64{1}, func() error {
+			src.mu.Lock()
+			src.errs = nil
+			src.mu.Unlock()
+			return nil
+		})
+	}
+	f := New(Deps{
+		Source: src, Labels: labels, Arch: syscalls.ArchAMD64, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Clock:    func(ns uint64) time.Time { return t0.Add(time.Duration(ns)) },
+		Options:  &Options{enabled: map[string]*bool{}},
+		Retired:  retired,
+		Released: released{},
+	})
+	want := `
+# HELP flightrec_syscall_errors_total Syscalls that returned an error (-4095..-1), by errno name, counted in the kernel at sys_exit. With OpenMetrics, the exemplar names the latest failure: the ring of the run (cgroup_id) and its record (seq): /dump?...&cgroup_id=ID&around=SEQ shows it.
+# TYPE flightrec_syscall_errors_total counter
+flightrec_syscall_errors_total{container="app",errno="EACCES",namespace="shop",pod="web-0",syscall="openat"} 1
+`
+	if err := testutil.CollectAndCompare(f, strings.NewReader(want), "flightrec_syscall_errors_total"); err != nil {
+		t.Errorf("the scrape during the retiring: %v", err)
+	}
+	if err := <-retiredDone; err != nil {
+		t.Fatal(err)
+	}
+	if err := testutil.CollectAndCompare(f, strings.NewReader(want), "flightrec_syscall_errors_total"); err != nil {
+		t.Errorf("the scrape after it: %v", err)
+	}
+}
