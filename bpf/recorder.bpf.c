@@ -179,8 +179,6 @@ struct {
 	__uint(max_entries, 256 * 1024);
 } cgroup_events SEC(".maps");
 
-/* The incident tapes of the rings (struct incident in recorder.h). */
-
 /* Set by put_incident when a record of an incident's run was not where it
  * looked (a per-CPU flag in memory: a counter in a register would make the
  * verifier follow every count apart). */

@@ -133,7 +133,7 @@ struct ring_meta {
 	 * busy ring, after the large map is in place. */
 	__u32 large;
 	__u32 _pad;
-	/* The incident tape of this ring (see struct incident below). */
+	/* The incident tape of this ring (see "The incident tape" below). */
 	__u64 first_taken;  /* entries of the "first" part handed out (may exceed it) */
 	__u64 latest_head;  /* entries of the "latest" part handed out */
 	__u64 incident_tat; /* rate limit: theoretical arrival time (GCRA), ns */
