@@ -179,15 +179,15 @@ struct {
 	__uint(max_entries, 256 * 1024);
 } cgroup_events SEC(".maps");
 
-/* Set by put_incident when a record of an incident's run was not where it
- * looked (a per-CPU flag in memory: a counter in a register would make the
- * verifier follow every count apart). */
+/* put_incident's TAPE_* flags, per CPU: what its copy loop left to copy
+ * again (in memory: flags in a register would make the verifier follow
+ * every value apart). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__type(key, u32);
 	__type(value, u32);
 	__uint(max_entries, 1);
-} tape_missed SEC(".maps");
+} tape_flags SEC(".maps");
 
 /* Room to assemble an execve argv before it is copied into a record. */
 struct argv_scratch {
@@ -372,40 +372,62 @@ static __always_inline void *ring_map(struct ring_meta *rm, u32 slot, u32 *recor
 	return bpf_map_lookup_elem(&ring_maps, &key);
 }
 
-/* Record i of a ring's map m (see struct record_chunk). */
-static __always_inline struct record *map_record(void *m, u32 i)
+/* Record i of a ring's map m (see struct record_chunk), and the chunk
+ * that holds it. */
+static __always_inline struct record *map_record_in(void *m, u32 i, struct record_chunk **chunk)
 {
 	u32 key = i / RING_CHUNK;
 	struct record_chunk *c = bpf_map_lookup_elem(m, &key);
 
+	*chunk = c;
 	return c ? &c->r[i & (RING_CHUNK - 1)] : NULL;
 }
 
-/* Record seq of the ring in slot, where its ring's map keeps it. */
-static __always_inline struct record *ring_record(struct ring_meta *rm, u32 slot, u64 seq)
+/* Record i of a ring's map m. */
+static __always_inline struct record *map_record(void *m, u32 i)
+{
+	struct record_chunk *c;
+
+	return map_record_in(m, i, &c);
+}
+
+/* Record seq of the ring in slot, where its ring's map keeps it, and the
+ * chunk that holds it (put_incident takes it: one lookup fewer). */
+static __always_inline struct record *ring_record_in(struct ring_meta *rm, u32 slot, u64 seq,
+						     struct record_chunk **chunk)
 {
 	u32 records, latest;
 	void *m = ring_map(rm, slot, &records, &latest);
 
+	*chunk = NULL;
 	if (!m)
 		return NULL;
-	return map_record(m, (u32)seq & (records - 1));
+	return map_record_in(m, (u32)seq & (records - 1), chunk);
 }
 
 /*
  * Claim the next record of a ring and mark it as being written. The caller
- * fills it and publishes it with publish().
+ * fills it and publishes it with publish(). *chunk is the chunk that holds
+ * it.
  */
-static __always_inline struct record *reserve(struct ring_meta *rm, u32 slot, u64 *seq)
+static __always_inline struct record *reserve_in(struct ring_meta *rm, u32 slot, u64 *seq,
+						 struct record_chunk **chunk)
 {
 	struct record *r;
 
 	*seq = __sync_fetch_and_add(&rm->head, 1) + 1;
-	r = ring_record(rm, slot, *seq);
+	r = ring_record_in(rm, slot, *seq, chunk);
 	if (!r)
 		return NULL;
 	seq_store(&r->seq, 0);
 	return r;
+}
+
+static __always_inline struct record *reserve(struct ring_meta *rm, u32 slot, u64 *seq)
+{
+	struct record_chunk *c;
+
+	return reserve_in(rm, slot, seq, &c);
 }
 
 static __always_inline void publish(struct record *r, u64 seq, bool finished)
@@ -456,33 +478,78 @@ static __always_inline bool tape_copy(struct record *dst, struct record *src, u6
 }
 
 /*
- * An incident's run of records that put_incident copies again, from a
- * promoted ring's small map, small: just after the switch, records before
- * it may still be only there. Record want - j of the ring goes to record
- * base + j of the tape, in the ring's map m.
+ * The copy is most of an incident's cost, and most records capture little:
+ * a path, an address, the first bytes of a buffer. put_incident copies the
+ * header and the payload's first TAPE_HEAD bytes of each record; a record
+ * whose payload goes further is left unpublished and flagged, and copied
+ * again whole afterwards. The flag is computed, not branched on: a test in
+ * the copy loop would have the verifier walk each of its outcomes in every
+ * record.
+ */
+#define TAPE_HEAD 64
+
+/* put_incident's flags (per CPU, in memory: a flag in a register would
+ * make the verifier follow every value apart). */
+#define TAPE_MISSED 1 /* a record of the run was not where the loop looked */
+#define TAPE_LONG 2   /* a record's payload goes past TAPE_HEAD */
+
+/*
+ * tape_copy, of the header and the payload's first TAPE_HEAD bytes. A
+ * record with more payload is not published, and TAPE_LONG is set in
+ * *flags. False when src was not want.
+ */
+static __always_inline bool tape_copy_head(struct record *dst, struct record *src, u64 want, u32 *flags)
+{
+	u64 before = *(volatile u64 *)&src->seq, longer, neg;
+
+	if (before >> 1 != want)
+		return false; /* overwritten, or being written */
+	seq_store(&dst->seq, 0);
+	__builtin_memcpy(&dst->ts_enter, &src->ts_enter,
+			 __builtin_offsetof(struct record, payload) + TAPE_HEAD - sizeof(src->seq));
+	/* Nonzero when the payload goes past TAPE_HEAD: a first region
+	 * longer than it, or anything in a second region (which for execve's
+	 * argv may still fit: copied whole all the same). */
+	longer = (((u64)dst->len1 + TAPE_HEAD - 1) / TAPE_HEAD >> 1) | dst->len2;
+	neg = -longer;
+	asm volatile("" : "+r"(neg)); /* keep clang from making a branch of it */
+	longer = (longer | neg) >> 63;
+	if (*(volatile u64 *)&src->seq != before)
+		return false;
+	*flags |= longer * TAPE_LONG;
+	seq_store(&dst->seq, before & (longer - 1)); /* 0 if longer: not yet */
+	return true;
+}
+
+/*
+ * An incident's run of records that put_incident copies again, whole, from
+ * the ring's map src (of src_records records): the records left
+ * unpublished, and, from a promoted ring's small map, those the ring's map
+ * did not have. Record want - j of the ring goes to record base + j of the
+ * tape, in the ring's map m.
  */
 struct tape_retry {
 	void *m;
-	void *small;
+	void *src;
 	u64 want;
 	u32 base;
-	u32 _pad;
+	u32 src_records;
 };
 
-/* bpf_loop callback: copy record want - j from the small map, unless the
- * tape has it. Rare, so plain lookups, one a record. */
+/* bpf_loop callback: copy record want - j, unless the tape has it. Rare,
+ * so plain lookups, one a record. */
 static long tape_retry_copy(u64 j, void *ctx)
 {
 	struct tape_retry *t = ctx;
 	struct record *dst, *src;
 	u64 want = t->want - j;
 
-	if (!t->m || !t->small)
+	if (!t->m || !t->src)
 		return 1;
 	dst = map_record(t->m, t->base + (u32)j);
 	if (!dst || *(volatile u64 *)&dst->seq >> 1 == want)
 		return 0;
-	src = ring_src(t->small, 1U << small_shift, want);
+	src = ring_src(t->src, t->src_records, want);
 	if (src)
 		tape_copy(dst, src, want);
 	return 0;
@@ -494,22 +561,24 @@ static long tape_retry_copy(u64 j, void *ctx)
  * the entries that are never overwritten; later ones go round the latest
  * entries. Over the rate (a storm), an incident keeps its own record in
  * the latest entries but no context. A global function: verified once,
- * whatever calls it.
+ * whatever calls it. chunk is the chunk of the ring that holds record
+ * seq, which the caller has at hand (a lookup in a ring's map is a helper
+ * call).
  *
  * The run seq - n .. seq lies in at most two chunks of the ring (n <= 32 <
- * RING_CHUNK * 2), and its copy, base .. base + n, in at most two of the
- * tape: four map lookups, whatever n.
+ * RING_CHUNK * 2), chunk and the one before it, and its copy, base .. base
+ * + n, in at most two of the tape: three map lookups, whatever n.
  */
-__noinline int put_incident(u32 slot, u64 seq, u64 now)
+__noinline int put_incident(u32 slot, u64 seq, u64 now, struct record_chunk *chunk)
 {
-	struct record_chunk *src0, *src1, *dst0, *dst1;
+	struct record_chunk *src1, *dst0, *dst1;
 	struct ring_meta *rm;
 	u64 tat, e, base;
-	u32 records, latest, n, pos, key, src_key, dst_key, zero = 0, *missed;
+	u32 records, latest, n, pos, key, src_key, dst_key, zero = 0, *flags;
 	bool context;
 	void *m;
 
-	if (!incident_latest)
+	if (!incident_latest || !chunk)
 		return 0;
 	rm = bpf_map_lookup_elem(&rings, &slot);
 	if (!rm)
@@ -542,35 +611,43 @@ __noinline int put_incident(u32 slot, u64 seq, u64 now)
 	base = records + e * (incident_context + 1);
 
 	pos = (u32)seq & (records - 1);
-	key = pos / RING_CHUNK;
-	src0 = bpf_map_lookup_elem(m, &key);
-	src_key = ((pos - n) & (records - 1)) / RING_CHUNK;
-	src1 = src_key == key ? src0 : bpf_map_lookup_elem(m, &src_key);
+	src_key = pos / RING_CHUNK;
 	dst_key = (u32)base / RING_CHUNK;
 	dst0 = bpf_map_lookup_elem(m, &dst_key);
 	key = (u32)(base + n) / RING_CHUNK;
 	dst1 = key == dst_key ? dst0 : bpf_map_lookup_elem(m, &key);
-	missed = bpf_map_lookup_elem(&tape_missed, &zero);
-	if (!src0 || !src1 || !dst0 || !dst1 || !missed)
+	/* The chunk before the incident's, if the run reaches into it. Else
+	 * dst0 stands in, never read: a pointer of the same type keeps the
+	 * verifier from walking the loop once for each. */
+	key = ((pos - n) & (records - 1)) / RING_CHUNK;
+	src1 = key == src_key ? dst0 : bpf_map_lookup_elem(m, &key);
+	flags = bpf_map_lookup_elem(&tape_flags, &zero);
+	if (!src1 || !dst0 || !dst1 || !flags)
 		return 0;
-	*missed = 0;
+	*flags = 0;
 	for (u32 j = 0; j <= 32; j++) {
 		u32 s = (pos - j) & (records - 1), d = (u32)base + j;
-		struct record_chunk *sc = s / RING_CHUNK == src_key ? src1 : src0;
+		struct record_chunk *sc = s / RING_CHUNK == src_key ? chunk : src1;
 		struct record_chunk *dc = d / RING_CHUNK == dst_key ? dst0 : dst1;
 
 		if (j > n)
 			break;
-		if (!tape_copy(&dc->r[d & (RING_CHUNK - 1)], &sc->r[s & (RING_CHUNK - 1)], seq - j))
-			*missed = 1;
+		if (!tape_copy_head(&dc->r[d & (RING_CHUNK - 1)], &sc->r[s & (RING_CHUNK - 1)], seq - j, flags))
+			*flags |= TAPE_MISSED;
 	}
-	/* A promoted ring's small map, while it is still there. */
-	if (*missed && records != 1U << small_shift) {
-		struct tape_retry retry = { .m = m, .want = seq, .base = (u32)base };
+	if (*flags) {
+		struct tape_retry retry = { .m = m, .src = m, .want = seq, .base = (u32)base, .src_records = records };
 
-		retry.small = bpf_map_lookup_elem(&ring_maps, &slot);
-		if (retry.small)
+		/* Records with more payload, whole. */
+		if (*flags & TAPE_LONG)
 			bpf_loop(n + 1, tape_retry_copy, &retry, 0);
+		/* A promoted ring's small map, while it is still there. */
+		if ((*flags & TAPE_MISSED) && records != 1U << small_shift) {
+			retry.src = bpf_map_lookup_elem(&ring_maps, &slot);
+			retry.src_records = 1U << small_shift;
+			if (retry.src)
+				bpf_loop(n + 1, tape_retry_copy, &retry, 0);
+		}
 	}
 	return 0;
 }
@@ -963,13 +1040,13 @@ static __always_inline void finish(struct record *r, struct sc_conf *c, u64 want
  * ring of cgid, or NULL when it has none. The runtime's setup is not the
  * application's: its failures and latencies are not counted. */
 static __always_inline void account(struct ring_meta *rm, u32 slot, u64 cgid, u32 nr, long ret, u64 seq, u64 now,
-				    struct sc_conf *c, u64 arg1, u64 ts_enter, bool setup)
+				    struct sc_conf *c, u64 arg1, u64 ts_enter, bool setup, struct record_chunk *chunk)
 {
 	if (setup || (c && (c->flags & SC_NO_RESULT)))
 		return;
 	/* A notable failure, finished in the ring: onto the ring's tape. */
 	if (rm && seq && ret < 0 && incident_errno(ret) && !(c && (c->flags & SC_TIMED_WAIT)))
-		put_incident(slot, seq, now);
+		put_incident(slot, seq, now, chunk);
 	/* count_errors is constant once loaded: the verifier drops the branch. */
 	if (count_errors && ret < 0 && ret >= -MAX_ERRNO && !(rm && count_error_cached(rm, nr, (u32)-ret, seq, now)))
 		count_error(cgid, nr, ret, seq, now);
@@ -1006,6 +1083,7 @@ static __always_inline bool exit_same_cpu(struct task_struct *t, struct pt_regs 
 {
 	u32 zero = 0, slot, nr;
 	struct last_enter *le = bpf_map_lookup_elem(&last_enter, &zero);
+	struct record_chunk *chunk;
 	struct ring_meta *rm;
 	struct record *r;
 	struct sc_conf *c;
@@ -1023,7 +1101,7 @@ static __always_inline bool exit_same_cpu(struct task_struct *t, struct pt_regs 
 	rm = bpf_map_lookup_elem(&rings, &slot);
 	if (!rm)
 		return false;
-	r = ring_record(rm, slot, seq);
+	r = ring_record_in(rm, slot, seq, &chunk);
 	if (!r || r->tid != (u32)t->pid)
 		return false;
 	if (__sync_val_compare_and_swap(&r->seq, want, 0) != want)
@@ -1041,7 +1119,7 @@ static __always_inline bool exit_same_cpu(struct task_struct *t, struct pt_regs 
 	finish(r, c, want, now, ret);
 	if (setup)
 		setup_exit(rm, nr, ret, comm, tgid, seq);
-	account(rm, slot, rm->cgroup_id, nr, ret, seq, now, c, arg1, ts_enter, setup);
+	account(rm, slot, rm->cgroup_id, nr, ret, seq, now, c, arg1, ts_enter, setup, chunk);
 	return true;
 }
 
@@ -1053,12 +1131,13 @@ static __always_inline bool exit_same_cpu(struct task_struct *t, struct pt_regs 
  * entry. Returns the new record's sequence number, 0 if none.
  */
 static __always_inline u64 late_record(struct task_struct *t, struct pt_regs *regs, struct ring_meta *rm, u32 slot,
-				       u32 nr, u64 ts_enter, u64 now, long ret, struct sc_conf *c)
+				       u32 nr, u64 ts_enter, u64 now, long ret, struct sc_conf *c,
+				       struct record_chunk **chunk)
 {
 	struct record *r;
 	u64 seq;
 
-	r = reserve(rm, slot, &seq);
+	r = reserve_in(rm, slot, &seq, chunk);
 	if (!r)
 		return 0;
 	fill_common(r, task_pid_tgid(t), (s32)nr, ts_enter);
@@ -1080,6 +1159,7 @@ SEC("tp_btf/sys_exit")
 int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 {
 	struct task_struct *t = bpf_get_current_task_btf();
+	struct record_chunk *chunk = NULL;
 	struct ring_meta *rm = NULL;
 	struct inflight *in;
 	struct record *r;
@@ -1114,7 +1194,7 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 		rm = bpf_map_lookup_elem(&rings, &slot);
 		if (!rm)
 			return 0;
-		r = ring_record(rm, slot, seq);
+		r = ring_record_in(rm, slot, seq, &chunk);
 		if (!r)
 			return 0;
 		want = seq << 1;
@@ -1139,19 +1219,20 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 			/* An incident is recorded again, whole, at its exit. */
 			if (rm->cgroup_id == cgid && !setup && ret < 0 && incident_errno(ret) &&
 			    !(c && (c->flags & (SC_NO_RESULT | SC_TIMED_WAIT))))
-				seq = late_record(t, regs, rm, slot, nr, ts_enter, now, ret, c);
+				seq = late_record(t, regs, rm, slot, nr, ts_enter, now, ret, c, &chunk);
 			if (!seq)
 				rm = NULL;
 		}
 	}
-	account(rm, slot, cgid, nr, ret, seq, now, c, arg1, ts_enter, setup);
+	account(rm, slot, cgid, nr, ret, seq, now, c, arg1, ts_enter, setup, chunk);
 	return 0;
 }
 
 /* Write an event record (not a syscall) of task t into the ring of cgid,
- * which is stored in *rmp. */
+ * which is stored in *rmp; the record's chunk is stored in *chunk. */
 static __always_inline struct record *event_record(u64 cgid, struct task_struct *t, u64 pid_tgid, s32 kind,
-						   u64 *seq, struct ring_meta **rmp, u32 *slotp)
+						   u64 *seq, struct ring_meta **rmp, u32 *slotp,
+						   struct record_chunk **chunk)
 {
 	struct ring_meta *rm;
 	struct record *r;
@@ -1161,7 +1242,7 @@ static __always_inline struct record *event_record(u64 cgid, struct task_struct 
 	rm = ring_of(cgid, &slot, pid_tgid >> 32, setup);
 	if (!rm)
 		return NULL;
-	r = reserve(rm, slot, seq);
+	r = reserve_in(rm, slot, seq, chunk);
 	if (!r)
 		return NULL;
 	fill_common(r, pid_tgid, kind, bpf_ktime_get_ns());
@@ -1179,6 +1260,7 @@ static __always_inline struct record *event_record(u64 cgid, struct task_struct 
 static __always_inline int record_exit(struct task_struct *p, u64 group)
 {
 	struct task_struct *t = bpf_get_current_task_btf();
+	struct record_chunk *chunk = NULL;
 	struct ring_meta *rm = NULL;
 	u64 cgid, pid_tgid, seq;
 	struct record *r;
@@ -1189,7 +1271,7 @@ static __always_inline int record_exit(struct task_struct *p, u64 group)
 	pid_tgid = task_pid_tgid(t);
 	if (is_self(pid_tgid))
 		return 0;
-	r = event_record(cgid, t, pid_tgid, EV_PROCESS_EXIT, &seq, &rm, &slot);
+	r = event_record(cgid, t, pid_tgid, EV_PROCESS_EXIT, &seq, &rm, &slot, &chunk);
 	if (!r)
 		return 0;
 	code = (u32)BPF_CORE_READ(p, exit_code);
@@ -1200,7 +1282,7 @@ static __always_inline int record_exit(struct task_struct *p, u64 group)
 	publish(r, seq, true);
 	/* A process that ends with a non-zero code or a signal is an incident. */
 	if (group != EXIT_THREAD && code && !(r->pflags & PF_SETUP))
-		put_incident(slot, seq, r->ts_enter);
+		put_incident(slot, seq, r->ts_enter, chunk);
 	/* The container's own ending is its main process's, not the last
 	 * task's to leave. Of several EXIT_GROUP_MAYBE threads the last one
 	 * wins, as in user space (bpf.resolveProcessExits). */
@@ -1244,6 +1326,7 @@ int BPF_PROG(signal_deliver, int sig, struct kernel_siginfo *info, struct k_siga
 {
 	struct task_struct *t = bpf_get_current_task_btf();
 	u64 cgid, pid_tgid, seq, addr = 0;
+	struct record_chunk *chunk = NULL;
 	struct ring_meta *rm = NULL;
 	struct record *r;
 	int hdr[3] = {};
@@ -1258,7 +1341,7 @@ int BPF_PROG(signal_deliver, int sig, struct kernel_siginfo *info, struct k_siga
 	pid_tgid = task_pid_tgid(t);
 	if (is_self(pid_tgid))
 		return 0;
-	r = event_record(cgid, t, pid_tgid, EV_SIGNAL, &seq, &rm, &slot);
+	r = event_record(cgid, t, pid_tgid, EV_SIGNAL, &seq, &rm, &slot, &chunk);
 	if (!r)
 		return 0;
 	/* kernel_siginfo starts like the UAPI siginfo: signo, errno, code, then the union at 16. */
@@ -1273,7 +1356,7 @@ int BPF_PROG(signal_deliver, int sig, struct kernel_siginfo *info, struct k_siga
 	publish(r, seq, true);
 	/* A signal that kills by default, with no handler: an incident. */
 	if (r->args[4] == 0 && ((1ULL << (sig & 63)) & FATAL_SIGNALS) && !(r->pflags & PF_SETUP))
-		put_incident(slot, seq, r->ts_enter);
+		put_incident(slot, seq, r->ts_enter, chunk);
 	return 0;
 }
 
@@ -1282,6 +1365,7 @@ int BPF_PROG(mark_victim, struct task_struct *task, uid_t uid)
 {
 	/* Runs in the OOM killer's context: the victim is task, not current. */
 	u64 cgid = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id);
+	struct record_chunk *chunk = NULL;
 	struct ring_meta *rm = NULL;
 	u64 pid_tgid, seq;
 	struct record *r;
@@ -1290,13 +1374,13 @@ int BPF_PROG(mark_victim, struct task_struct *task, uid_t uid)
 	if (cgid == parent_cgroup_id || !bpf_map_lookup_elem(&containers, &cgid))
 		return 0;
 	pid_tgid = ((u64)BPF_CORE_READ(task, tgid) << 32) | (u32)BPF_CORE_READ(task, pid);
-	r = event_record(cgid, task, pid_tgid, EV_OOM_KILL, &seq, &rm, &slot);
+	r = event_record(cgid, task, pid_tgid, EV_OOM_KILL, &seq, &rm, &slot, &chunk);
 	if (!r)
 		return 0;
 	r->args[0] = uid;
 	BPF_CORE_READ_STR_INTO(&r->comm, task, comm);
 	publish(r, seq, true);
-	put_incident(slot, seq, r->ts_enter);
+	put_incident(slot, seq, r->ts_enter, chunk);
 	if (rm->main_pid == (u32)(pid_tgid >> 32))
 		__sync_fetch_and_or(&rm->main_flags, MAIN_OOM_KILLED);
 	return 0;

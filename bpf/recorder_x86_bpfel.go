@@ -224,7 +224,7 @@ const (
 	recorderMapScratch             = "scratch"
 	recorderMapSelf                = "self"
 	recorderMapStats               = "stats"
-	recorderMapTapeMissed          = "tape_missed"
+	recorderMapTapeFlags           = "tape_flags"
 	recorderProgCgroupMkdir        = "cgroup_mkdir"
 	recorderProgCgroupRmdir        = "cgroup_rmdir"
 	recorderProgFindSelf           = "find_self"
@@ -336,7 +336,7 @@ type recorderMapSpecs struct {
 	Scratch      *ebpf.MapSpec `ebpf:"scratch"`
 	Self         *ebpf.MapSpec `ebpf:"self"`
 	Stats        *ebpf.MapSpec `ebpf:"stats"`
-	TapeMissed   *ebpf.MapSpec `ebpf:"tape_missed"`
+	TapeFlags    *ebpf.MapSpec `ebpf:"tape_flags"`
 }
 
 // recorderVariableSpecs contains global variables before they are loaded into the kernel.
@@ -408,7 +408,7 @@ type recorderMaps struct {
 	Scratch      *ebpf.Map `ebpf:"scratch"`
 	Self         *ebpf.Map `ebpf:"self"`
 	Stats        *ebpf.Map `ebpf:"stats"`
-	TapeMissed   *ebpf.Map `ebpf:"tape_missed"`
+	TapeFlags    *ebpf.Map `ebpf:"tape_flags"`
 }
 
 func (m *recorderMaps) Close() error {
@@ -427,7 +427,7 @@ func (m *recorderMaps) Close() error {
 		m.Scratch,
 		m.Self,
 		m.Stats,
-		m.TapeMissed,
+		m.TapeFlags,
 	)
 }
 

@@ -157,6 +157,84 @@ func TestBusyContainerKeepsEveryIncident(t *testing.T) {
 	}
 }
 
+// The tape copies the first part of a record's payload in its loop and a
+// record whose payload goes further again, whole, after it. A busy
+// container whose every record has a long path (missing-file opens) fails
+// a short-path open now and then: each incident's context is whole, its
+// paths not cut short, and the incident itself too.
+func TestIncidentContextKeepsLongPayloads(t *testing.T) {
+	testenv.RequireRoot(t)
+	cg := testenv.NewCgroups(t)
+	c := cg.Make(t, testenv.KubeletPath("burstable", testenv.RandomUID(), testenv.RandomHex(32)))
+	e := testenv.StartExporter(t, "--recorder.cgroup-parent="+cg.Parent)
+	workload := testenv.Build(t, "./test/workload")
+	dir, err := os.MkdirTemp("", "fr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	short := filepath.Join(dir, "s")
+	if err := os.WriteFile(short, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Longer than the part copied in the loop (64 bytes), within the
+	// payload (128).
+	long := filepath.Join(dir, strings.Repeat("missing-", 12))
+	if len(long) <= 64 || len(long) >= 128 {
+		t.Fatalf("long path of %d bytes, want 65 to 127", len(long))
+	}
+
+	busy := cg.Command(t, c, workload, "open-fail", long, "4000000000")
+	if err := busy.Start(); err != nil {
+		t.Fatal(err)
+	}
+	const failures = 5
+	out, code := cg.Run(t, c, nobody, workload, "fail-every", short, fmt.Sprint(failures), "200")
+	if code != 0 || strings.TrimSpace(out) != fmt.Sprint(failures) {
+		t.Fatalf("fail-every: exit %d, output %q; want %d failures", code, out, failures)
+	}
+	plain := dumpJSON(t, e, "cgroup="+url.QueryEscape(c))
+	_ = busy.Process.Kill()
+	_ = busy.Wait()
+
+	bySeq := map[uint64]dump.Entry{}
+	for _, en := range plain.Entries {
+		bySeq[en.Seq] = en
+	}
+	got := denied(plain, short)
+	if len(got) != failures {
+		t.Fatalf("%d of the %d failed opens in the dump", len(got), failures)
+	}
+	fromTape := 0
+	for _, inc := range got {
+		if inc.Source == dump.SourceTape {
+			fromTape++
+		}
+		whole := 0
+		for s := inc.Seq - 8; s < inc.Seq; s++ {
+			if en, ok := bySeq[s]; ok && en.Syscall == "openat" && strings.Contains(en.Params, long) {
+				whole++
+			}
+		}
+		if whole < 4 {
+			t.Errorf("failed open %d: %d of the 8 records before it are the busy loop's opens with their whole path", inc.Seq, whole)
+		}
+	}
+	if fromTape < failures-1 {
+		t.Errorf("%d failed opens came from the tape: the ring held the others, so the test proves little", fromTape)
+	}
+	// No path cut where the loop's copy ends.
+	cut := long[:64]
+	for _, en := range plain.Entries {
+		if strings.Contains(en.Params, cut) && !strings.Contains(en.Params, long) {
+			t.Errorf("record %d (%s) has its path cut short: %s", en.Seq, en.Source, en.Params)
+		}
+	}
+}
+
 // A million failures in a tight loop: the tape keeps the first 16, each
 // with its context, and the latest 96; kept and suppressed incidents add
 // up to the failures, and the counters are exact.
