@@ -179,15 +179,15 @@ struct {
 	__uint(max_entries, 256 * 1024);
 } cgroup_events SEC(".maps");
 
-/* put_incident's TAPE_* flags, per CPU: what its copy loop left to copy
- * again (in memory: flags in a register would make the verifier follow
- * every value apart). */
+/* Set by put_incident when a record of an incident's run was not where it
+ * looked (a per-CPU flag in memory: a counter in a register would make the
+ * verifier follow every count apart). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__type(key, u32);
 	__type(value, u32);
 	__uint(max_entries, 1);
-} tape_flags SEC(".maps");
+} tape_missed SEC(".maps");
 
 /* Room to assemble an execve argv before it is copied into a record. */
 struct argv_scratch {
@@ -478,78 +478,33 @@ static __always_inline bool tape_copy(struct record *dst, struct record *src, u6
 }
 
 /*
- * The copy is most of an incident's cost, and most records capture little:
- * a path, an address, the first bytes of a buffer. put_incident copies the
- * header and the payload's first TAPE_HEAD bytes of each record; a record
- * whose payload goes further is left unpublished and flagged, and copied
- * again whole afterwards. The flag is computed, not branched on: a test in
- * the copy loop would have the verifier walk each of its outcomes in every
- * record.
- */
-#define TAPE_HEAD 64
-
-/* put_incident's flags (per CPU, in memory: a flag in a register would
- * make the verifier follow every value apart). */
-#define TAPE_MISSED 1 /* a record of the run was not where the loop looked */
-#define TAPE_LONG 2   /* a record's payload goes past TAPE_HEAD */
-
-/*
- * tape_copy, of the header and the payload's first TAPE_HEAD bytes. A
- * record with more payload is not published, and TAPE_LONG is set in
- * *flags. False when src was not want.
- */
-static __always_inline bool tape_copy_head(struct record *dst, struct record *src, u64 want, u32 *flags)
-{
-	u64 before = *(volatile u64 *)&src->seq, longer, neg;
-
-	if (before >> 1 != want)
-		return false; /* overwritten, or being written */
-	seq_store(&dst->seq, 0);
-	__builtin_memcpy(&dst->ts_enter, &src->ts_enter,
-			 __builtin_offsetof(struct record, payload) + TAPE_HEAD - sizeof(src->seq));
-	/* Nonzero when the payload goes past TAPE_HEAD: a first region
-	 * longer than it, or anything in a second region (which for execve's
-	 * argv may still fit: copied whole all the same). */
-	longer = (((u64)dst->len1 + TAPE_HEAD - 1) / TAPE_HEAD >> 1) | dst->len2;
-	neg = -longer;
-	asm volatile("" : "+r"(neg)); /* keep clang from making a branch of it */
-	longer = (longer | neg) >> 63;
-	if (*(volatile u64 *)&src->seq != before)
-		return false;
-	*flags |= longer * TAPE_LONG;
-	seq_store(&dst->seq, before & (longer - 1)); /* 0 if longer: not yet */
-	return true;
-}
-
-/*
- * An incident's run of records that put_incident copies again, whole, from
- * the ring's map src (of src_records records): the records left
- * unpublished, and, from a promoted ring's small map, those the ring's map
- * did not have. Record want - j of the ring goes to record base + j of the
- * tape, in the ring's map m.
+ * An incident's run of records that put_incident copies again, from a
+ * promoted ring's small map, small: just after the switch, records before
+ * it may still be only there. Record want - j of the ring goes to record
+ * base + j of the tape, in the ring's map m.
  */
 struct tape_retry {
 	void *m;
-	void *src;
+	void *small;
 	u64 want;
 	u32 base;
-	u32 src_records;
+	u32 _pad;
 };
 
-/* bpf_loop callback: copy record want - j, unless the tape has it. Rare,
- * so plain lookups, one a record. */
+/* bpf_loop callback: copy record want - j from the small map, unless the
+ * tape has it. Rare, so plain lookups, one a record. */
 static long tape_retry_copy(u64 j, void *ctx)
 {
 	struct tape_retry *t = ctx;
 	struct record *dst, *src;
 	u64 want = t->want - j;
 
-	if (!t->m || !t->src)
+	if (!t->m || !t->small)
 		return 1;
 	dst = map_record(t->m, t->base + (u32)j);
 	if (!dst || *(volatile u64 *)&dst->seq >> 1 == want)
 		return 0;
-	src = ring_src(t->src, t->src_records, want);
+	src = ring_src(t->small, 1U << small_shift, want);
 	if (src)
 		tape_copy(dst, src, want);
 	return 0;
@@ -574,7 +529,7 @@ __noinline int put_incident(u32 slot, u64 seq, u64 now, struct record_chunk *chu
 	struct record_chunk *src1, *dst0, *dst1;
 	struct ring_meta *rm;
 	u64 tat, e, base;
-	u32 records, latest, n, pos, key, src_key, dst_key, zero = 0, *flags;
+	u32 records, latest, n, pos, key, src_key, dst_key, zero = 0, *missed;
 	bool context;
 	void *m;
 
@@ -621,10 +576,10 @@ __noinline int put_incident(u32 slot, u64 seq, u64 now, struct record_chunk *chu
 	 * verifier from walking the loop once for each. */
 	key = ((pos - n) & (records - 1)) / RING_CHUNK;
 	src1 = key == src_key ? dst0 : bpf_map_lookup_elem(m, &key);
-	flags = bpf_map_lookup_elem(&tape_flags, &zero);
-	if (!src1 || !dst0 || !dst1 || !flags)
+	missed = bpf_map_lookup_elem(&tape_missed, &zero);
+	if (!src1 || !dst0 || !dst1 || !missed)
 		return 0;
-	*flags = 0;
+	*missed = 0;
 	for (u32 j = 0; j <= 32; j++) {
 		u32 s = (pos - j) & (records - 1), d = (u32)base + j;
 		struct record_chunk *sc = s / RING_CHUNK == src_key ? chunk : src1;
@@ -632,22 +587,16 @@ __noinline int put_incident(u32 slot, u64 seq, u64 now, struct record_chunk *chu
 
 		if (j > n)
 			break;
-		if (!tape_copy_head(&dc->r[d & (RING_CHUNK - 1)], &sc->r[s & (RING_CHUNK - 1)], seq - j, flags))
-			*flags |= TAPE_MISSED;
+		if (!tape_copy(&dc->r[d & (RING_CHUNK - 1)], &sc->r[s & (RING_CHUNK - 1)], seq - j))
+			*missed = 1;
 	}
-	if (*flags) {
-		struct tape_retry retry = { .m = m, .src = m, .want = seq, .base = (u32)base, .src_records = records };
+	/* A promoted ring's small map, while it is still there. */
+	if (*missed && records != 1U << small_shift) {
+		struct tape_retry retry = { .m = m, .want = seq, .base = (u32)base };
 
-		/* Records with more payload, whole. */
-		if (*flags & TAPE_LONG)
+		retry.small = bpf_map_lookup_elem(&ring_maps, &slot);
+		if (retry.small)
 			bpf_loop(n + 1, tape_retry_copy, &retry, 0);
-		/* A promoted ring's small map, while it is still there. */
-		if ((*flags & TAPE_MISSED) && records != 1U << small_shift) {
-			retry.src = bpf_map_lookup_elem(&ring_maps, &slot);
-			retry.src_records = 1U << small_shift;
-			if (retry.src)
-				bpf_loop(n + 1, tape_retry_copy, &retry, 0);
-		}
 	}
 	return 0;
 }

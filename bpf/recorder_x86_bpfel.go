@@ -224,7 +224,7 @@ const (
 	recorderMapScratch             = "scratch"
 	recorderMapSelf                = "self"
 	recorderMapStats               = "stats"
-	recorderMapTapeFlags           = "tape_flags"
+	recorderMapTapeMissed          = "tape_missed"
 	recorderProgCgroupMkdir        = "cgroup_mkdir"
 	recorderProgCgroupRmdir        = "cgroup_rmdir"
 	recorderProgFindSelf           = "find_self"
@@ -336,7 +336,7 @@ type recorderMapSpecs struct {
 	Scratch      *ebpf.MapSpec `ebpf:"scratch"`
 	Self         *ebpf.MapSpec `ebpf:"self"`
 	Stats        *ebpf.MapSpec `ebpf:"stats"`
-	TapeFlags    *ebpf.MapSpec `ebpf:"tape_flags"`
+	TapeMissed   *ebpf.MapSpec `ebpf:"tape_missed"`
 }
 
 // recorderVariableSpecs contains global variables before they are loaded into the kernel.
@@ -408,7 +408,7 @@ type recorderMaps struct {
 	Scratch      *ebpf.Map `ebpf:"scratch"`
 	Self         *ebpf.Map `ebpf:"self"`
 	Stats        *ebpf.Map `ebpf:"stats"`
-	TapeFlags    *ebpf.Map `ebpf:"tape_flags"`
+	TapeMissed   *ebpf.Map `ebpf:"tape_missed"`
 }
 
 func (m *recorderMaps) Close() error {
@@ -427,7 +427,7 @@ func (m *recorderMaps) Close() error {
 		m.Scratch,
 		m.Self,
 		m.Stats,
-		m.TapeFlags,
+		m.TapeMissed,
 	)
 }
 
