@@ -7,36 +7,64 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/flightrec/flightrec_exporter/bpf"
 )
 
 // microWorkload is a tight syscall loop of the workload binary.
 type microWorkload struct {
-	key   string // workload subcommand and results key
+	key   string // results key, and the workload subcommand unless cmd is set
+	cmd   string // the workload subcommand, when it is not key
 	title string
 	iters func(sizes) int
 	args  []string // extra workload flags
-	// notable: every call fails with an incident errno (EROFS). Measured
-	// in a tracked container only (outside there is no tape), under the
-	// modes that tell incidents apart; it is the storm under the default
+	// notable: every call fails with an incident errno. Measured in a
+	// tracked container only (outside there is no tape), under the modes
+	// that tell incidents apart; it is the storm under the default
 	// exporter and one incident with context per call unthrottled.
 	notable bool
+	// readOnlyFile: the workload opens the read-only tmpfs's file (-path).
+	readOnlyFile bool
+	// incidentErrnos, when set, is the exporter's --recorder.incident-errnos
+	// in the modes with incidents on.
+	incidentErrnos string
 }
 
-// Keys of the workloads the incident targets compare.
+// subcommand is the workload binary's subcommand that runs w.
+func (w microWorkload) subcommand() string {
+	if w.cmd != "" {
+		return w.cmd
+	}
+	return w.key
+}
+
+// Keys of the workloads the incident targets compare: today's failing
+// openat; the same openat made notable (ENOENT added to the incident
+// errnos: what differs is the incident alone); and an openat failing with
+// a default incident errno (EROFS), a syscall of its own.
 const (
-	wlOpenat  = "openat"
-	wlNotable = "openat-erofs"
+	wlOpenat      = "openat"
+	wlNotableSame = "openat-notable"
+	wlNotable     = "openat-erofs"
 )
 
+// notableENOENT are the default incident errnos and ENOENT.
+var notableENOENT = strings.Join(append(slices.Clone(bpf.DefaultIncidentErrnos), "ENOENT"), ",")
+
 var microWorkloads = []microWorkload{
-	{"getppid", "getppid (tight cheap syscall)", func(s sizes) int { return s.getppid }, nil, false},
-	{wlOpenat, "failing openat (ENOENT, path capture)", func(s sizes) int { return s.openat }, nil, false},
-	{"fileio", "file I/O on tmpfs (openat + write 64 B + close)", func(s sizes) int { return s.fileio }, []string{"-dir", "/dev/shm"}, false},
-	{wlNotable, "failing openat, notable errno (EROFS: O_WRONLY on a read-only tmpfs, path capture)", func(s sizes) int { return s.openat }, nil, true},
+	{key: "getppid", title: "getppid (tight cheap syscall)", iters: func(s sizes) int { return s.getppid }},
+	{key: wlOpenat, title: "failing openat (ENOENT, path capture)", iters: func(s sizes) int { return s.openat }},
+	{key: "fileio", title: "file I/O on tmpfs (openat + write 64 B + close)", iters: func(s sizes) int { return s.fileio },
+		args: []string{"-dir", "/dev/shm"}},
+	{key: wlNotableSame, cmd: wlOpenat, title: "failing openat made notable (ENOENT added to the incident errnos, path capture)",
+		iters: func(s sizes) int { return s.openat }, notable: true, incidentErrnos: notableENOENT},
+	{key: wlNotable, title: "failing openat, notable errno (EROFS: O_WRONLY on a read-only tmpfs, path capture)",
+		iters: func(s sizes) int { return s.openat }, notable: true, readOnlyFile: true},
 }
 
 // placements are where w runs.
@@ -130,8 +158,8 @@ func (b *bench) runMicro(ctx context.Context, s *session, w microWorkload, place
 	if placement == placeTracked {
 		cg = b.cg.container(w.key)
 	}
-	argv := append([]string{b.workload, w.key, "-n", strconv.Itoa(n)}, w.args...)
-	if w.notable {
+	argv := append([]string{b.workload, w.subcommand(), "-n", strconv.Itoa(n)}, w.args...)
+	if w.readOnlyFile {
 		argv = append(argv, "-path", b.ro.file)
 	}
 	if cpu := workloadCPU(); cpu >= 0 {

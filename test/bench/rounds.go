@@ -42,8 +42,14 @@ func (b *bench) eachMode(ctx context.Context, round int, f func(s *session, wher
 }
 
 // underMode sets mode m up, runs f and tears the mode down again.
-func (b *bench) underMode(ctx context.Context, m modeInfo, where string, f func(s *session, where string) error) (err error) {
-	s, err := b.startSession(ctx, m)
+func (b *bench) underMode(ctx context.Context, m modeInfo, where string, f func(s *session, where string) error) error {
+	return b.underModeErrnos(ctx, m, "", where, f)
+}
+
+// underModeErrnos is underMode with the exporter's incident errnos set to
+// errnos (unless empty) where incidents are on.
+func (b *bench) underModeErrnos(ctx context.Context, m modeInfo, errnos, where string, f func(s *session, where string) error) (err error) {
+	s, err := b.startSession(ctx, m, errnos)
 	if err != nil {
 		return err
 	}
@@ -128,7 +134,7 @@ func (b *bench) measureMicro(ctx context.Context, round int, w microWorkload) er
 		where := fmt.Sprintf("round %d, mode %s", round+1, m.key)
 		best := map[string]microSample{}
 		for rep := 0; rep < b.cfg.sizes.reps; rep++ {
-			err := b.underMode(ctx, m, where, func(s *session, where string) error {
+			err := b.underModeErrnos(ctx, m, w.incidentErrnos, where, func(s *session, where string) error {
 				return b.runMicroPlacements(ctx, s, w, where, best)
 			})
 			if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 
 	"github.com/cilium/ebpf/link"
 )
@@ -82,9 +83,14 @@ type session struct {
 }
 
 // startSession attaches the mode's tracer: loads the floor, or starts the
-// exporter and waits until it records.
-func (b *bench) startSession(ctx context.Context, m modeInfo) (*session, error) {
+// exporter and waits until it records. errnos, unless empty, is the
+// exporter's --recorder.incident-errnos where incidents are on.
+func (b *bench) startSession(ctx context.Context, m modeInfo, errnos string) (*session, error) {
 	s := &session{mode: m}
+	flags := slices.Clone(b.exporterFlags)
+	if errnos != "" && m.id != modeExporterNoIncidents {
+		flags = append([]string{"--recorder.incident-errnos=" + errnos}, flags...)
+	}
 	var err error
 	switch m.id {
 	case modeFloor:
@@ -92,13 +98,13 @@ func (b *bench) startSession(ctx context.Context, m modeInfo) (*session, error) 
 	case modeEssentials:
 		s.floor, err = attachEssentials(b.cg.mount, b.cg.parent())
 	case modeExporter:
-		s.exp, err = startExporter(ctx, b.exporter, b.cg.parent(), b.tmp, b.exporterFlags)
+		s.exp, err = startExporter(ctx, b.exporter, b.cg.parent(), b.tmp, flags)
 	case modeExporterNoCapture:
-		s.exp, err = startExporter(ctx, b.exporter, b.cg.parent(), b.tmp, append([]string{"--recorder.capture-bytes=0"}, b.exporterFlags...))
+		s.exp, err = startExporter(ctx, b.exporter, b.cg.parent(), b.tmp, append([]string{"--recorder.capture-bytes=0"}, flags...))
 	case modeExporterNoIncidents:
-		s.exp, err = startExporter(ctx, b.exporter, b.cg.parent(), b.tmp, append([]string{"--recorder.incident-errnos=none"}, b.exporterFlags...))
+		s.exp, err = startExporter(ctx, b.exporter, b.cg.parent(), b.tmp, append([]string{"--recorder.incident-errnos=none"}, flags...))
 	case modeExporterUnthrottled:
-		s.exp, err = startExporter(ctx, b.exporter, b.cg.parent(), b.tmp, append(append([]string{}, unthrottledFlags...), b.exporterFlags...))
+		s.exp, err = startExporter(ctx, b.exporter, b.cg.parent(), b.tmp, append(slices.Clone(unthrottledFlags), flags...))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("mode %s: %w", m.key, err)
