@@ -32,14 +32,39 @@ func NewRetired() *Retired {
 
 // Absorb adds the current counts of the cgroups ids to the retired totals
 // of their labels, then calls forget, which deletes them from the kernel
-// maps; no scrape reads the counters in between.
+// maps; no scrape reads the counters in between. The totals change only
+// once forget succeeded: when it fails, the counts are still the kernel's,
+// and a later Absorb of the same ids retires them (a deletion that fails
+// part-way loses the counts it did delete; the kernel's deletions do not
+// fail for keys that exist).
 func (r *Retired) Absorb(src Source, labels Labeler, arch interface{ Name(int) string }, ids []uint64, forget func() error) error {
 	r.handover.Lock()
 	defer r.handover.Unlock()
-	if err := r.absorb(src, labels, arch, ids); err != nil {
+	errs, lats, err := retiredCounts(src, labels, arch, ids)
+	if err != nil {
 		return err
 	}
-	return forget()
+	if err := forget(); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for key, n := range errs {
+		r.errs[key] += n
+	}
+	for key, l := range lats {
+		s := r.lats[key]
+		if s == nil {
+			s = &latencySeries{labels: key}
+			r.lats[key] = s
+		}
+		s.count += l.count
+		s.sumNs += l.sumNs
+		for i, b := range l.buckets {
+			s.buckets[i] += b
+		}
+	}
+	return nil
 }
 
 // reading holds off Absorb while a scrape reads the kernel's counters and
@@ -53,44 +78,45 @@ func (r *Retired) reading() (done func()) {
 	return r.handover.RUnlock
 }
 
-func (r *Retired) absorb(src Source, labels Labeler, arch interface{ Name(int) string }, ids []uint64) error {
+// retiredCounts are the kernel's counts of the cgroups ids, by labels.
+func retiredCounts(src Source, labels Labeler, arch interface{ Name(int) string }, ids []uint64) (map[[5]string]uint64, map[[5]string]*latencySeries, error) {
 	gone := make(map[uint64]bool, len(ids))
 	for _, id := range ids {
 		gone[id] = true
 	}
 	errs, err := src.ErrorCounts()
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	lats, err := src.Latencies()
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	errTotals := map[[5]string]uint64{}
 	for _, e := range errs {
 		if !gone[e.CgroupID] {
 			continue
 		}
 		if l, ok := labels.Labels(e.CgroupID); ok {
-			r.errs[errorKey(l, arch.Name(e.Nr), e.Errno)] += e.Count
+			errTotals[errorKey(l, arch.Name(e.Nr), e.Errno)] += e.Count
 		}
 	}
+	latTotals := map[[5]string]*latencySeries{}
 	for _, lc := range lats {
 		if !gone[lc.CgroupID] {
 			continue
 		}
 		if l, ok := labels.Labels(lc.CgroupID); ok {
 			key := latencyKey(l, arch.Name(lc.Nr), lc.Op)
-			s := r.lats[key]
+			s := latTotals[key]
 			if s == nil {
 				s = &latencySeries{labels: key}
-				r.lats[key] = s
+				latTotals[key] = s
 			}
 			s.add(lc)
 		}
 	}
-	return nil
+	return errTotals, latTotals, nil
 }
 
 // mergeErrors adds retired totals to series of live containers and drops

@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"errors"
 	"io"
 	"log/slog"
 	"strings"
@@ -82,5 +83,41 @@ flightrec_syscall_errors_total{container="app",errno="EACCES",namespace="shop",p
 	}
 	if err := testutil.CollectAndCompare(f, strings.NewReader(want), "flightrec_syscall_errors_total"); err != nil {
 		t.Errorf("the scrape after it: %v", err)
+	}
+}
+
+// The kernel's counters of an ended run could not be deleted: the retired
+// totals stay as they were (the counts are still the kernel's), and the
+// next try retires them once. Before, the counts were added first and the
+// failed deletion left them counted twice until the exporter restarted.
+func TestFailedForgetRetiresNothing(t *testing.T) {
+	openat := nr("openat")
+	src := &fakeSource{errs: []bpf.ErrorCount{{CgroupID: 1, Nr: openat, Errno: 13, Count: 1}}}
+	labels := labeler{1: app, 2: app} // run 1 ended, run 2 lives
+	retired := NewRetired()
+	f := New(Deps{
+		Source: src, Labels: labels, Arch: syscalls.ArchAMD64, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Clock:    func(ns uint64) time.Time { return t0.Add(time.Duration(ns)) },
+		Options:  &Options{enabled: map[string]*bool{}},
+		Retired:  retired,
+		Released: released{},
+	})
+	want := `
+# HELP flightrec_syscall_errors_total Syscalls that returned an error (-4095..-1), by errno name, counted in the kernel at sys_exit. With OpenMetrics, the exemplar names the latest failure: the ring of the run (cgroup_id) and its record (seq): /dump?...&cgroup_id=ID&around=SEQ shows it.
+# TYPE flightrec_syscall_errors_total counter
+flightrec_syscall_errors_total{container="app",errno="EACCES",namespace="shop",pod="web-0",syscall="openat"} 1
+`
+	failing := errors.New("deleting the counters failed")
+	if err := retired.Absorb(src, labels, syscalls.ArchAMD64, []uint64{1}, func() error { return failing }); !errors.Is(err, failing) {
+		t.Fatalf("Absorb with a failing deletion: %v, want its error", err)
+	}
+	if err := testutil.CollectAndCompare(f, strings.NewReader(want), "flightrec_syscall_errors_total"); err != nil {
+		t.Errorf("after the failed retiring: %v", err)
+	}
+	if err := retired.Absorb(src, labels, syscalls.ArchAMD64, []uint64{1}, func() error { src.errs = nil; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := testutil.CollectAndCompare(f, strings.NewReader(want), "flightrec_syscall_errors_total"); err != nil {
+		t.Errorf("after the retiring: %v", err)
 	}
 }

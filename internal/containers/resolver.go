@@ -245,8 +245,10 @@ func (r *Resolver) oldestOfPod(id uint64, e *entry) bool {
 
 // Update walks the hierarchy: it learns new cgroups, marks removed ones, and
 // returns the ids whose grace period ended; the caller retires their state,
-// then calls Forget. seen are ids the kernel holds state for: one that
-// vanished before any walk saw it starts its grace period now, unlabelled.
+// then calls Forget. Until it does, they are returned again at every call:
+// a pass whose retiring failed is retried by the next. seen are ids the
+// kernel holds state for: one that vanished before any walk saw it starts
+// its grace period now, unlabelled.
 func (r *Resolver) Update(now time.Time, seen []uint64) (expired []uint64, err error) {
 	live, err := r.cgroups.Walk(r.parent)
 	if err != nil {
@@ -273,7 +275,7 @@ func (r *Resolver) Update(now time.Time, seen []uint64) (expired []uint64, err e
 		switch {
 		case e.goneAt.IsZero():
 			e.goneAt = now
-		case now.Sub(e.goneAt) >= r.grace && !e.expired:
+		case now.Sub(e.goneAt) >= r.grace:
 			e.expired = true
 			expired = append(expired, id)
 		}

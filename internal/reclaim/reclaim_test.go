@@ -134,3 +134,55 @@ flightrec_recorder_known_cgroups %d
 		t.Error(err)
 	}
 }
+
+// Retiring an expired cgroup's counters fails once (a map read fails): the
+// next pass tries again, with the same cgroup, and forgets it only then.
+// Before, the resolver returned an expired cgroup once, and a failed pass
+// left its counters in the kernel for good.
+func TestReclaimRetriesAFailedRetire(t *testing.T) {
+	root := t.TempDir()
+	if err := os.Mkdir(filepath.Join(root, "gone.scope"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	hier := cgroups.OpenTree(root)
+	gone, _ := hier.ID("/gone.scope")
+	k := &kernel{counters: []uint64{gone}}
+	resolver := containers.NewResolver(hier, "/", time.Minute)
+	rc := New(k, resolver, frozen.NewStore(frozen.Limits{Retention: time.Hour, MaxRings: 4, MaxBytes: 1 << 20}, nil),
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	fail := true
+	var tries [][]uint64
+	rc.Retire = func(ids []uint64, forget func() error) error {
+		tries = append(tries, slices.Clone(ids))
+		if fail {
+			return fmt.Errorf("reading the counters failed")
+		}
+		return forget()
+	}
+	t0 := time.Date(2026, 12, 5, 5, 0, 0, 0, time.UTC)
+	if _, err := rc.Reclaim(t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(root, "gone.scope")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rc.Reclaim(t0.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rc.Reclaim(t0.Add(2 * time.Minute)); err == nil {
+		t.Fatal("the pass whose retiring failed reported no error")
+	}
+	fail = false
+	if _, err := rc.Reclaim(t0.Add(2*time.Minute + time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if len(tries) != 2 || !slices.Equal(tries[0], []uint64{gone}) || !slices.Equal(tries[1], []uint64{gone}) {
+		t.Errorf("retired %v, want [%d] twice: the failed try, then the retry", tries, gone)
+	}
+	if !slices.Equal(k.forgotten, []uint64{gone}) || len(k.counters) != 0 {
+		t.Errorf("counters forgotten %v, left %v, want [%d] forgotten and none left", k.forgotten, k.counters, gone)
+	}
+	if _, err := rc.Reclaim(t0.Add(3 * time.Minute)); err != nil || len(tries) != 2 {
+		t.Errorf("a pass after the retiring: %v, %d tries, want no error and no third try", err, len(tries))
+	}
+}
