@@ -912,9 +912,23 @@ static __always_inline void count_error(u64 cgid, u32 nr, long ret, u64 seq, u64
 	}
 }
 
+/* Is error slot e the pair key's, or can it be made so? */
+static __always_inline bool err_slot_take(struct err_slot *e, u64 key)
+{
+	if (e->key == key)
+		return true;
+	if (e->key != 0)
+		return false;
+	return __sync_val_compare_and_swap(&e->key, 0, key) == 0 || e->key == key;
+}
+
 /*
  * Count a failure in the ring's own error slots (struct err_slot); false
- * when its slot belongs to another syscall/errno pair.
+ * when both slots a syscall/errno pair may take belong to other pairs.
+ * Two ways: a pair whose first slot an earlier one took (a failure of the
+ * runtime's or the program's start, say) still gets the other, instead of
+ * the hash for the container's life. Slots are never given up, so a pair
+ * is in one slot at most.
  */
 static __always_inline bool count_error_cached(struct ring_meta *rm, u32 nr, u32 err, u64 seq, u64 now)
 {
@@ -922,10 +936,9 @@ static __always_inline bool count_error_cached(struct ring_meta *rm, u32 nr, u32
 	u32 h = ((nr * 0x9E3779B1u) ^ err) & (ERR_CACHE_SLOTS - 1);
 	struct err_slot *e = &rm->errs[h];
 
-	if (e->key != key) {
-		if (e->key != 0)
-			return false;
-		if (__sync_val_compare_and_swap(&e->key, 0, key) != 0 && e->key != key)
+	if (!err_slot_take(e, key)) {
+		e = &rm->errs[h ^ (ERR_CACHE_SLOTS / 2)];
+		if (!err_slot_take(e, key))
 			return false;
 	}
 	__sync_fetch_and_add(&e->count, 1);

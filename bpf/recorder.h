@@ -90,9 +90,9 @@ struct record_chunk {
  * A failed-syscall counter kept in the ring of its container, in front of
  * the errors hash: the few syscall/errno pairs a container fails with most
  * are counted by an array index and an atomic add instead of a hash lookup.
- * Direct-mapped by (nr, errno); a pair whose slot another pair holds goes to
- * the hash. User space adds these to the hash's counts, and folds them into
- * the hash before it releases the ring.
+ * A pair may take one of two slots, chosen by (nr, errno); a pair whose two
+ * slots other pairs hold goes to the hash. User space adds these to the
+ * hash's counts, and folds them into the hash before it releases the ring.
  */
 #define ERR_CACHE_SLOTS 8
 struct err_slot {
