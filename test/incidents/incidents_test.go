@@ -159,7 +159,7 @@ func TestBusyContainerKeepsEveryIncident(t *testing.T) {
 
 // Records go onto the tape whole, payload and all. A busy container whose
 // every record has a long path (missing-file opens) fails a short-path
-// open now and then: each incident's context has its whole paths, none cut
+// open once a second: each incident's context has its whole paths, none cut
 // where a copy of a record's first part would end.
 func TestIncidentContextKeepsLongPayloads(t *testing.T) {
 	testenv.RequireRoot(t)
@@ -205,7 +205,7 @@ func TestIncidentContextKeepsLongPayloads(t *testing.T) {
 		return len(d.Entries) == 8
 	})
 	const failures = 5
-	out, code := cg.Run(t, c, nobody, workload, "fail-every", short, fmt.Sprint(failures), "200")
+	out, code := cg.Run(t, c, nobody, workload, "fail-every", short, fmt.Sprint(failures), "1000")
 	if code != 0 || strings.TrimSpace(out) != fmt.Sprint(failures) {
 		t.Fatalf("fail-every: exit %d, output %q; want %d failures", code, out, failures)
 	}
