@@ -58,11 +58,7 @@ func (r *Retired) Absorb(src Source, labels Labeler, arch interface{ Name(int) s
 			s = &latencySeries{labels: key}
 			r.lats[key] = s
 		}
-		s.count += l.count
-		s.sumNs += l.sumNs
-		for i, b := range l.buckets {
-			s.buckets[i] += b
-		}
+		s.merge(l)
 	}
 	return nil
 }
@@ -141,13 +137,7 @@ func (r *Retired) mergeLatencies(series map[[5]string]*latencySeries, alive map[
 	defer r.mu.Unlock()
 	mergeRetired(r.lats, series, alive,
 		func(key [5]string) *latencySeries { return &latencySeries{labels: key} },
-		func(s *latencySeries, old *latencySeries) {
-			s.count += old.count
-			s.sumNs += old.sumNs
-			for i, b := range old.buckets {
-				s.buckets[i] += b
-			}
-		})
+		(*latencySeries).merge)
 }
 
 // mergeRetired adds each retired value to its series, made with newSeries
@@ -175,6 +165,15 @@ func errorKey(l containers.Labels, syscall string, errno int) [5]string {
 
 func latencyKey(l containers.Labels, syscall string, op uint32) [5]string {
 	return [5]string{l.Namespace, l.Pod, l.Container, syscall, opLabel(syscall, op)}
+}
+
+// merge adds the counts of o to s.
+func (s *latencySeries) merge(o *latencySeries) {
+	s.count += o.count
+	s.sumNs += o.sumNs
+	for i, b := range o.buckets {
+		s.buckets[i] += b
+	}
 }
 
 func (s *latencySeries) add(l bpf.LatencyCount) {

@@ -63,13 +63,7 @@ func TestRetiringDuringAScrapeCountsOnce(t *testing.T) {
 			return nil
 		})
 	}
-	f := New(Deps{
-		Source: src, Labels: labels, Arch: syscalls.ArchAMD64, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Clock:    func(ns uint64) time.Time { return t0.Add(time.Duration(ns)) },
-		Options:  &Options{enabled: map[string]*bool{}},
-		Retired:  retired,
-		Released: released{},
-	})
+	f := retiringCollector(src, labels, retired)
 	want := `
 # HELP flightrec_syscall_errors_total Syscalls that returned an error (-4095..-1), by errno name, counted in the kernel at sys_exit. With OpenMetrics, the exemplar names the latest failure: the ring of the run (cgroup_id) and its record (seq): /dump?...&cgroup_id=ID&around=SEQ shows it.
 # TYPE flightrec_syscall_errors_total counter
@@ -95,13 +89,7 @@ func TestFailedForgetRetiresNothing(t *testing.T) {
 	src := &fakeSource{errs: []bpf.ErrorCount{{CgroupID: 1, Nr: openat, Errno: 13, Count: 1}}}
 	labels := labeler{1: app, 2: app} // run 1 ended, run 2 lives
 	retired := NewRetired()
-	f := New(Deps{
-		Source: src, Labels: labels, Arch: syscalls.ArchAMD64, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Clock:    func(ns uint64) time.Time { return t0.Add(time.Duration(ns)) },
-		Options:  &Options{enabled: map[string]*bool{}},
-		Retired:  retired,
-		Released: released{},
-	})
+	f := retiringCollector(src, labels, retired)
 	want := `
 # HELP flightrec_syscall_errors_total Syscalls that returned an error (-4095..-1), by errno name, counted in the kernel at sys_exit. With OpenMetrics, the exemplar names the latest failure: the ring of the run (cgroup_id) and its record (seq): /dump?...&cgroup_id=ID&around=SEQ shows it.
 # TYPE flightrec_syscall_errors_total counter
@@ -120,4 +108,16 @@ flightrec_syscall_errors_total{container="app",errno="EACCES",namespace="shop",p
 	if err := testutil.CollectAndCompare(f, strings.NewReader(want), "flightrec_syscall_errors_total"); err != nil {
 		t.Errorf("after the retiring: %v", err)
 	}
+}
+
+// retiringCollector is the exporter's collector over src, with retired
+// totals.
+func retiringCollector(src Source, labels labeler, retired *Retired) *Flightrec {
+	return New(Deps{
+		Source: src, Labels: labels, Arch: syscalls.ArchAMD64, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Clock:    func(ns uint64) time.Time { return t0.Add(time.Duration(ns)) },
+		Options:  &Options{enabled: map[string]*bool{}},
+		Retired:  retired,
+		Released: released{},
+	})
 }
