@@ -59,7 +59,7 @@ type Config struct {
 
 // pinnedMaps outlive the exporter when PinPath is set: the rings, the
 // container table and the counters.
-var pinnedMaps = []string{recorderMapRingMaps, recorderMapRings, recorderMapContainers, recorderMapFreeSlots,
+var pinnedMaps = []string{recorderMapSmallRings, recorderMapLargeRings, recorderMapRings, recorderMapContainers, recorderMapFreeSlots,
 	recorderMapErrors, recorderMapLatencies, recorderMapStats, recorderMapInflight}
 
 // MaxCaptureBytes is the largest useful --recorder.capture-bytes.
@@ -118,9 +118,10 @@ type Recorder struct {
 	maps  recorderMaps
 	links []link.Link
 	rings *ebpf.Memory // struct ring_meta of every slot
-	// pool holds the ring maps; innerSpec is what each is made from.
-	pool      pool
-	innerSpec *ebpf.MapSpec
+	// pool holds the ring maps; innerSpecs is what each is made from,
+	// by class.
+	pool       pool
+	innerSpecs [2]*ebpf.MapSpec
 
 	// errorsMu orders reading the error counters against folding a
 	// released ring's error slots into the errors map, so that no reader
@@ -187,7 +188,12 @@ func Load(cfg Config) (*Recorder, error) {
 	if err := spec.Assign(&specs); err != nil {
 		return nil, fmt.Errorf("embedded BPF object: %w", err)
 	}
-	specs.RingMaps.MaxEntries = 2 * rings
+	// Every map of one class has the same size: the programs' lookups
+	// in them are inlined with it.
+	for class, outer := range map[ringClass]*ebpf.MapSpec{classSmall: specs.SmallRings, classLarge: specs.LargeRings} {
+		outer.MaxEntries = rings
+		outer.InnerMap.MaxEntries = uint32(cfg.entries(class) / RingChunk)
+	}
 	specs.Rings.MaxEntries = rings
 	specs.FreeSlots.MaxEntries = rings
 	// Room for every ring plus containers seen while the cap was reached.
@@ -204,7 +210,6 @@ func Load(cfg Config) (*Recorder, error) {
 	// What the maps hold, as Config reports it.
 	cfg.ErrorSeries, cfg.LatencySeries = int(specs.Errors.MaxEntries), int(specs.Latencies.MaxEntries)
 	for v, val := range map[*ebpf.VariableSpec]any{
-		specs.MaxRings:            rings,
 		specs.SmallShift:          uint32(bits.TrailingZeros(uint(cfg.SmallRingSize))),
 		specs.RingShift:           uint32(bits.TrailingZeros(uint(cfg.RingSize))),
 		specs.ParentCgroupId:      cfg.ParentCgroupID,
@@ -239,7 +244,7 @@ func Load(cfg Config) (*Recorder, error) {
 		return nil, err
 	}
 	r := &Recorder{cfg: cfg, coll: coll, Resumed: resumed, MountedBPFFS: mounted, Variants: variants,
-		innerSpec: specs.RingMaps.InnerMap.Copy()}
+		innerSpecs: [2]*ebpf.MapSpec{classSmall: specs.SmallRings.InnerMap.Copy(), classLarge: specs.LargeRings.InnerMap.Copy()}}
 	r.pool.idleGrace = defaultIdleGrace
 	if err := coll.Assign(&r.maps); err != nil {
 		r.Close()
@@ -327,12 +332,13 @@ func newCollection(spec *ebpf.CollectionSpec, pinPath, bpffs string) (coll *ebpf
 	for _, name := range pinnedMaps {
 		spec.Maps[name].Pinning = ebpf.PinByName
 	}
-	_, statErr := os.Stat(filepath.Join(pinPath, recorderMapRingMaps))
-	resumed = statErr == nil && pinnedRingsInLayout(pinPath)
+	_, statErr := os.Stat(filepath.Join(pinPath, recorderMapSmallRings))
+	resumed = statErr == nil && pinnedRingsInLayout(pinPath, spec)
 	if !resumed {
-		// Nothing pinned, or an older exporter's layout (rings in one
-		// preallocated map, or ring maps of single records): start
-		// afresh, freeing what it left.
+		// Nothing pinned, an older exporter's layout (rings in one
+		// preallocated map, ring maps of single records, or both sizes
+		// in one array of maps), or rings of other sizes: start afresh,
+		// freeing what it left.
 		if err := Unpin(pinPath); err != nil {
 			return nil, false, mounted, err
 		}
@@ -353,12 +359,26 @@ func newCollection(spec *ebpf.CollectionSpec, pinPath, bpffs string) (coll *ebpf
 	return coll, resumed, mounted, nil
 }
 
-// pinnedRingsInLayout says whether the ring maps pinned at pinPath hold
-// their records in chunks, as this exporter's programs read them. The
-// pinned outer map's compatibility does not cover its inner maps, and the
-// verifier would refuse the programs over maps of another value size.
-func pinnedRingsInLayout(pinPath string) bool {
-	outer, err := ebpf.LoadPinnedMap(filepath.Join(pinPath, recorderMapRingMaps), nil)
+// pinnedRingsInLayout says whether the ring maps pinned at pinPath are
+// the ones this exporter's programs read: an array of maps for each size
+// class, whose maps hold records in chunks and have this configuration's
+// size. The pinned arrays' compatibility does not cover their maps, and
+// the programs' lookups in them are inlined with the size of the maps of
+// the arrays they are loaded over.
+func pinnedRingsInLayout(pinPath string, spec *ebpf.CollectionSpec) bool {
+	for _, name := range []string{recorderMapSmallRings, recorderMapLargeRings} {
+		if !pinnedArrayHolds(filepath.Join(pinPath, name), spec.Maps[name].InnerMap) {
+			return false
+		}
+	}
+	return true
+}
+
+// pinnedArrayHolds says whether the array of maps pinned at path holds
+// maps made from inner: by the first map in it, or when it has none, by
+// whether the kernel takes one.
+func pinnedArrayHolds(path string, inner *ebpf.MapSpec) bool {
+	outer, err := ebpf.LoadPinnedMap(path, nil)
 	if err != nil {
 		return false
 	}
@@ -368,11 +388,19 @@ func pinnedRingsInLayout(pinPath string) bool {
 		if err := outer.Lookup(key, &m); err != nil {
 			continue
 		}
-		ok := m.ValueSize() == RingChunk*RecordSize
+		ok := m.ValueSize() == inner.ValueSize && m.MaxEntries() == inner.MaxEntries && m.Flags() == inner.Flags
 		_ = m.Close()
 		return ok
 	}
-	return false
+	m, err := ebpf.NewMap(inner)
+	if err != nil {
+		return false
+	}
+	defer m.Close()
+	if err := outer.Put(uint32(0), m); err != nil {
+		return false
+	}
+	return outer.Delete(uint32(0)) == nil
 }
 
 // BPFFSRoot is where bpf filesystems are mounted by convention (the
@@ -440,8 +468,9 @@ func onBPFFS(dir string) (bool, error) {
 var ErrNoBPFFS = errors.New("no bpffs")
 
 // legacyPinnedMaps are maps that earlier exporters pinned and this one
-// does not use: the preallocated rings and tapes (before ring_maps).
-var legacyPinnedMaps = []string{"records", "incident_records"}
+// does not use: the preallocated rings and tapes, then one array of the
+// ring maps of both sizes.
+var legacyPinnedMaps = []string{"records", "incident_records", "ring_maps"}
 
 // Unpin removes the maps an exporter, this one or an earlier one, pinned
 // at dir.

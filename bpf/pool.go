@@ -11,7 +11,7 @@ import (
 )
 
 // Ring memory follows the containers present. Each ring is a map of its
-// own (ring_maps in recorder.bpf.c), made here when a slot is readied for
+// own (small_rings and large_rings in recorder.bpf.c), made here when a slot is readied for
 // a new container and freed with the ring. Every ring starts small; a busy
 // one is promoted to a large map while the memory budget allows, with its
 // records and incident tape copied over. A few small rings are kept ready
@@ -89,13 +89,13 @@ type slotMaps struct {
 	// ready: pushed onto free_slots, not yet taken by a container.
 	ready bool
 	// smallDraining, largeDraining: the map is no longer used and waits
-	// to be taken out of ring_maps and freed (Drain).
+	// to be taken out of its array and freed (Drain).
 	smallDraining, largeDraining bool
 	// idleSince: the small map of a released ring, wiped, neither offered
 	// nor freed yet (Drain frees it after the pool's idleGrace); zero otherwise.
 	idleSince time.Time
 	// installing, promoting: a map for the slot is being put into
-	// ring_maps without the pool held (it waits for an RCU grace period).
+	// its array without the pool held (it waits for an RCU grace period).
 	installing, promoting bool
 	// window: when the current promotion window of a live small ring
 	// began, and the ring's head then.
@@ -219,9 +219,7 @@ func memlock(m *ebpf.Map, values int64) int64 {
 
 // newRingMap makes a map of class c and maps it in.
 func (r *Recorder) newRingMap(class ringClass) (*ringMap, error) {
-	spec := r.innerSpec.Copy()
-	spec.MaxEntries = uint32(r.cfg.entries(class) / RingChunk)
-	m, err := ebpf.NewMap(spec)
+	m, err := ebpf.NewMap(r.innerSpecs[class])
 	if err != nil {
 		return nil, fmt.Errorf("making a %s ring (%d KiB): %w", class, r.cfg.ClassBytes(class == classLarge)>>10, err)
 	}
@@ -241,12 +239,13 @@ func (r *Recorder) classBytes(c ringClass) int64 {
 	return r.cfg.ClassBytes(c == classLarge)
 }
 
-// outerKey is where slot's map of class c is in ring_maps.
-func (r *Recorder) outerKey(slot uint32, class ringClass) uint32 {
+// outer is the array of the ring maps of class c (small_rings or
+// large_rings), where slot's is at key slot.
+func (r *Recorder) outer(class ringClass) *ebpf.Map {
 	if class == classLarge {
-		return uint32(r.cfg.MaxRings) + slot
+		return r.maps.LargeRings
 	}
-	return slot
+	return r.maps.SmallRings
 }
 
 // allocated is the kernel memory of the rings now, with their metadata;
@@ -265,14 +264,15 @@ func (r *Recorder) allocated() int64 {
 	return n
 }
 
-// resumePool finds the maps an earlier exporter left in ring_maps; false
+// resumePool finds the maps an earlier exporter left in small_rings and
+// large_rings; false
 // when their sizes are not this configuration's.
 func (r *Recorder) resumePool() (bool, error) {
 	r.pool.slots = make([]slotMaps, r.cfg.MaxRings)
 	for slot := uint32(0); slot < uint32(r.cfg.MaxRings); slot++ {
 		for _, class := range []ringClass{classSmall, classLarge} {
 			var m *ebpf.Map
-			err := r.maps.RingMaps.Lookup(r.outerKey(slot, class), &m)
+			err := r.outer(class).Lookup(slot, &m)
 			if errors.Is(err, ebpf.ErrKeyNotExist) {
 				continue
 			}

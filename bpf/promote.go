@@ -91,7 +91,7 @@ func (r *Recorder) Promote(now time.Time) (int, error) {
 }
 
 // promote moves the ring in slot, owner's, to a large map. The map is made
-// and installed in ring_maps first, without the pool held (that waits for
+// and installed in large_rings first, without the pool held (that waits for
 // an RCU grace period); then, held, the small map's records and tape are
 // copied into it, the ring's writers are switched to it, and what they
 // finished in the small map meanwhile is copied again. The small map is
@@ -99,7 +99,7 @@ func (r *Recorder) Promote(now time.Time) (int, error) {
 func (r *Recorder) promote(slot uint32, owner uint64) error {
 	large, err := r.newRingMap(classLarge)
 	if err == nil {
-		if err = r.maps.RingMaps.Put(r.outerKey(slot, classLarge), large.m); err != nil {
+		if err = r.maps.LargeRings.Put(slot, large.m); err != nil {
 			large.close()
 			err = fmt.Errorf("installing ring %d's large map: %w", slot, err)
 		}

@@ -23,12 +23,24 @@ type RawRecord struct {
 // what the kernel copied into memory rather than what /dump shows. It does
 // not follow the seqlock: callers read quiescent rings.
 func ReadPinnedRecords(pinPath string) ([]RawRecord, error) {
-	outer, err := ebpf.LoadPinnedMap(filepath.Join(pinPath, recorderMapRingMaps), nil)
-	if err != nil {
-		return nil, fmt.Errorf("opening the pinned ring maps: %w", err)
-	}
-	defer outer.Close()
 	var out []RawRecord
+	for _, name := range []string{recorderMapSmallRings, recorderMapLargeRings} {
+		outer, err := ebpf.LoadPinnedMap(filepath.Join(pinPath, name), nil)
+		if err != nil {
+			return nil, fmt.Errorf("opening the pinned ring maps: %w", err)
+		}
+		out, err = appendPinnedArray(out, outer)
+		_ = outer.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	return out, nil
+}
+
+// appendPinnedArray appends the written records of every map in the
+// array of ring maps outer to out.
+func appendPinnedArray(out []RawRecord, outer *ebpf.Map) ([]RawRecord, error) {
 	for key := uint32(0); key < outer.MaxEntries(); key++ {
 		var m *ebpf.Map
 		if err := outer.Lookup(key, &m); err != nil {

@@ -21,7 +21,6 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define MAX_ERRNO_BITS 4096 /* errnos 0..4095 */
 
 /* Load-time settings, rewritten by the loader (bpf/loader.go). */
-volatile const u32 max_rings = 1;          /* slots; ring_maps has two maps per slot */
 volatile const u32 small_shift = 8;        /* log2(records of a small ring) */
 volatile const u32 ring_shift = 12;        /* log2(records of a large ring) */
 volatile const u64 parent_cgroup_id = 1;   /* containers are strict descendants */
@@ -74,23 +73,32 @@ volatile const struct record_chunk type_record_chunk = {};
  * The rings, one map per ring, made by user space as containers come
  * (bpf/pool.go), so that kernel memory follows the containers present. A
  * map holds the ring's records (1 << small_shift or 1 << ring_shift), then
- * its incident tape. Slot s's small map is at key s; its large map, once a
- * busy ring is promoted, at max_rings + s. ring_meta.large says which one
- * the ring is in; a writer reads it once and stays with that map, whose
- * geometry it knows.
+ * its incident tape. Slot s's small map is at key s of small_rings; its
+ * large map, once a busy ring is promoted, at key s of large_rings.
+ * ring_meta.large says which one the ring is in; a writer reads it once and
+ * stays with that map, whose geometry it knows.
+ *
+ * Every map of one array has the same size (set by the loader), so the
+ * verifier inlines a lookup in one (an index check and an add, not a
+ * helper call) wherever it sees maps of only one array: each size has its
+ * own lookups (small_chunk, large_chunk).
  */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__type(key, u32);
-	__uint(max_entries, 1); /* 2 * rings, set by the loader */
-	__array(values, struct {
-		__uint(type, BPF_MAP_TYPE_ARRAY);
-		__uint(map_flags, BPF_F_MMAPABLE | BPF_F_INNER_MAP);
-		__type(key, u32);
-		__type(value, struct record_chunk);
-		__uint(max_entries, 1); /* a template: every map has its own size */
-	});
-} ring_maps SEC(".maps");
+#define RING_MAPS(name)                                                           \
+	struct {                                                                  \
+		__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);                         \
+		__type(key, u32);                                                 \
+		__uint(max_entries, 1); /* rings, set by the loader */            \
+		__array(values, struct {                                          \
+			__uint(type, BPF_MAP_TYPE_ARRAY);                         \
+			__uint(map_flags, BPF_F_MMAPABLE);                        \
+			__type(key, u32);                                         \
+			__type(value, struct record_chunk);                       \
+			__uint(max_entries, 1); /* chunks, set by the loader */   \
+		});                                                               \
+	} name SEC(".maps")
+
+RING_MAPS(small_rings);
+RING_MAPS(large_rings);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -351,58 +359,61 @@ static __always_inline struct ring_meta *ring_of(u64 cgid, u32 *slot, u32 tgid, 
 	return bpf_map_lookup_elem(&rings, slot);
 }
 
-/*
- * The map of the ring in slot (whose bookkeeping is rm), and its geometry:
- * the records of the ring (a power of two) and the latest entries of its
- * tape. large is read once: a promotion switches it between two writes,
- * and each writer stays with the map it chose.
- */
-static __always_inline void *ring_map(struct ring_meta *rm, u32 slot, u32 *records, u32 *latest)
+/* Chunk key of the small map of the ring in slot. Lookups in small maps
+ * are made here only, and in large maps in large_chunk only: where the
+ * verifier sees maps of one array, it inlines the lookup. clang would
+ * merge the two where they meet (one call, whose map is either): the asm
+ * after each, different for each size, keeps them apart. */
+static __always_inline struct record_chunk *small_chunk(u32 slot, u32 key)
 {
-	u32 large = *(volatile u32 *)&rm->large, key = slot;
-
-	if (large) {
-		key += max_rings;
-		*records = 1U << ring_shift;
-		*latest = incident_latest;
-	} else {
-		*records = 1U << small_shift;
-		*latest = incident_latest_small;
-	}
-	return bpf_map_lookup_elem(&ring_maps, &key);
-}
-
-/* Record i of a ring's map m (see struct record_chunk), and the chunk
- * that holds it. */
-static __always_inline struct record *map_record_in(void *m, u32 i, struct record_chunk **chunk)
-{
-	u32 key = i / RING_CHUNK;
-	struct record_chunk *c = bpf_map_lookup_elem(m, &key);
-
-	*chunk = c;
-	return c ? &c->r[i & (RING_CHUNK - 1)] : NULL;
-}
-
-/* Record i of a ring's map m. */
-static __always_inline struct record *map_record(void *m, u32 i)
-{
+	void *m = bpf_map_lookup_elem(&small_rings, &slot);
 	struct record_chunk *c;
 
-	return map_record_in(m, i, &c);
+	if (!m)
+		return NULL;
+	c = bpf_map_lookup_elem(m, &key);
+	asm volatile("" : "+r"(c) : "i"(0)); /* kept apart from large_chunk's */
+	return c;
 }
 
-/* Record seq of the ring in slot, where its ring's map keeps it, and the
- * chunk that holds it (put_incident takes it: one lookup fewer). */
+/* Chunk key of the large map of the ring in slot. */
+static __always_inline struct record_chunk *large_chunk(u32 slot, u32 key)
+{
+	void *m = bpf_map_lookup_elem(&large_rings, &slot);
+	struct record_chunk *c;
+
+	if (!m)
+		return NULL;
+	c = bpf_map_lookup_elem(m, &key);
+	asm volatile("" : "+r"(c) : "i"(1)); /* kept apart from small_chunk's */
+	return c;
+}
+
+/* Is the ring (whose bookkeeping is rm) in its large map? Read once: a
+ * promotion switches it between two writes, and each writer stays with
+ * the map it chose, whose geometry it knows. */
+static __always_inline bool ring_large(struct ring_meta *rm)
+{
+	return *(volatile u32 *)&rm->large;
+}
+
+/* Record seq of the ring in slot, where its map keeps it, and the chunk
+ * that holds it (put_incident takes it: one lookup fewer). */
 static __always_inline struct record *ring_record_in(struct ring_meta *rm, u32 slot, u64 seq,
 						     struct record_chunk **chunk)
 {
-	u32 records, latest;
-	void *m = ring_map(rm, slot, &records, &latest);
+	struct record_chunk *c;
+	u32 i;
 
-	*chunk = NULL;
-	if (!m)
-		return NULL;
-	return map_record_in(m, (u32)seq & (records - 1), chunk);
+	if (ring_large(rm)) {
+		i = (u32)seq & ((1U << ring_shift) - 1);
+		c = large_chunk(slot, i / RING_CHUNK);
+	} else {
+		i = (u32)seq & ((1U << small_shift) - 1);
+		c = small_chunk(slot, i / RING_CHUNK);
+	}
+	*chunk = c;
+	return c ? &c->r[i & (RING_CHUNK - 1)] : NULL;
 }
 
 /*
@@ -445,16 +456,6 @@ static __always_inline bool incident_errno(long ret)
 	return (incident_errnos[err >> 6] >> (err & 63)) & 1;
 }
 
-/* Record want of a ring's map m of records ring records, if it is there. */
-static __always_inline struct record *ring_src(void *m, u32 records, u64 want)
-{
-	struct record *r = map_record(m, (u32)want & (records - 1));
-
-	if (r && (*(volatile u64 *)&r->seq) >> 1 == want)
-		return r;
-	return NULL;
-}
-
 /*
  * Copy record src, which should be record want of the ring, to dst, a
  * record of the tape, under the seqlock: the copy is published only if src
@@ -477,18 +478,29 @@ static __always_inline bool tape_copy(struct record *dst, struct record *src, u6
 	return true;
 }
 
+/* Record want of the small map of the ring in slot, if it is there. */
+static __always_inline struct record *small_src(u32 slot, u64 want)
+{
+	u32 i = (u32)want & ((1U << small_shift) - 1);
+	struct record_chunk *c = small_chunk(slot, i / RING_CHUNK);
+	struct record *r;
+
+	if (!c)
+		return NULL;
+	r = &c->r[i & (RING_CHUNK - 1)];
+	return (*(volatile u64 *)&r->seq) >> 1 == want ? r : NULL;
+}
+
 /*
  * An incident's run of records that put_incident copies again, from a
  * promoted ring's small map, small: just after the switch, records before
- * it may still be only there. Record want - j of the ring goes to record
- * base + j of the tape, in the ring's map m.
+ * it may still be only there. Record want - j of the ring in slot goes to
+ * record base + j of its large map's tape.
  */
 struct tape_retry {
-	void *m;
-	void *small;
 	u64 want;
+	u32 slot;
 	u32 base;
-	u32 _pad;
 };
 
 /* bpf_loop callback: copy record want - j from the small map, unless the
@@ -496,18 +508,68 @@ struct tape_retry {
 static long tape_retry_copy(u64 j, void *ctx)
 {
 	struct tape_retry *t = ctx;
-	struct record *dst, *src;
 	u64 want = t->want - j;
+	u32 d = t->base + (u32)j;
+	struct record_chunk *dc = large_chunk(t->slot, d / RING_CHUNK);
+	struct record *dst, *src;
 
-	if (!t->m || !t->small)
+	if (!dc)
 		return 1;
-	dst = map_record(t->m, t->base + (u32)j);
-	if (!dst || *(volatile u64 *)&dst->seq >> 1 == want)
+	dst = &dc->r[d & (RING_CHUNK - 1)];
+	if (*(volatile u64 *)&dst->seq >> 1 == want)
 		return 0;
-	src = ring_src(t->small, 1U << small_shift, want);
+	src = small_src(t->slot, want);
 	if (src)
 		tape_copy(dst, src, want);
 	return 0;
+}
+
+/* The run of records that copy_run copies: record pos of a ring of
+ * records records (the incident, seq) and the n before it, to records base
+ * .. base + n of its map (the tape). */
+struct tape_run {
+	u64 seq;
+	u32 records;
+	u32 pos;
+	u32 base;
+	u32 n;
+};
+
+/*
+ * Copy run r: src0 is the ring's chunk that holds the incident, src1 the
+ * one before it (or src0, if the run does not reach into it), dst0 and
+ * dst1 the tape's chunks that hold base and base + n. A global function:
+ * verified once, whichever maps the chunks are in. Returns 1 when a record
+ * of the run was not where it looked (overwritten, or being written).
+ */
+__noinline int copy_run(struct record_chunk *src0, struct record_chunk *src1, struct record_chunk *dst0,
+			struct record_chunk *dst1, struct tape_run *run)
+{
+	u32 records, pos, base, n, src_key, dst_key, zero = 0, *missed;
+	u64 seq;
+
+	missed = bpf_map_lookup_elem(&tape_missed, &zero);
+	if (!src0 || !src1 || !dst0 || !dst1 || !run || !missed)
+		return 0;
+	seq = run->seq;
+	records = run->records;
+	pos = run->pos;
+	base = run->base;
+	n = run->n;
+	src_key = pos / RING_CHUNK;
+	dst_key = base / RING_CHUNK;
+	*missed = 0;
+	for (u32 j = 0; j <= 32; j++) {
+		u32 s = (pos - j) & (records - 1), d = base + j;
+		struct record_chunk *sc = s / RING_CHUNK == src_key ? src0 : src1;
+		struct record_chunk *dc = d / RING_CHUNK == dst_key ? dst0 : dst1;
+
+		if (j > n)
+			break;
+		if (!tape_copy(&dc->r[d & (RING_CHUNK - 1)], &sc->r[s & (RING_CHUNK - 1)], seq - j))
+			*missed = 1;
+	}
+	return *missed;
 }
 
 /*
@@ -517,29 +579,30 @@ static long tape_retry_copy(u64 j, void *ctx)
  * entries. Over the rate (a storm), an incident keeps its own record in
  * the latest entries but no context. A global function: verified once,
  * whatever calls it. chunk is the chunk of the ring that holds record
- * seq, which the caller has at hand (a lookup in a ring's map is a helper
- * call).
+ * seq, which the caller has at hand.
  *
  * The run seq - n .. seq lies in at most two chunks of the ring (n <= 32 <
  * RING_CHUNK * 2), chunk and the one before it, and its copy, base .. base
- * + n, in at most two of the tape: three map lookups, whatever n.
+ * + n, in at most two of the tape: three lookups (inlined), whatever n.
  */
 __noinline int put_incident(u32 slot, u64 seq, u64 now, struct record_chunk *chunk)
 {
 	struct record_chunk *src1, *dst0, *dst1;
+	struct tape_run run = {};
 	struct ring_meta *rm;
-	u64 tat, e, base;
-	u32 records, latest, n, pos, key, src_key, dst_key, zero = 0, *missed;
-	bool context;
-	void *m;
+	u32 latest, src_key, dst_key, dst_end, src_start;
+	u64 tat, e;
+	bool context, large;
 
 	if (!incident_latest || !chunk)
 		return 0;
 	rm = bpf_map_lookup_elem(&rings, &slot);
 	if (!rm)
 		return 0;
-	m = ring_map(rm, slot, &records, &latest);
-	if (!m || !latest)
+	large = ring_large(rm);
+	run.records = large ? 1U << ring_shift : 1U << small_shift;
+	latest = large ? incident_latest : incident_latest_small;
+	if (!latest)
 		return 0;
 	/* GCRA: a burst, then one per interval. Racy between CPUs on purpose:
 	 * a few extra copies in a storm cost less than an atomic here. The
@@ -548,55 +611,42 @@ __noinline int put_incident(u32 slot, u64 seq, u64 now, struct record_chunk *chu
 	tat = rm->incident_tat;
 	context = tat <= now + incident_burst_ns;
 	e = incident_first;
-	n = 0;
 	if (context) {
 		rm->incident_tat = (tat > now ? tat : now) + incident_interval_ns;
 		__sync_fetch_and_add(&rm->kept, 1);
 		stat_inc(STAT_INCIDENTS_KEPT);
 		if (rm->first_taken < incident_first)
 			e = __sync_fetch_and_add(&rm->first_taken, 1);
-		n = incident_context;
-		if (n >= seq)
-			n = seq - 1;
+		run.n = incident_context;
+		if (run.n >= seq)
+			run.n = seq - 1;
 	} else {
 		stat_inc(STAT_INCIDENTS_SUPPRESSED);
 	}
 	if (e >= incident_first)
 		e = incident_first + (u32)__sync_fetch_and_add(&rm->latest_head, 1) % latest;
-	base = records + e * (incident_context + 1);
-
-	pos = (u32)seq & (records - 1);
-	src_key = pos / RING_CHUNK;
-	dst_key = (u32)base / RING_CHUNK;
-	dst0 = bpf_map_lookup_elem(m, &dst_key);
-	key = (u32)(base + n) / RING_CHUNK;
-	dst1 = key == dst_key ? dst0 : bpf_map_lookup_elem(m, &key);
-	/* The chunk before the incident's, if the run reaches into it. Else
-	 * dst0 stands in, never read: a pointer of the same type keeps the
-	 * verifier from walking the loop once for each. */
-	key = ((pos - n) & (records - 1)) / RING_CHUNK;
-	src1 = key == src_key ? dst0 : bpf_map_lookup_elem(m, &key);
-	missed = bpf_map_lookup_elem(&tape_missed, &zero);
-	if (!src1 || !dst0 || !dst1 || !missed)
-		return 0;
-	*missed = 0;
-	for (u32 j = 0; j <= 32; j++) {
-		u32 s = (pos - j) & (records - 1), d = (u32)base + j;
-		struct record_chunk *sc = s / RING_CHUNK == src_key ? chunk : src1;
-		struct record_chunk *dc = d / RING_CHUNK == dst_key ? dst0 : dst1;
-
-		if (j > n)
-			break;
-		if (!tape_copy(&dc->r[d & (RING_CHUNK - 1)], &sc->r[s & (RING_CHUNK - 1)], seq - j))
-			*missed = 1;
+	run.seq = seq;
+	run.base = run.records + (u32)e * (incident_context + 1);
+	run.pos = (u32)seq & (run.records - 1);
+	src_key = run.pos / RING_CHUNK;
+	src_start = ((run.pos - run.n) & (run.records - 1)) / RING_CHUNK;
+	dst_key = run.base / RING_CHUNK;
+	dst_end = (run.base + run.n) / RING_CHUNK;
+	if (large) {
+		dst0 = large_chunk(slot, dst_key);
+		dst1 = dst_end == dst_key ? dst0 : large_chunk(slot, dst_end);
+		src1 = src_start == src_key ? chunk : large_chunk(slot, src_start);
+	} else {
+		dst0 = small_chunk(slot, dst_key);
+		dst1 = dst_end == dst_key ? dst0 : small_chunk(slot, dst_end);
+		src1 = src_start == src_key ? chunk : small_chunk(slot, src_start);
 	}
-	/* A promoted ring's small map, while it is still there. */
-	if (*missed && records != 1U << small_shift) {
-		struct tape_retry retry = { .m = m, .want = seq, .base = (u32)base };
+	/* A promoted ring's small map, while it is still there, may hold
+	 * what the large one missed. */
+	if (copy_run(chunk, src1, dst0, dst1, &run) && large) {
+		struct tape_retry retry = { .want = seq, .slot = slot, .base = run.base };
 
-		retry.small = bpf_map_lookup_elem(&ring_maps, &slot);
-		if (retry.small)
-			bpf_loop(n + 1, tape_retry_copy, &retry, 0);
+		bpf_loop(run.n + 1, tape_retry_copy, &retry, 0);
 	}
 	return 0;
 }

@@ -128,9 +128,9 @@ struct ring_meta {
 	__u64 app_seq;     /* record of the execve that started the application; 0 = none */
 	__u32 main_status; /* the main process's wait status, once MAIN_EXITED */
 	__u32 main_flags;  /* MAIN_* */
-	/* Which of the slot's maps holds the ring (see ring_maps): 0 the
-	 * small one, 1 the large one. Set by user space when it promotes a
-	 * busy ring, after the large map is in place. */
+	/* Which of the slot's maps holds the ring: 0 the small one (in
+	 * small_rings), 1 the large one (in large_rings). Set by user space
+	 * when it promotes a busy ring, after the large map is in place. */
 	__u32 large;
 	__u32 _pad;
 	/* The incident tape of this ring (see "The incident tape" below). */

@@ -215,14 +215,15 @@ const (
 	recorderMapErrors              = "errors"
 	recorderMapFreeSlots           = "free_slots"
 	recorderMapInflight            = "inflight"
+	recorderMapLargeRings          = "large_rings"
 	recorderMapLastEnter           = "last_enter"
 	recorderMapLatZero             = "lat_zero"
 	recorderMapLatencies           = "latencies"
-	recorderMapRingMaps            = "ring_maps"
 	recorderMapRings               = "rings"
 	recorderMapScConfs             = "sc_confs"
 	recorderMapScratch             = "scratch"
 	recorderMapSelf                = "self"
+	recorderMapSmallRings          = "small_rings"
 	recorderMapStats               = "stats"
 	recorderMapTapeMissed          = "tape_missed"
 	recorderProgCgroupMkdir        = "cgroup_mkdir"
@@ -245,7 +246,6 @@ const (
 	recorderVarIncidentIntervalNs  = "incident_interval_ns"
 	recorderVarIncidentLatest      = "incident_latest"
 	recorderVarIncidentLatestSmall = "incident_latest_small"
-	recorderVarMaxRings            = "max_rings"
 	recorderVarParentCgroupId      = "parent_cgroup_id"
 	recorderVarParentCgroupPtr     = "parent_cgroup_ptr"
 	recorderVarParentLevel         = "parent_level"
@@ -327,14 +327,15 @@ type recorderMapSpecs struct {
 	Errors       *ebpf.MapSpec `ebpf:"errors"`
 	FreeSlots    *ebpf.MapSpec `ebpf:"free_slots"`
 	Inflight     *ebpf.MapSpec `ebpf:"inflight"`
+	LargeRings   *ebpf.MapSpec `ebpf:"large_rings"`
 	LastEnter    *ebpf.MapSpec `ebpf:"last_enter"`
 	LatZero      *ebpf.MapSpec `ebpf:"lat_zero"`
 	Latencies    *ebpf.MapSpec `ebpf:"latencies"`
-	RingMaps     *ebpf.MapSpec `ebpf:"ring_maps"`
 	Rings        *ebpf.MapSpec `ebpf:"rings"`
 	ScConfs      *ebpf.MapSpec `ebpf:"sc_confs"`
 	Scratch      *ebpf.MapSpec `ebpf:"scratch"`
 	Self         *ebpf.MapSpec `ebpf:"self"`
+	SmallRings   *ebpf.MapSpec `ebpf:"small_rings"`
 	Stats        *ebpf.MapSpec `ebpf:"stats"`
 	TapeMissed   *ebpf.MapSpec `ebpf:"tape_missed"`
 }
@@ -354,7 +355,6 @@ type recorderVariableSpecs struct {
 	IncidentIntervalNs  *ebpf.VariableSpec `ebpf:"incident_interval_ns"`
 	IncidentLatest      *ebpf.VariableSpec `ebpf:"incident_latest"`
 	IncidentLatestSmall *ebpf.VariableSpec `ebpf:"incident_latest_small"`
-	MaxRings            *ebpf.VariableSpec `ebpf:"max_rings"`
 	ParentCgroupId      *ebpf.VariableSpec `ebpf:"parent_cgroup_id"`
 	ParentCgroupPtr     *ebpf.VariableSpec `ebpf:"parent_cgroup_ptr"`
 	ParentLevel         *ebpf.VariableSpec `ebpf:"parent_level"`
@@ -399,14 +399,15 @@ type recorderMaps struct {
 	Errors       *ebpf.Map `ebpf:"errors"`
 	FreeSlots    *ebpf.Map `ebpf:"free_slots"`
 	Inflight     *ebpf.Map `ebpf:"inflight"`
+	LargeRings   *ebpf.Map `ebpf:"large_rings"`
 	LastEnter    *ebpf.Map `ebpf:"last_enter"`
 	LatZero      *ebpf.Map `ebpf:"lat_zero"`
 	Latencies    *ebpf.Map `ebpf:"latencies"`
-	RingMaps     *ebpf.Map `ebpf:"ring_maps"`
 	Rings        *ebpf.Map `ebpf:"rings"`
 	ScConfs      *ebpf.Map `ebpf:"sc_confs"`
 	Scratch      *ebpf.Map `ebpf:"scratch"`
 	Self         *ebpf.Map `ebpf:"self"`
+	SmallRings   *ebpf.Map `ebpf:"small_rings"`
 	Stats        *ebpf.Map `ebpf:"stats"`
 	TapeMissed   *ebpf.Map `ebpf:"tape_missed"`
 }
@@ -418,14 +419,15 @@ func (m *recorderMaps) Close() error {
 		m.Errors,
 		m.FreeSlots,
 		m.Inflight,
+		m.LargeRings,
 		m.LastEnter,
 		m.LatZero,
 		m.Latencies,
-		m.RingMaps,
 		m.Rings,
 		m.ScConfs,
 		m.Scratch,
 		m.Self,
+		m.SmallRings,
 		m.Stats,
 		m.TapeMissed,
 	)
@@ -446,7 +448,6 @@ type recorderVariables struct {
 	IncidentIntervalNs  *ebpf.Variable `ebpf:"incident_interval_ns"`
 	IncidentLatest      *ebpf.Variable `ebpf:"incident_latest"`
 	IncidentLatestSmall *ebpf.Variable `ebpf:"incident_latest_small"`
-	MaxRings            *ebpf.Variable `ebpf:"max_rings"`
 	ParentCgroupId      *ebpf.Variable `ebpf:"parent_cgroup_id"`
 	ParentCgroupPtr     *ebpf.Variable `ebpf:"parent_cgroup_ptr"`
 	ParentLevel         *ebpf.Variable `ebpf:"parent_level"`

@@ -120,7 +120,7 @@ func (r *Recorder) Replenish() error {
 }
 
 // install makes a small map for each of slots and puts them into
-// ring_maps in one batch.
+// small_rings in one batch.
 func (r *Recorder) install(slots []uint32) ([]*ringMap, error) {
 	made := make([]*ringMap, 0, len(slots))
 	fds := make([]uint32, 0, len(slots))
@@ -132,10 +132,10 @@ func (r *Recorder) install(slots []uint32) ([]*ringMap, error) {
 		}
 		made, fds = append(made, rm), append(fds, uint32(rm.m.FD()))
 	}
-	if _, err := r.maps.RingMaps.BatchUpdate(slots, fds, nil); err != nil {
+	if _, err := r.maps.SmallRings.BatchUpdate(slots, fds, nil); err != nil {
 		// Kernels without batch updates of arrays of maps: one by one.
 		for i, slot := range slots {
-			if err := r.maps.RingMaps.Put(slot, made[i].m); err != nil {
+			if err := r.maps.SmallRings.Put(slot, made[i].m); err != nil {
 				closeAll(made)
 				return nil, fmt.Errorf("installing ring %d: %w", slot, err)
 			}
@@ -201,7 +201,7 @@ func (r *Recorder) offer(slot uint32, s *slotMaps) error {
 	return nil
 }
 
-// Drain takes the maps no ring uses any more out of ring_maps and frees
+// Drain takes the maps no ring uses any more out of their arrays and frees
 // them: the large maps of released rings, the small maps of promoted
 // ones, and small maps idle for the pool's idleGrace. Each removal waits for an RCU
 // grace period, so it runs apart from the rest, holding the pool only to
@@ -232,7 +232,7 @@ func (r *Recorder) Drain(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		if err := r.maps.RingMaps.Delete(r.outerKey(d.slot, d.class)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		if err := r.outer(d.class).Delete(d.slot); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 			return fmt.Errorf("removing ring %d's %s map: %w", d.slot, d.class, err)
 		}
 		r.pool.mu.Lock()

@@ -45,7 +45,7 @@ func (f *fakeSource) MapEntries() (errs, latencies int, err error) {
 	return len(f.errs), len(f.lats), nil
 }
 func (f *fakeSource) MapMemory() (map[string]uint64, error) {
-	return map[string]uint64{"ring_maps": 16384, "rings": 393216, "errors": 65536}, nil
+	return map[string]uint64{"small_rings": 16384, "rings": 393216, "errors": 65536}, nil
 }
 func (f *fakeSource) Memory() bpf.MemoryStats {
 	return bpf.MemoryStats{Bytes: 3 << 20, TapeBytes: 1 << 20, Budget: 192 << 20, Small: 2, Large: 1, Spare: 16, Promotions: 1,

@@ -108,7 +108,7 @@ func TestChartCapabilitiesAreEnough(t *testing.T) {
 			if v, _ := m.Value(t, "flightrec_syscall_errors_total", map[string]string{"container": c, "syscall": "openat", "errno": "ENOENT"}); v < 1 {
 				t.Errorf("openat ENOENT counted %v times, want at least 1", v)
 			}
-			for _, name := range []string{"rings", "ring_maps", "errors"} {
+			for _, name := range []string{"rings", "small_rings", "large_rings", "errors"} {
 				if _, err := os.Stat(filepath.Join(pins, name)); err != nil {
 					t.Errorf("not pinned: %v", err)
 				}

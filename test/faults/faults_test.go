@@ -224,7 +224,7 @@ func TestConcurrentDumpsAndSlowClientsAreBounded(t *testing.T) {
 }
 
 // pinnedMaps are the maps the exporter pins (bpf.pinnedMaps).
-var pinnedMaps = []string{"ring_maps", "rings", "containers", "free_slots", "errors", "latencies", "stats", "inflight"}
+var pinnedMaps = []string{"small_rings", "large_rings", "rings", "containers", "free_slots", "errors", "latencies", "stats", "inflight"}
 
 // defaultPin is --bpf.pin-path's default.
 const defaultPin = "/sys/fs/bpf/flightrec"

@@ -188,61 +188,133 @@ func TestUpgradeFreesTheOldPreallocatedRings(t *testing.T) {
 			t.Errorf("the old exporter's %s is still pinned (%v)", name, err)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(pins, "ring_maps")); err != nil {
-		t.Errorf("ring_maps not pinned: %v", err)
+	for _, name := range []string{"small_rings", "large_rings"} {
+		if _, err := os.Stat(filepath.Join(pins, name)); err != nil {
+			t.Errorf("%s not pinned: %v", name, err)
+		}
 	}
 	if strings.Contains(e.Log(), "continuing the rings") {
 		t.Errorf("the exporter resumed the old layout:\n%s", e.Log())
 	}
 }
 
-// An exporter before ring maps held chunks of records pinned ring maps of
-// single records. The outer map is compatible (its values are map fds), so
-// a new exporter resumed it, and the verifier refused every program that
-// reads a chunk from the old inner maps: the exporter could not start. It
-// starts afresh instead.
-func TestUpgradeFromRingMapsOfSingleRecords(t *testing.T) {
+// Ring maps pinned by earlier exporters, or of other sizes, that the
+// programs cannot read. The arrays of maps are compatible (their values are
+// map fds), so an exporter that resumed them could not start: the verifier
+// refuses programs that read chunks from maps of single records, and the
+// programs' inlined lookups take the size of the maps of the array they are
+// loaded over, which then takes no map of this exporter's size. It starts
+// afresh instead.
+func TestUpgradeFromOtherRingLayouts(t *testing.T) {
+	const chunk = 32 * 248 // bytes of a chunk of records
+	for _, tc := range []struct {
+		name string
+		// pinned are the arrays of maps left pinned, by name.
+		pinned map[string]*ebpf.MapSpec // the inner maps' spec
+		// fill says whether slot 0 of each holds a map.
+		fill bool
+	}{
+		{"ring maps of single records", map[string]*ebpf.MapSpec{
+			"ring_maps": {Type: ebpf.Array, KeySize: 4, ValueSize: 248, MaxEntries: 512 + (16+8)*9,
+				Flags: unix.BPF_F_MMAPABLE | unix.BPF_F_INNER_MAP}}, true},
+		{"both sizes in one array", map[string]*ebpf.MapSpec{
+			"ring_maps": {Type: ebpf.Array, KeySize: 4, ValueSize: chunk, MaxEntries: 23,
+				Flags: unix.BPF_F_MMAPABLE | unix.BPF_F_INNER_MAP}}, true},
+		{"maps of another size", map[string]*ebpf.MapSpec{
+			"small_rings": {Type: ebpf.Array, KeySize: 4, ValueSize: chunk, MaxEntries: 15, Flags: unix.BPF_F_MMAPABLE},
+			"large_rings": {Type: ebpf.Array, KeySize: 4, ValueSize: chunk, MaxEntries: 135, Flags: unix.BPF_F_MMAPABLE}}, true},
+		{"empty arrays for maps of another size", map[string]*ebpf.MapSpec{
+			"small_rings": {Type: ebpf.Array, KeySize: 4, ValueSize: chunk, MaxEntries: 15, Flags: unix.BPF_F_MMAPABLE},
+			"large_rings": {Type: ebpf.Array, KeySize: 4, ValueSize: chunk, MaxEntries: 135, Flags: unix.BPF_F_MMAPABLE}}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cg := testenv.NewCgroups(t)
+			pins := filepath.Join(bpffs(t), "flightrec")
+			if err := os.MkdirAll(pins, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			for name, inner := range tc.pinned {
+				pinRingArray(t, filepath.Join(pins, name), inner, tc.fill)
+			}
+			e := testenv.StartExporter(t, "--recorder.cgroup-parent="+cg.Parent, "--bpf.pin-path="+pins)
+			if strings.Contains(e.Log(), "continuing the rings") {
+				t.Errorf("the exporter resumed the old layout:\n%s", e.Log())
+			}
+			if _, err := os.Stat(filepath.Join(pins, "ring_maps")); !os.IsNotExist(err) {
+				t.Errorf("the old exporter's ring_maps is still pinned (%v)", err)
+			}
+			ring := pinnedRing(t, filepath.Join(pins, "small_rings"), 0)
+			if old := tc.pinned["small_rings"]; ring.ValueSize() != chunk || old != nil && ring.MaxEntries() == old.MaxEntries {
+				t.Errorf("slot 0 holds a map of %d values of %d bytes, not this exporter's", ring.MaxEntries(), ring.ValueSize())
+			}
+			// Spare rings are made and installed: the exporter is ready
+			// for containers.
+			if v, _ := e.Scrape(t).Value(t, "flightrec_recorder_class_rings", map[string]string{"class": "spare"}); v < 1 {
+				t.Errorf("%v spare rings, want some:\n%s", v, e.Log())
+			}
+		})
+	}
+}
+
+// An exporter restarted with another ring size starts afresh over the
+// rings it pinned, and its own are of the new size.
+func TestRestartWithAnotherRingSize(t *testing.T) {
 	cg := testenv.NewCgroups(t)
 	pins := filepath.Join(bpffs(t), "flightrec")
-	if err := os.MkdirAll(pins, 0o700); err != nil {
-		t.Fatal(err)
+	args := []string{"--recorder.cgroup-parent=" + cg.Parent, "--bpf.pin-path=" + pins}
+	a := testenv.StartExporter(t, append(args, "--recorder.small-ring-size=256")...)
+	before := pinnedRing(t, filepath.Join(pins, "small_rings"), 0).MaxEntries()
+	a.Stop()
+	b := testenv.StartExporter(t, append(args, "--recorder.small-ring-size=1024")...)
+	if strings.Contains(b.Log(), "continuing the rings") {
+		t.Errorf("the exporter resumed rings of another size:\n%s", b.Log())
 	}
-	inner := &ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: 248, MaxEntries: 1,
-		Flags: unix.BPF_F_MMAPABLE | unix.BPF_F_INNER_MAP}
-	outer, err := ebpf.NewMap(&ebpf.MapSpec{Name: "ring_maps", Type: ebpf.ArrayOfMaps, KeySize: 4, ValueSize: 4,
-		MaxEntries: 2 * 1024, InnerMap: inner})
+	after := pinnedRing(t, filepath.Join(pins, "small_rings"), 0).MaxEntries()
+	if after <= before {
+		t.Errorf("slot 0's map has %d chunks with 1024-record small rings, %d with 256", after, before)
+	}
+	if v, _ := b.Scrape(t).Value(t, "flightrec_recorder_class_rings", map[string]string{"class": "spare"}); v < 1 {
+		t.Errorf("%v spare rings, want some:\n%s", v, b.Log())
+	}
+}
+
+// pinRingArray pins at path an array of maps of inner, as an earlier
+// exporter would have left it; with fill, slot 0 holds a map.
+func pinRingArray(t *testing.T, path string, inner *ebpf.MapSpec, fill bool) {
+	t.Helper()
+	outer, err := ebpf.NewMap(&ebpf.MapSpec{Name: filepath.Base(path), Type: ebpf.ArrayOfMaps, KeySize: 4, ValueSize: 4,
+		MaxEntries: 1024, InnerMap: inner})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer outer.Close()
-	old := inner.Copy()
-	old.MaxEntries = 512 + (16+8)*9 // a small ring and its tape, one record a value
-	m, err := ebpf.NewMap(old)
+	if fill {
+		m, err := ebpf.NewMap(inner)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		if err := outer.Put(uint32(0), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := outer.Pin(path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// pinnedRing is the map in slot of the array of ring maps pinned at path.
+func pinnedRing(t *testing.T, path string, slot uint32) *ebpf.Map {
+	t.Helper()
+	outer, err := ebpf.LoadPinnedMap(path, nil)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%s not pinned: %v", filepath.Base(path), err)
 	}
-	defer m.Close()
-	if err := outer.Put(uint32(0), m); err != nil {
-		t.Fatal(err)
-	}
-	if err := outer.Pin(filepath.Join(pins, "ring_maps")); err != nil {
-		t.Fatal(err)
-	}
-	e := testenv.StartExporter(t, "--recorder.cgroup-parent="+cg.Parent, "--bpf.pin-path="+pins)
-	if strings.Contains(e.Log(), "continuing the rings") {
-		t.Errorf("the exporter resumed the old layout:\n%s", e.Log())
-	}
-	pinned, err := ebpf.LoadPinnedMap(filepath.Join(pins, "ring_maps"), nil)
-	if err != nil {
-		t.Fatalf("ring_maps not pinned: %v", err)
-	}
-	defer pinned.Close()
+	defer outer.Close()
 	var ring *ebpf.Map
-	if err := pinned.Lookup(uint32(0), &ring); err != nil {
-		t.Fatalf("no ring in slot 0 of the new ring_maps: %v", err)
+	if err := outer.Lookup(slot, &ring); err != nil {
+		t.Fatalf("no ring in slot %d of %s: %v", slot, filepath.Base(path), err)
 	}
-	defer ring.Close()
-	if ring.ValueSize() == old.ValueSize {
-		t.Errorf("slot 0 still holds the old exporter's ring map (values of %d bytes)", ring.ValueSize())
-	}
+	t.Cleanup(func() { ring.Close() })
+	return ring
 }
