@@ -1,12 +1,8 @@
 package bpf
 
 import (
-	"bufio"
-	"fmt"
-	"os"
 	"regexp"
 	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -81,7 +77,18 @@ const maxVerifiedInsns = 1_000_000 / 6
 // verifier's statistics and checks how much of its budget each took.
 func TestProgramsVerifyWithRoomToSpare(t *testing.T) {
 	testenv.RequireRoot(t)
-	coll := loadForInspection(t, ebpf.LogLevelStats)
+	spec, err := loadRecorder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec.Maps[recorderMapSmallRings].MaxEntries = 1
+	spec.Maps[recorderMapLargeRings].MaxEntries = 1
+	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{
+		Programs: ebpf.ProgramOptions{LogLevel: ebpf.LogLevelStats, LogSizeStart: 1 << 16}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer coll.Close()
 	processed := regexp.MustCompile(`processed (\d+) insns`)
 	for name, p := range coll.Programs {
 		m := processed.FindStringSubmatch(p.VerifierLog)
@@ -95,108 +102,4 @@ func TestProgramsVerifyWithRoomToSpare(t *testing.T) {
 		}
 		t.Logf("%s: %d instructions verified", name, n)
 	}
-}
-
-// TestRingLookupsAreInlined checks, in the programs as the kernel runs
-// them, that no array lookup is a helper call. Each array of ring maps
-// holds maps of one size, so the verifier inlines a lookup in one of them
-// (an index check and an add) where it sees maps of only one array. A call
-// to bpf_map_lookup_elem is a lookup that saw both (clang merged the two
-// sizes' lookups into one), a call to array_map_lookup_elem one in maps of
-// several sizes: either costs every recorded syscall a call.
-func TestRingLookupsAreInlined(t *testing.T) {
-	testenv.RequireRoot(t)
-	syms, err := kernelSymbols("__bpf_call_base", "bpf_map_lookup_elem", "array_map_lookup_elem")
-	if err != nil {
-		t.Fatal(err)
-	}
-	coll := loadForInspection(t, 0)
-	for name, p := range coll.Programs {
-		info, err := p.Info()
-		if err != nil {
-			t.Fatal(err)
-		}
-		insns, err := info.Instructions()
-		if err != nil {
-			t.Fatalf("%s: reading the verified instructions: %v", name, err)
-		}
-		calls := 0
-		for _, ins := range insns {
-			if !ins.IsBuiltinCall() {
-				continue
-			}
-			calls++
-			// The kernel stores a helper call as its offset from __bpf_call_base.
-			target := syms["__bpf_call_base"] + uint64(int64(int32(ins.Constant)))
-			for _, fn := range []string{"bpf_map_lookup_elem", "array_map_lookup_elem"} {
-				if target == syms[fn] {
-					t.Errorf("%s: a map lookup calls %s instead of being inlined: %v", name, fn, ins)
-				}
-			}
-		}
-		if calls == 0 {
-			t.Errorf("%s: no helper calls among %d verified instructions: are they read right?", name, len(insns))
-		}
-	}
-}
-
-// loadForInspection loads every program, the maps at their smallest, to
-// inspect what the verifier made of them.
-func loadForInspection(t *testing.T, level ebpf.LogLevel) *ebpf.Collection {
-	t.Helper()
-	spec, err := loadRecorder()
-	if err != nil {
-		t.Fatal(err)
-	}
-	spec.Maps[recorderMapSmallRings].MaxEntries = 1
-	spec.Maps[recorderMapLargeRings].MaxEntries = 1
-	opts := ebpf.CollectionOptions{}
-	if level != 0 {
-		opts.Programs = ebpf.ProgramOptions{LogLevel: level, LogSizeStart: 1 << 16}
-	}
-	coll, err := ebpf.NewCollectionWithOptions(spec, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(coll.Close)
-	return coll
-}
-
-// kernelSymbols finds the addresses of the kernel's functions names in
-// /proc/kallsyms (which shows them to root).
-func kernelSymbols(names ...string) (map[string]uint64, error) {
-	f, err := os.Open("/proc/kallsyms")
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	want := map[string]bool{}
-	for _, n := range names {
-		want[n] = true
-	}
-	found := map[string]uint64{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 3 || !want[fields[2]] {
-			continue
-		}
-		if _, seen := found[fields[2]]; seen {
-			continue
-		}
-		addr, err := strconv.ParseUint(fields[0], 16, 64)
-		if err != nil || addr == 0 {
-			return nil, fmt.Errorf("/proc/kallsyms hides the address of %s (kptr_restrict?)", fields[2])
-		}
-		found[fields[2]] = addr
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("reading /proc/kallsyms: %w", err)
-	}
-	for _, n := range names {
-		if _, ok := found[n]; !ok {
-			return nil, fmt.Errorf("no %s in /proc/kallsyms", n)
-		}
-	}
-	return found, nil
 }
