@@ -643,7 +643,7 @@ __noinline int put_incident(u32 slot, u64 seq, u64 now, struct record_chunk *chu
 	}
 	/* A promoted ring's small map, while it is still there, may hold
 	 * what the large one missed. */
-	if (copy_run(chunk, src1, dst0, dst1, &run) && large) {
+	if (copy_run(chunk, src1, dst0, dst1, &run) && large && bpf_map_lookup_elem(&small_rings, &slot)) {
 		struct tape_retry retry = { .want = seq, .slot = slot, .base = run.base };
 
 		bpf_loop(run.n + 1, tape_retry_copy, &retry, 0);
