@@ -26,7 +26,9 @@ cleanup() {
 trap cleanup EXIT
 
 mkdir -p "$mnt$container"
-"$bin" --recorder.cgroup-parent="$parent" --web.listen-address="$addr" --log.level=warn &
+# --bpf.pin-path= : nothing pinned. At the default pin path the demo would
+# leave its maps pinned after it, or take over a node exporter's pins.
+"$bin" --recorder.cgroup-parent="$parent" --web.listen-address="$addr" --bpf.pin-path= --log.level=warn &
 exporter_pid=$!
 for _ in $(seq 300); do
 	curl -sf "http://$addr/metrics" 2>/dev/null | grep -q '^flightrec_recorder_up 1' && break

@@ -19,14 +19,23 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// defaultPinPath is --bpf.pin-path's default.
+const defaultPinPath = "/sys/fs/bpf/flightrec"
+
 func TestDemoShowsTheCrash(t *testing.T) {
 	testenv.RequireRoot(t)
 	bin := testenv.Build(t, "./cmd/flightrec_exporter")
+	_, pinnedBefore := os.Stat(defaultPinPath)
 	cmd := exec.Command("bash", filepath.Join(testenv.ModuleRoot(t), "test", "demo", "demo.sh"), bin)
 	cmd.Env = append(os.Environ(), "DEMO_ADDR="+testenv.FreePort(t))
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("demo: %v\n%s", err, out)
+	}
+	// A node's exporter pins there; the demo must leave nothing behind.
+	if _, err := os.Stat(defaultPinPath); os.IsNotExist(pinnedBefore) && err == nil {
+		t.Errorf("the demo left maps pinned at %s", defaultPinPath)
+		_ = os.RemoveAll(defaultPinPath)
 	}
 	sections := splitSections(string(out))
 	// The failed-openat dump alone: the full dump shows the same records again.
