@@ -212,3 +212,74 @@ func TestRingsWithinTheBudget(t *testing.T) {
 		t.Errorf("after every container went: %+v, want what it was at start (%d bytes, 1 spare)", end, start.Bytes)
 	}
 }
+
+// A container refused a ring at its first syscall (none was ready) asks
+// again from its later syscalls, and gets one once a ring is ready: it is
+// recorded from then on, and its ring says it began late. Before, it
+// stayed untracked for its life.
+func TestRefusedContainerGetsALateRing(t *testing.T) {
+	rec, cg, hier := poolTest(t, Config{RingSize: 256, SmallRingSize: 64, MaxRings: 4, SpareRings: 1, MemoryBudget: 64 << 20})
+	workload := testenv.Build(t, "./test/workload")
+	first, late := cg.Make(t, "/first"), cg.Make(t, "/late")
+	// The one ready ring goes to the first container; none is made after it.
+	for _, p := range []string{first, late} {
+		if out, code := cg.Run(t, p, nil, workload, "getppid", "10"); code != 0 {
+			t.Fatalf("workload: exit %d\n%s", code, out)
+		}
+	}
+	if _, ok := ringOf(t, rec, cg, hier, "first"); !ok {
+		t.Fatal("the first container got no ring")
+	}
+	if _, ok := ringOf(t, rec, cg, hier, "late"); ok {
+		t.Fatal("the second container got a ring: the test needs it refused")
+	}
+	if err := rec.Replenish(); err != nil {
+		t.Fatal(err)
+	}
+	// It asks again at most every ~0.1 s: its syscalls go on until it has one.
+	path := "/nonexistent/after-the-late-ring"
+	var ring Ring
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if _, code := cg.Run(t, late, nil, workload, "open-fail", path, "5"); code != 0 {
+			t.Fatalf("workload open-fail: exit %d", code)
+		}
+		var ok bool
+		if ring, ok = ringOf(t, rec, cg, hier, "late"); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the refused container got no ring within 10 s of one being ready")
+		}
+	}
+	// Its next syscalls are recorded in it.
+	if _, code := cg.Run(t, late, nil, workload, "open-fail", path, "5"); code != 0 {
+		t.Fatalf("workload open-fail: exit %d", code)
+	}
+	snap, err := rec.Read(ring.CgroupID, ring.Slot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opens := 0
+	for _, r := range snap.Records {
+		if string(r.Str1) == path {
+			opens++
+		}
+	}
+	if !snap.Ring.Late || opens < 5 {
+		t.Errorf("late ring: late %v, %d opens of %s recorded; want late, and at least the last run's 5", snap.Ring.Late, opens, path)
+	}
+	stats, err := rec.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, untracked, err := rec.Rings()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stats.ContainersLate != 1 || stats.ContainersAdded != 2 || len(untracked) != 0 {
+		t.Errorf("%d rings assigned, %d late, %d containers untracked; want 2, 1, 0", stats.ContainersAdded, stats.ContainersLate, len(untracked))
+	}
+	if r, _ := ringOf(t, rec, cg, hier, "first"); r.Late {
+		t.Error("the first container's ring, assigned at its first syscall, is marked late")
+	}
+}

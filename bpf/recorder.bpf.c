@@ -300,10 +300,37 @@ static __always_inline void seq_store(u64 *seq, u64 v)
 }
 #endif
 
+/* Start the ring in slot for cgroup cgid (see struct ring_meta). */
+static __always_inline void start_ring(u32 slot, u64 cgid, u32 setup, u32 main_pid, u32 late)
+{
+	struct ring_meta *rm = bpf_map_lookup_elem(&rings, &slot);
+
+	if (!rm)
+		return;
+	rm->created_ns = bpf_ktime_get_ns();
+	rm->setup = setup;
+	rm->main_pid = main_pid;
+	rm->app_seq = 0;
+	rm->main_status = 0;
+	rm->main_flags = 0;
+	rm->late = late;
+	rm->cgroup_id = cgid;
+}
+
+/* Time in units of 2^20 ns (~1 ms), for container.asked. */
+static __always_inline u32 now_units(void)
+{
+	return (u32)(bpf_ktime_get_ns() >> 20);
+}
+
+/* How often an untracked container asks for a ring again: ~0.1 s. */
+#define LATE_RETRY_UNITS 100
+
 /*
  * Assign a ring to cgroup cgid, whose first task is tgid; runtime says
  * whether that task is the container runtime's (the ring then starts in
- * its setup phase, see struct ring_meta).
+ * its setup phase, see struct ring_meta). With no slot ready, the
+ * container is untracked, and asks again later (late_ring).
  */
 static __noinline struct container *add_container(u64 cgid, u32 tgid, u32 runtime)
 {
@@ -314,6 +341,8 @@ static __noinline struct container *add_container(u64 cgid, u32 tgid, u32 runtim
 
 	if (got)
 		nc.slot = slot;
+	else
+		nc.asked = now_units();
 	if (bpf_map_update_elem(&containers, &cgid, &nc, BPF_NOEXIST)) {
 		/* Another CPU won the race, or the map is full. */
 		if (got)
@@ -324,16 +353,7 @@ static __noinline struct container *add_container(u64 cgid, u32 tgid, u32 runtim
 		return c;
 	}
 	if (got) {
-		struct ring_meta *rm = bpf_map_lookup_elem(&rings, &slot);
-		if (rm) {
-			rm->created_ns = bpf_ktime_get_ns();
-			rm->setup = runtime;
-			rm->main_pid = runtime ? 0 : tgid;
-			rm->app_seq = 0;
-			rm->main_status = 0;
-			rm->main_flags = 0;
-			rm->cgroup_id = cgid;
-		}
+		start_ring(slot, cgid, runtime, runtime ? 0 : tgid, 0);
 		stat_inc(STAT_CONTAINERS_ADDED);
 	} else {
 		stat_inc(STAT_CONTAINERS_UNTRACKED);
@@ -341,7 +361,40 @@ static __noinline struct container *add_container(u64 cgid, u32 tgid, u32 runtim
 	return bpf_map_lookup_elem(&containers, &cgid);
 }
 
-/* The ring of a cgroup, assigned on first sight (see add_container). */
+/*
+ * A container refused a ring at its first syscall (no ring was ready: a
+ * burst of starts outran the spares, or the memory budget was spent) asks
+ * again from its syscalls and events, at most every LATE_RETRY_UNITS: a
+ * ring made ready since, or freed, is its from then on. Its ring starts
+ * mid-life, marked late: its main process is not known. Of the CPUs that
+ * find it due, the one that moves container.asked on asks. Returns the
+ * container's slot, or SLOT_UNTRACKED.
+ */
+static __noinline u32 late_ring(u64 cgid)
+{
+	struct container *c = bpf_map_lookup_elem(&containers, &cgid);
+	u32 slot, asked, now;
+
+	if (!c)
+		return SLOT_UNTRACKED;
+	slot = *(volatile u32 *)&c->slot;
+	if (slot != SLOT_UNTRACKED)
+		return slot; /* given one since, from another thread */
+	now = now_units();
+	asked = *(volatile u32 *)&c->asked;
+	if (now - asked < LATE_RETRY_UNITS || __sync_val_compare_and_swap(&c->asked, asked, now) != asked)
+		return SLOT_UNTRACKED;
+	if (bpf_map_pop_elem(&free_slots, &slot))
+		return SLOT_UNTRACKED;
+	start_ring(slot, cgid, 0, 0, 1);
+	*(volatile u32 *)&c->slot = slot;
+	stat_inc(STAT_CONTAINERS_ADDED);
+	stat_inc(STAT_CONTAINERS_LATE);
+	return slot;
+}
+
+/* The ring of a cgroup, assigned on first sight (see add_container), or
+ * later (late_ring). */
 static __always_inline struct ring_meta *ring_of(u64 cgid, u32 *slot, u32 tgid, bool runtime)
 {
 	struct container *c = bpf_map_lookup_elem(&containers, &cgid);
@@ -352,6 +405,8 @@ static __always_inline struct ring_meta *ring_of(u64 cgid, u32 *slot, u32 tgid, 
 			return NULL;
 	}
 	*slot = c->slot;
+	if (*slot == SLOT_UNTRACKED)
+		*slot = late_ring(cgid);
 	if (*slot == SLOT_UNTRACKED) {
 		stat_inc(STAT_UNTRACKED_SYSCALLS);
 		return NULL;
@@ -665,6 +720,8 @@ static __always_inline struct ring_meta *ring_cached(struct inflight *in, u64 cg
 		in->slot = c->slot;
 	}
 	*slot = in->slot;
+	if (*slot == SLOT_UNTRACKED)
+		*slot = in->slot = late_ring(cgid);
 	if (*slot == SLOT_UNTRACKED) {
 		stat_inc(STAT_UNTRACKED_SYSCALLS);
 		return NULL;

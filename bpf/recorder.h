@@ -132,7 +132,9 @@ struct ring_meta {
 	 * small_rings), 1 the large one (in large_rings). Set by user space
 	 * when it promotes a busy ring, after the large map is in place. */
 	__u32 large;
-	__u32 _pad;
+	/* 1: the container was refused a ring at its first syscall and got
+	 * this one later; its main process is not known. */
+	__u32 late;
 	/* The incident tape of this ring (see "The incident tape" below). */
 	__u64 first_taken;  /* entries of the "first" part handed out (may exceed it) */
 	__u64 latest_head;  /* entries of the "latest" part handed out */
@@ -202,6 +204,7 @@ enum stat_index {
 	STAT_CGROUP_EVENTS_LOST,    /* cgroup mkdir/rmdir events lost: ring buffer full */
 	STAT_INCIDENTS_KEPT,        /* incidents put on a tape with their context */
 	STAT_INCIDENTS_SUPPRESSED,  /* incidents put on a tape without it (over the rate) */
+	STAT_CONTAINERS_LATE,       /* of the rings assigned, to containers refused one before */
 	STAT_MAX,
 };
 
@@ -222,8 +225,8 @@ struct cgroup_event {
 };
 
 struct container {
-	__u32 slot; /* SLOT_UNTRACKED: seen, but no ring was free */
-	__u32 _pad;
+	__u32 slot;  /* SLOT_UNTRACKED: seen, but no ring was free */
+	__u32 asked; /* untracked: when it last asked for a ring (units of 2^20 ns) */
 };
 
 /* Per-thread state (task storage): the syscall in flight, and the ring of

@@ -40,9 +40,9 @@ type recorderCommPattern struct {
 }
 
 type recorderContainer struct {
-	_    structs.HostLayout
-	Slot uint32
-	Pad  uint32
+	_     structs.HostLayout
+	Slot  uint32
+	Asked uint32
 }
 
 type recorderErrKey struct {
@@ -151,7 +151,7 @@ type recorderRingMeta struct {
 	MainStatus  uint32
 	MainFlags   uint32
 	Large       uint32
-	Pad         uint32
+	Late        uint32
 	FirstTaken  uint64
 	LatestHead  uint64
 	IncidentTat uint64
@@ -203,7 +203,8 @@ const (
 	recorderStatIndexSTAT_CGROUP_EVENTS_LOST   recorderStatIndex = 9
 	recorderStatIndexSTAT_INCIDENTS_KEPT       recorderStatIndex = 10
 	recorderStatIndexSTAT_INCIDENTS_SUPPRESSED recorderStatIndex = 11
-	recorderStatIndexSTAT_MAX                  recorderStatIndex = 12
+	recorderStatIndexSTAT_CONTAINERS_LATE      recorderStatIndex = 12
+	recorderStatIndexSTAT_MAX                  recorderStatIndex = 13
 )
 
 // Names of all BPF objects in the ELF.

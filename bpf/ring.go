@@ -29,6 +29,7 @@ const (
 	offMetaMainStatus = int(unsafe.Offsetof(ringMeta.MainStatus))
 	offMetaMainFlags  = int(unsafe.Offsetof(ringMeta.MainFlags))
 	offMetaLarge      = int(unsafe.Offsetof(ringMeta.Large))
+	offMetaLate       = int(unsafe.Offsetof(ringMeta.Late))
 	offMetaFirstTaken = int(unsafe.Offsetof(ringMeta.FirstTaken))
 	offMetaLatestHead = int(unsafe.Offsetof(ringMeta.LatestHead))
 	offMetaKept       = int(unsafe.Offsetof(ringMeta.Kept))
@@ -53,6 +54,10 @@ type Ring struct {
 	// Large says the ring was promoted to the large class.
 	Capacity int
 	Large    bool
+	// Late says the container was refused a ring at its first syscall
+	// (none was ready) and got this one later: the ring begins mid-life,
+	// and its main process is not known.
+	Late bool
 
 	// Setup is true while the container runtime sets the container up:
 	// its entrypoint has not started yet.
@@ -124,6 +129,7 @@ func (r *Recorder) ringMeta(slot uint32) Ring {
 		MainOOMKilled: flags&uint32(recorderMainFlagMAIN_OOM_KILLED) != 0,
 		MainStatus:    bo.Uint32(b[offMetaMainStatus:]),
 		Large:         bo.Uint32(b[offMetaLarge:]) != 0,
+		Late:          bo.Uint32(b[offMetaLate:]) != 0,
 	}
 	ring.Capacity = r.cfg.geometry(classSmall).Records
 	if ring.Large {
@@ -384,6 +390,7 @@ type Stats struct {
 	CgroupEventsLost    uint64 // cgroup creations/removals lost: event buffer full
 	Incidents           uint64 // incidents put on tapes
 	IncidentsSuppressed uint64 // of those, kept without context (over the rate)
+	ContainersLate      uint64 // of ContainersAdded, to containers refused a ring before
 }
 
 // Stats reads the kernel's counters.
@@ -411,6 +418,7 @@ func (r *Recorder) Stats() (Stats, error) {
 		CgroupEventsLost:    out[recorderStatIndexSTAT_CGROUP_EVENTS_LOST],
 		Incidents:           out[recorderStatIndexSTAT_INCIDENTS_KEPT] + out[recorderStatIndexSTAT_INCIDENTS_SUPPRESSED],
 		IncidentsSuppressed: out[recorderStatIndexSTAT_INCIDENTS_SUPPRESSED],
+		ContainersLate:      out[recorderStatIndexSTAT_CONTAINERS_LATE],
 	}, nil
 }
 

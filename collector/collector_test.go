@@ -37,7 +37,7 @@ func (f *fakeSource) Rings() ([]bpf.Ring, []uint64, error) {
 }
 
 func (f *fakeSource) Stats() (bpf.Stats, error) {
-	return bpf.Stats{UntrackedSyscalls: 40, ContainersAdded: 3, ContainersUntracked: 1, ExitLost: 2, PayloadFaults: 5}, nil
+	return bpf.Stats{UntrackedSyscalls: 40, ContainersAdded: 3, ContainersLate: 1, ContainersUntracked: 1, ExitLost: 2, PayloadFaults: 5}, nil
 }
 func (f *fakeSource) ErrorCounts() ([]bpf.ErrorCount, error) { return f.errs, nil }
 func (f *fakeSource) Latencies() ([]bpf.LatencyCount, error) { return f.lats, nil }

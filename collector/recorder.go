@@ -16,14 +16,14 @@ func init() {
 type recorderCollector struct {
 	d Deps
 
-	up, rings, maxRings, ringRecords, ringMemory, untracked    *prometheus.Desc
-	written, overwritten, exitLost                             *prometheus.Desc
-	untrackedSyscalls, assigned, refused, containerFull        *prometheus.Desc
-	faults, mapFull, mapEntries, mapMax, mapMemory, eventsLost *prometheus.Desc
-	statsEnabled, progRuns, progRuntime, progMisses            *prometheus.Desc
-	kernelFeature, incidents, tapeMemory                       *prometheus.Desc
-	budget, classRings, promotions, promotionsRefused          *prometheus.Desc
-	classRingBytes, classTapeBytes                             *prometheus.Desc
+	up, rings, maxRings, ringRecords, ringMemory, untracked           *prometheus.Desc
+	written, overwritten, exitLost                                    *prometheus.Desc
+	untrackedSyscalls, assigned, assignedLate, refused, containerFull *prometheus.Desc
+	faults, mapFull, mapEntries, mapMax, mapMemory, eventsLost        *prometheus.Desc
+	statsEnabled, progRuns, progRuntime, progMisses                   *prometheus.Desc
+	kernelFeature, incidents, tapeMemory                              *prometheus.Desc
+	budget, classRings, promotions, promotionsRefused                 *prometheus.Desc
+	classRingBytes, classTapeBytes                                    *prometheus.Desc
 }
 
 func newRecorderCollector(d Deps) *recorderCollector {
@@ -50,7 +50,8 @@ func newRecorderCollector(d Deps) *recorderCollector {
 		overwritten:       desc("records_overwritten_total", "Records overwritten by newer ones in their ring (live and freed rings)."),
 		exitLost:          desc("exits_lost_total", "Syscall exits whose entry record had already been overwritten."),
 		untrackedSyscalls: desc("untracked_syscalls_total", "Syscalls of cgroups that got no ring (none was ready: the memory budget or the slots spent); still counted in the error and latency metrics."),
-		assigned:          desc("rings_assigned_total", "Rings assigned to new containers at their first syscall."),
+		assigned:          desc("rings_assigned_total", "Rings assigned to containers: at their first syscall, or later (rings_assigned_late_total)."),
+		assignedLate:      desc("rings_assigned_late_total", "Rings assigned to containers refused one at their first syscall, once a ring was ready: their rings begin mid-life."),
 		refused:           desc("rings_refused_total", "Containers refused a ring: the memory budget or every slot was taken."),
 		containerFull:     desc("container_map_full_total", "Syscalls from cgroups that could not even be counted as untracked: container map full."),
 		faults:            desc("payload_faults_total", "Arguments in user memory that could not be copied (not paged in, bad pointers)."),
@@ -114,6 +115,7 @@ func (c *recorderCollector) Update(ch chan<- prometheus.Metric) error {
 	counter(c.exitLost, float64(stats.ExitLost))
 	counter(c.untrackedSyscalls, float64(stats.UntrackedSyscalls))
 	counter(c.assigned, float64(stats.ContainersAdded))
+	counter(c.assignedLate, float64(stats.ContainersLate))
 	counter(c.refused, float64(stats.ContainersUntracked))
 	counter(c.containerFull, float64(stats.ContainerMapFull))
 	counter(c.faults, float64(stats.PayloadFaults))

@@ -58,7 +58,7 @@ func (h *Handler) index(who caller) (Index, error) {
 		}
 		s := h.liveRing(r, path).info
 		s.Live, s.Written, s.Overwritten, s.ExitLost = live, r.Written, r.Overwritten(), r.ExitLost
-		s.Capacity, s.Large = r.Capacity, r.Large
+		s.Capacity, s.Large, s.Late = r.Capacity, r.Large, r.Late
 		s.MainPID, s.AppSeq = r.MainPID, r.AppSeq
 		s.Incidents, s.Suppressed = r.Incidents, r.Suppressed
 		if ok, err := visible(s.Namespace); err != nil {

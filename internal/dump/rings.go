@@ -31,8 +31,11 @@ type RingInfo struct {
 	Records     uint64 `json:"records"`
 	// Capacity is how many records the live ring holds in its size
 	// class; Large says it was promoted to the large class.
-	Capacity    int        `json:"capacity,omitempty"`
-	Large       bool       `json:"large,omitempty"`
+	Capacity int  `json:"capacity,omitempty"`
+	Large    bool `json:"large,omitempty"`
+	// Late says the container was refused a ring at its first syscall
+	// and got this one later: its records begin mid-life.
+	Late        bool       `json:"late,omitempty"`
 	Written     uint64     `json:"written"`
 	Overwritten uint64     `json:"overwritten"`
 	Torn        uint64     `json:"torn"`
@@ -90,7 +93,7 @@ func frozenRing(f *frozen.Ring) ring {
 	info := newRingInfo(f.Cgroup, f.CgroupID)
 	info.Namespace, info.Pod, info.Container = f.Labels.Namespace, f.Labels.Pod, f.Labels.Container
 	info.Written, info.Overwritten, info.Torn, info.FrozenAt, info.Ended = f.Written, f.Overwritten, f.Torn, &at, f.Ended
-	info.Restarts, info.MainPID, info.AppSeq = f.Restarts, f.MainPID, f.AppSeq
+	info.Restarts, info.MainPID, info.AppSeq, info.Late = f.Restarts, f.MainPID, f.AppSeq, f.Late
 	info.Incidents, info.Suppressed = f.Incidents, f.Suppressed
 	return ring{records: f.Records, info: info}
 }
@@ -118,7 +121,7 @@ func (h *Handler) load(r *ring) error {
 	r.records = snap.Records
 	r.info.Written = snap.Ring.Written
 	r.info.Overwritten = snap.Ring.Overwritten()
-	r.info.Capacity, r.info.Large = snap.Ring.Capacity, snap.Ring.Large
+	r.info.Capacity, r.info.Large, r.info.Late = snap.Ring.Capacity, snap.Ring.Large, snap.Ring.Late
 	r.info.Torn = snap.Torn
 	r.info.ExitLost = snap.Ring.ExitLost
 	r.info.MainPID, r.info.AppSeq = snap.Ring.MainPID, snap.Ring.AppSeq

@@ -36,6 +36,7 @@ type Ring struct {
 	Incidents   uint64 // incidents put on its tape (bpf.Ring.Incidents)
 	Suppressed  uint64 // of those, kept without context
 	AppSeq      uint64 // the record that started the entrypoint (bpf.Ring.AppSeq)
+	Late        bool   // the ring was assigned after the container's first syscall (bpf.Ring.Late)
 	bytes       int64
 }
 
@@ -103,7 +104,7 @@ func (s *Store) Freeze(snap bpf.Snapshot, path string, labels containers.Labels,
 		CgroupID: snap.Ring.CgroupID, Cgroup: path, Labels: labels, FrozenAt: now,
 		Ended: howItEnded(snap.Ring, snap.Records), Written: snap.Ring.Written,
 		MainPID: snap.Ring.MainPID, AppSeq: snap.Ring.AppSeq, Incidents: snap.Ring.Incidents, Suppressed: snap.Ring.Suppressed,
-		Overwritten: snap.Ring.Overwritten(), Torn: snap.Torn, Records: snap.Records,
+		Overwritten: snap.Ring.Overwritten(), Torn: snap.Torn, Records: snap.Records, Late: snap.Ring.Late,
 	}
 	f.bytes = estimateBytes(snap.Records)
 	s.mu.Lock()
