@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/flightrec/flightrec_exporter/internal/dump"
 	"github.com/flightrec/flightrec_exporter/internal/testenv"
@@ -63,6 +64,56 @@ func TestRingPoolExhaustionStillCountsErrors(t *testing.T) {
 	}
 	if code, _ := v.e.Get(t, "/dump?cgroup="+url.QueryEscape(cs[0])); code != 200 {
 		t.Errorf("dump of a container with a ring: %d", code)
+	}
+}
+
+// A container refused a ring (both slots taken) is recorded once a ring
+// is free again: a container with a ring goes, its ring is reclaimed, and
+// the refused container's next syscalls take it. Its dump says its ring
+// began late.
+func TestRefusedContainerRecordedOnceARingIsFree(t *testing.T) {
+	v := setup(t, "--recorder.max-containers=2", "--recorder.reclaim-interval=100ms")
+	cs := []string{v.container(t), v.container(t), v.container(t)}
+	for _, c := range cs {
+		v.run(t, c, nil, "open-fail", "/nonexistent/before-the-ring", "1")
+	}
+	if code, _ := v.e.Get(t, "/dump?cgroup="+url.QueryEscape(cs[2])); code != 404 {
+		t.Fatalf("the third container has a ring (%d): the test needs it refused", code)
+	}
+	v.cg.Remove(t, cs[0])
+	const path = "/nonexistent/after-the-late-ring"
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		v.run(t, cs[2], nil, "open-fail", path, "3")
+		if code, _ := v.e.Get(t, "/dump?cgroup="+url.QueryEscape(cs[2])); code == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the refused container has no ring 15 s after another container's was freed")
+		}
+	}
+	v.run(t, cs[2], nil, "open-fail", path, "3")
+	var d dump.RingDump
+	if err := json.Unmarshal([]byte(v.e.MustGet(t, "/dump?format=json&failed=true&cgroup="+url.QueryEscape(cs[2]))), &d); err != nil {
+		t.Fatal(err)
+	}
+	opens := 0
+	for _, en := range d.Entries {
+		if strings.Contains(en.Params, path) {
+			opens++
+		}
+	}
+	if !d.Late || opens < 3 {
+		t.Errorf("the late ring: late %v, %d failed opens of %s shown; want late, and at least the last run's 3", d.Late, opens, path)
+	}
+	m := v.e.Scrape(t)
+	for name, want := range map[string]float64{
+		"flightrec_recorder_rings_assigned_late_total": 1,
+		"flightrec_recorder_rings_refused_total":       1,
+		"flightrec_recorder_untracked_containers":      0,
+	} {
+		if got := value(t, m, name, nil); got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
 	}
 }
 
