@@ -595,7 +595,8 @@ struct tape_run {
  * one before it (or src0, if the run does not reach into it), dst0 and
  * dst1 the tape's chunks that hold base and base + n. A global function:
  * verified once, whichever maps the chunks are in. Returns 1 when a record
- * of the run was not where it looked (overwritten, or being written).
+ * of the run before the incident was not where it looked (overwritten, or
+ * being written), 2 (or 3) when the incident itself was not.
  */
 __noinline int copy_run(struct record_chunk *src0, struct record_chunk *src1, struct record_chunk *dst0,
 			struct record_chunk *dst1, struct tape_run *run)
@@ -622,7 +623,7 @@ __noinline int copy_run(struct record_chunk *src0, struct record_chunk *src1, st
 		if (j > n)
 			break;
 		if (!tape_copy(&dc->r[d & (RING_CHUNK - 1)], &sc->r[s & (RING_CHUNK - 1)], seq - j))
-			*missed = 1;
+			*missed |= j ? 1 : 2;
 	}
 	return *missed;
 }
@@ -648,6 +649,7 @@ __noinline int put_incident(u32 slot, u64 seq, u64 now, struct record_chunk *chu
 	u32 latest, src_key, dst_key, dst_end, src_start;
 	u64 tat, e;
 	bool context, large;
+	int missed;
 
 	if (!incident_latest || !chunk)
 		return 0;
@@ -696,13 +698,46 @@ __noinline int put_incident(u32 slot, u64 seq, u64 now, struct record_chunk *chu
 		dst1 = dst_end == dst_key ? dst0 : small_chunk(slot, dst_end);
 		src1 = src_start == src_key ? chunk : small_chunk(slot, src_start);
 	}
+	missed = copy_run(chunk, src1, dst0, dst1, &run);
 	/* A promoted ring's small map, while it is still there, may hold
 	 * what the large one missed. */
-	if (copy_run(chunk, src1, dst0, dst1, &run) && large && bpf_map_lookup_elem(&small_rings, &slot)) {
+	if (missed && large && bpf_map_lookup_elem(&small_rings, &slot)) {
 		struct tape_retry retry = { .want = seq, .slot = slot, .base = run.base };
 
 		bpf_loop(run.n + 1, tape_retry_copy, &retry, 0);
 	}
+	/* The incident itself overwritten before it reached the tape (its
+	 * thread stalled while the ring turned over): the caller records it
+	 * again into entry e (put_own). */
+	if ((missed & 2) && dst0 && (*(volatile u64 *)&dst0->r[run.base & (RING_CHUNK - 1)].seq) >> 1 != seq)
+		return (int)e + 1;
+	return 0;
+}
+
+/*
+ * Put record seq of the ring in slot, held by chunk, into tape entry e as
+ * its incident: an incident recorded again because its record was
+ * overwritten before put_incident copied it (see put_incident's return).
+ * Its context is gone with it.
+ */
+__noinline int put_own(u32 slot, u64 seq, u32 e, struct record_chunk *chunk)
+{
+	struct record_chunk *dst;
+	struct ring_meta *rm;
+	u32 records, base;
+	bool large;
+
+	if (!chunk)
+		return 0;
+	rm = bpf_map_lookup_elem(&rings, &slot);
+	if (!rm)
+		return 0;
+	large = ring_large(rm);
+	records = large ? 1U << ring_shift : 1U << small_shift;
+	base = records + e * (incident_context + 1);
+	dst = large ? large_chunk(slot, base / RING_CHUNK) : small_chunk(slot, base / RING_CHUNK);
+	if (dst)
+		tape_copy(&dst->r[base & (RING_CHUNK - 1)], &chunk->r[(u32)seq & (RING_CHUNK - 1)], seq);
 	return 0;
 }
 
@@ -1108,14 +1143,32 @@ static __always_inline void finish(struct record *r, struct sc_conf *c, u64 want
 /* The error and latency counters of a syscall that returned ret. rm is the
  * ring of cgid, or NULL when it has none. The runtime's setup is not the
  * application's: its failures and latencies are not counted. */
-static __always_inline void account(struct ring_meta *rm, u32 slot, u64 cgid, u32 nr, long ret, u64 seq, u64 now,
-				    struct sc_conf *c, u64 arg1, u64 ts_enter, bool setup, struct record_chunk *chunk)
+static __always_inline u64 late_record(struct task_struct *t, struct pt_regs *regs, struct ring_meta *rm, u32 slot,
+				       u32 nr, u64 ts_enter, u64 now, long ret, struct sc_conf *c,
+				       struct record_chunk **chunk);
+
+static __always_inline void account(struct task_struct *t, struct pt_regs *regs, struct ring_meta *rm, u32 slot,
+				    u64 cgid, u32 nr, long ret, u64 seq, u64 now, struct sc_conf *c, u64 arg1,
+				    u64 ts_enter, bool setup, struct record_chunk *chunk)
 {
 	if (setup || (c && (c->flags & SC_NO_RESULT)))
 		return;
-	/* A notable failure, finished in the ring: onto the ring's tape. */
-	if (rm && seq && ret < 0 && incident_errno(ret) && !(c && (c->flags & SC_TIMED_WAIT)))
-		put_incident(slot, seq, now, chunk);
+	/* A notable failure, finished in the ring: onto the ring's tape. If
+	 * its record was overwritten before it got there, it is recorded again
+	 * (from the registers and the caller's memory) into the same entry. */
+	if (rm && seq && ret < 0 && incident_errno(ret) && !(c && (c->flags & SC_TIMED_WAIT))) {
+		int lost = put_incident(slot, seq, now, chunk);
+
+		if (lost > 0) {
+			struct record_chunk *again = NULL;
+			u64 again_seq = late_record(t, regs, rm, slot, nr, ts_enter, now, ret, c, &again);
+
+			if (again_seq) {
+				put_own(slot, again_seq, (u32)(lost - 1), again);
+				seq = again_seq; /* the exemplar of its error count */
+			}
+		}
+	}
 	/* count_errors is constant once loaded: the verifier drops the branch. */
 	if (count_errors && ret < 0 && ret >= -MAX_ERRNO && !(rm && count_error_cached(rm, nr, (u32)-ret, seq, now)))
 		count_error(cgid, nr, ret, seq, now);
@@ -1188,7 +1241,7 @@ static __always_inline bool exit_same_cpu(struct task_struct *t, struct pt_regs 
 	finish(r, c, want, now, ret);
 	if (setup)
 		setup_exit(rm, nr, ret, comm, tgid, seq);
-	account(rm, slot, rm->cgroup_id, nr, ret, seq, now, c, arg1, ts_enter, setup, chunk);
+	account(t, regs, rm, slot, rm->cgroup_id, nr, ret, seq, now, c, arg1, ts_enter, setup, chunk);
 	return true;
 }
 
@@ -1293,7 +1346,7 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 				rm = NULL;
 		}
 	}
-	account(rm, slot, cgid, nr, ret, seq, now, c, arg1, ts_enter, setup, chunk);
+	account(t, regs, rm, slot, cgid, nr, ret, seq, now, c, arg1, ts_enter, setup, chunk);
 	return 0;
 }
 

@@ -62,6 +62,23 @@ func denied(d dump.RingDump, path string) []dump.Entry {
 	return out
 }
 
+// allowRecordedAgain fails the test when more than a fifth of the failures
+// were recorded again at their exit (late): a failing thread that stalls
+// between its syscall's exit and the tape copy while the busy loop turns
+// the ring over (a vCPU descheduled under emulation, for milliseconds)
+// finds its record, and the records before it, overwritten. The kernel
+// records the failure again, so that it is kept; its context is gone.
+// Any more than that, and the test would no longer check the context.
+func allowRecordedAgain(t *testing.T, again, failures int) {
+	t.Helper()
+	if again > 0 {
+		t.Logf("%d of the %d failed opens recorded again at their exit, without context", again, failures)
+	}
+	if again > failures/5 {
+		t.Errorf("%d of the %d failed opens recorded again at their exit, without context: more than a fifth", again, failures)
+	}
+}
+
 // A container busy with ordinary syscalls (its ring turns over in
 // milliseconds) fails an open once a second. Ten seconds later every
 // failure is in the dump, plain and failed=true, with the records that
@@ -113,10 +130,14 @@ func TestBusyContainerKeepsEveryIncident(t *testing.T) {
 	for _, en := range plain.Entries {
 		bySeq[en.Seq] = en
 	}
-	fromTape := 0
+	fromTape, again := 0, 0
 	for _, inc := range denied(plain, file) {
 		if inc.Source == dump.SourceTape {
 			fromTape++
+		}
+		if inc.Late {
+			again++ // see allowRecordedAgain
+			continue
 		}
 		context := 0
 		for s := inc.Seq - 8; s < inc.Seq; s++ {
@@ -128,6 +149,7 @@ func TestBusyContainerKeepsEveryIncident(t *testing.T) {
 			t.Errorf("failed open %d: %d of the 8 records before it kept", inc.Seq, context)
 		}
 	}
+	allowRecordedAgain(t, again, failures)
 	if fromTape < failures-1 {
 		t.Errorf("%d failed opens came from the tape: the ring held the others, so the test proves little", fromTape)
 	}
@@ -219,10 +241,14 @@ func TestIncidentContextKeepsLongPayloads(t *testing.T) {
 	if len(got) != failures {
 		t.Fatalf("%d of the %d failed opens in the dump", len(got), failures)
 	}
-	fromTape, longs := 0, 0
+	fromTape, longs, again := 0, 0, 0
 	for _, inc := range got {
 		if inc.Source == dump.SourceTape {
 			fromTape++
+		}
+		if inc.Late {
+			again++ // see allowRecordedAgain
+			continue
 		}
 		context := 0
 		for s := inc.Seq - 8; s < inc.Seq; s++ {
@@ -237,6 +263,7 @@ func TestIncidentContextKeepsLongPayloads(t *testing.T) {
 			t.Errorf("failed open %d: %d of the 8 records before it kept", inc.Seq, context)
 		}
 	}
+	allowRecordedAgain(t, again, failures)
 	if fromTape < failures-1 {
 		t.Errorf("%d failed opens came from the tape: the ring held the others, so the test proves little", fromTape)
 	}
